@@ -1,0 +1,173 @@
+import { readFile } from 'node:fs/promises';
+import { parse as parseYaml, YAMLParseError } from 'yaml';
+import { z } from 'zod';
+import { GatewayError } from './errors.js';
+
+/**
+ * The gateway configuration: YAML validated once by these strict schemas (an
+ * unknown key is an error, so a typo never silently disables a feature),
+ * then frozen and trusted. docs/configuration.md is generated from here.
+ */
+
+/** Integers say so in errors (`expected integer, got "80a"`), not zod's `number`. */
+const int = () => z.int({ error: INTEGER });
+const INTEGER = 'expected integer';
+const port = int().min(0).max(65535);
+const ms = int().positive();
+
+export const ListenSchema = z.strictObject({
+  /** Bind address; 0.0.0.0 when IS_CONTAINER=1 and no host is configured. */
+  host: z.string().min(1).optional(),
+  port: port.default(8083),
+});
+
+export const FileDirectorySchema = z.strictObject({
+  type: z.literal('file'),
+  /** Path of the YAML directory file; relative to the config file. */
+  path: z.string().min(1),
+});
+
+export const DemoDirectorySchema = z.strictObject({
+  /** The embedded demo directory: one generated API key, demo hosts and services. */
+  type: z.literal('demo'),
+});
+
+export const OpenItcockpitDirectorySchema = z.strictObject({
+  type: z.literal('openitcockpit'),
+  /** my.cnf-style file with a [client] section; env OITC_MYSQL_CNF overrides. */
+  mysqlCnf: z.string().min(1).default('/opt/openitc/etc/mysql/mysql.cnf'),
+  /** Per-query timeout. */
+  queryTimeoutMs: ms.default(5000),
+  /** Connection pool size. */
+  poolSize: int().min(1).max(100).default(5),
+  /** How long host and service names stay cached. */
+  nameCacheTtlMs: ms.default(30_000),
+  /** Most cached host and service names. */
+  nameCacheSize: int().min(1).default(10_000),
+  /** How often the API key is re-read from systemsettings. */
+  apiKeyRefreshMs: ms.default(60_000),
+  /** Least time between two re-reads triggered by an unknown key. */
+  apiKeyMissRefreshMs: ms.default(5_000),
+});
+
+export const DirectorySchema = z.discriminatedUnion('type', [
+  DemoDirectorySchema,
+  FileDirectorySchema,
+  OpenItcockpitDirectorySchema,
+]);
+
+export const WebSocketSchema = z.strictObject({
+  /** Server ping interval (openITCOCKPIT: 54 s). */
+  pingIntervalMs: ms.default(54_000),
+  /** A connection silent for this long is dropped (openITCOCKPIT: 60 s). */
+  pongTimeoutMs: ms.default(60_000),
+  /** A write not flushed within this time drops the connection. */
+  writeTimeoutMs: ms.default(10_000),
+  /** Largest accepted client frame (openITCOCKPIT: 8192 bytes). */
+  maxPayloadBytes: int().min(64).default(8192),
+  /** Per-connection send buffer; a client that stays above it is closed. */
+  maxBufferedBytes: int().min(1024).default(1024 * 1024),
+  /** ExportStatus broadcast interval while clients are connected. */
+  exportStatusIntervalMs: ms.default(3000),
+});
+
+export const MessageSchema = z.strictObject({
+  /** Accept `/message` without a key from loopback (migration aid; off by default). */
+  allowUnauthenticatedLoopback: z.boolean().default(false),
+  /** Notifications older than this are dropped with 202 (openITCOCKPIT: 300 s). */
+  maxAgeSeconds: int().positive().default(300),
+  /** Largest accepted `/message` body; larger gets 413. */
+  maxBodyBytes: int().min(1024).default(64 * 1024),
+});
+
+export const RelaySchema = z.strictObject({
+  /** PEM file of CAs trusted for the push gateway, in addition to Node's. */
+  caFile: z.string().min(1).optional(),
+  /** Per-request timeout for the push gateway. */
+  timeoutMs: ms.default(10_000),
+});
+
+export const LogSchema = z.strictObject({
+  level: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
+});
+
+export const ConfigSchema = z.strictObject({
+  listen: ListenSchema.prefault({}),
+  directory: DirectorySchema.default({ type: 'demo' }),
+  websocket: WebSocketSchema.prefault({}),
+  message: MessageSchema.prefault({}),
+  relay: RelaySchema.prefault({}),
+  log: LogSchema.prefault({}),
+  /** Serve the demo page at /demo. */
+  demo: z.strictObject({ enabled: z.boolean().default(false) }).prefault({}),
+  /** Graceful shutdown budget before sockets are torn down. */
+  shutdownTimeoutMs: ms.default(8000),
+});
+
+export type Config = z.output<typeof ConfigSchema>;
+export type ConfigInput = z.input<typeof ConfigSchema>;
+
+/** Recursively freeze a parsed config so nothing mutates it after validation. */
+function deepFreeze<T>(value: T): T {
+  if (value && typeof value === 'object') {
+    for (const v of Object.values(value)) deepFreeze(v);
+    Object.freeze(value);
+  }
+  return value;
+}
+
+/**
+ * Validate a config object. Throws `GW_ERR_CONFIG` whose message names each
+ * bad key path and the reason, e.g. `listen.port: expected integer, got "80a"`.
+ * @param source where the object came from, for the message (a file path).
+ */
+export function parseConfig(input: unknown, source = 'config'): Config {
+  const result = ConfigSchema.safeParse(input ?? {});
+  if (!result.success) {
+    const lines = result.error.issues.map((issue) => {
+      const path = issue.path.length ? issue.path.join('.') : '(root)';
+      return `  ${path}: ${describeIssue(issue, input)}`;
+    });
+    throw new GatewayError('GW_ERR_CONFIG', `invalid configuration in ${source}:\n${lines.join('\n')}`);
+  }
+  return deepFreeze(result.data);
+}
+
+function valueAt(input: unknown, path: readonly PropertyKey[]): unknown {
+  let v: unknown = input;
+  for (const key of path) {
+    if (v === null || typeof v !== 'object') return undefined;
+    v = (v as Record<PropertyKey, unknown>)[key];
+  }
+  return v;
+}
+
+/** zod's message plus the offending value, which zod 4 leaves out. */
+function describeIssue(issue: z.core.$ZodIssue, input: unknown): string {
+  if (issue.code === 'invalid_type') {
+    const got = valueAt(input, issue.path);
+    if (got === undefined) return `required ${issue.expected}, missing`;
+    const expected = issue.message === INTEGER || issue.expected === 'int' ? 'integer' : issue.expected;
+    return `expected ${expected}, got ${JSON.stringify(got)}`;
+  }
+  if (issue.code === 'unrecognized_keys') return `unknown key(s) ${issue.keys.map((k) => `"${k}"`).join(', ')}`;
+  return issue.message;
+}
+
+/** Read, parse and validate a YAML config file. */
+export async function loadConfigFile(path: string): Promise<Config> {
+  let text: string;
+  try {
+    text = await readFile(path, 'utf8');
+  } catch (err) {
+    throw new GatewayError('GW_ERR_CONFIG', `cannot read config file ${path}: ${(err as Error).message}`, { cause: err });
+  }
+  let doc: unknown;
+  try {
+    doc = parseYaml(text);
+  } catch (err) {
+    const where = err instanceof YAMLParseError && err.linePos ? ` line ${err.linePos[0].line}` : '';
+    throw new GatewayError('GW_ERR_CONFIG', `config file ${path}${where} is not valid YAML: ${(err as Error).message}`, { cause: err });
+  }
+  return parseConfig(doc, path);
+}

@@ -1,0 +1,34 @@
+import type { DeviceDirectory } from '@pushgate/relay';
+
+/**
+ * Where the gateway looks up keys, hosts, services and devices. Implementations:
+ * `file` (YAML, the embedded default) and `openitcockpit` (MySQL).
+ *
+ * Lookups that cannot reach their backing store reject with a
+ * `GatewayError` of code `GW_ERR_DIRECTORY_UNAVAILABLE`; the intake answers
+ * those with 503 `Directory unavailable`.
+ */
+export interface Directory extends DeviceDirectory {
+  /** Short name for logs and `/readyz` (`file`, `openitcockpit`). */
+  readonly kind: string;
+  /**
+   * True when `key` is a currently valid shared API key. Compares in
+   * constant time; may refresh a cached key (rate-limited) after a miss.
+   */
+  verifyApiKey(key: string): Promise<boolean>;
+  /** Host name for a host uuid, `undefined` when unknown. */
+  hostName(uuid: string): Promise<string | undefined>;
+  /** Service name for a service uuid, `undefined` when unknown. */
+  serviceName(uuid: string): Promise<string | undefined>;
+  /**
+   * Export status for `ExportStatus` broadcasts: `true` while the newest
+   * `export_started` export is unfinished, `false` when finished,
+   * `undefined` when there is no export record (nothing is broadcast).
+   * Optional: directories without exports leave it out.
+   */
+  exportRunning?(): Promise<boolean | undefined>;
+  /** Current health for `/readyz`: `ok: false` carries a one-line reason. */
+  health(): { ok: true } | { ok: false; reason: string };
+  /** Release pools and timers. */
+  close(): Promise<void>;
+}

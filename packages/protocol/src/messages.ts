@@ -1,0 +1,113 @@
+import { z } from 'zod';
+
+/**
+ * Wire messages of the openITCOCKPIT-compatible WebSocket protocol and the
+ * `POST /message` intake (PROTOCOL.md §1, §2). Schemas validate at the edges;
+ * everything inside the gateway works on the inferred plain types.
+ */
+
+/** Types the server sends (PROTOCOL.md §1 "Server → client messages"). */
+export const ServerMessageType = {
+  ConnectionEstablished: 'ConnectionEstablished',
+  KeepAlive: 'KeepAlive',
+  Error: 'Error',
+  ProcessPushNotification: 'ProcessPushNotification',
+  ExportStatus: 'ExportStatus',
+} as const;
+
+/** Exact message texts of the original service. */
+export const Texts = {
+  connectionEstablished: 'Connection established successfully',
+  pong: 'Pong',
+  testNotification: 'This is a test push notification triggered by the client',
+  unknownType: (type: string) => `Unknown message type: ${type}`,
+} as const;
+
+/** Envelope of every frame in both directions: `{type, message, payload}`. */
+export interface Envelope<P = unknown> {
+  type: string;
+  message: string;
+  payload: P;
+}
+
+export type ObjectKind = 'host' | 'service';
+
+/**
+ * Payload of `ProcessPushNotification`. `hostUuid`, `serviceUuid` and `icon`
+ * are left out when empty. `id` is pushgate's per-user sequence number for
+ * replay; original clients ignore it.
+ */
+export interface PushNotificationPayload {
+  timestamp: number;
+  userId: number;
+  title: string;
+  message: string;
+  type: ObjectKind;
+  hostUuid?: string;
+  serviceUuid?: string;
+  icon?: string;
+  id?: number;
+}
+
+/** A client frame: unknown fields are ignored, `payload` is checked per type. */
+export const ClientEnvelope = z.object({
+  type: z.string(),
+  message: z.string().optional(),
+  payload: z.unknown().optional(),
+});
+export type ClientEnvelope = z.infer<typeof ClientEnvelope>;
+
+/** `RegisterBrowserPushNotification` payload; openITCOCKPIT ignores it, so do we beyond its shape. */
+export const RegisterPayload = z.object({
+  userId: z.union([z.number(), z.string()]).optional(),
+  clientUuid: z.string().optional(),
+  browserUuid: z.string().optional(),
+}).nullish();
+
+/** `TestPushNotification` payload. */
+export const TestPayload = z.object({
+  title: z.string().max(1024).default('Test notification'),
+  icon: z.string().max(2048).default(''),
+}).nullish();
+export type TestPayload = z.infer<typeof TestPayload>;
+
+/**
+ * `POST /message` body (PROTOCOL.md §2). Missing strings default to `""`
+ * and a missing state to 0, as Go's zero values did in the original.
+ * `type` is compared case-insensitively.
+ */
+export const MessageBody = z.object({
+  timestamp: z.number({ error: 'timestamp must be a number (unix seconds)' }),
+  userId: z.number({ error: 'userId must be an integer' }).int('userId must be an integer'),
+  type: z.string().transform((t) => t.toLowerCase()).pipe(
+    z.enum(['host', 'service'], { error: 'type must be "host" or "service"' }),
+  ),
+  hostUuid: z.string().default(''),
+  serviceUuid: z.string().default(''),
+  icon: z.string().default(''),
+  state: z.number().int().default(0),
+  notificationtype: z.string().default(''),
+  output: z.string().default(''),
+  ackauthor: z.string().default(''),
+  ackcomment: z.string().default(''),
+});
+export type MessageBody = z.output<typeof MessageBody>;
+export type MessageBodyInput = z.input<typeof MessageBody>;
+
+/** Intake answers: status and exact body text (PROTOCOL.md §2). */
+export const IntakeReplies = {
+  methodNotAllowed: [405, 'Method not allowed'],
+  invalidJson: [400, 'Invalid JSON'],
+  invalidUserId: [400, 'Invalid userId'],
+  tooOld: [202, 'Notification is too old and was dropped'],
+  notRegistered: [202, 'User is not registered for push notifications'],
+  noHost: [400, 'No host found for given UUID'],
+  noService: [400, 'No service found for given UUID'],
+  directoryUnavailable: [503, 'Directory unavailable'],
+  ok: [200, 'ok'],
+} as const satisfies Record<string, readonly [number, string]>;
+
+/** Serialise an envelope the way every server frame is written. */
+export function envelope<P>(type: string, message: string, payload: P): string {
+  return JSON.stringify({ type, message, payload });
+}
