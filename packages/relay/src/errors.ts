@@ -1,0 +1,26 @@
+/**
+ * Every error the relay raises or logs carries a stable `code`
+ * (docs/errors.md, section `relay`). Callers branch on the code, never on
+ * the message.
+ */
+export const RelayErrorCodes = {
+  RELAY_ERR_CA_FILE: 'the configured CA file is missing, unreadable or holds no PEM certificate',
+  RELAY_ERR_ENDPOINT: 'the push gateway address from the relay settings does not form a valid URL',
+  RELAY_ERR_HTTP_STATUS: 'the push gateway answered a status other than 200 (410 excepted)',
+  RELAY_ERR_NETWORK: 'the push gateway could not be reached, the TLS handshake failed, or the request timed out',
+  RELAY_ERR_DIRECTORY: 'looking up relay settings or devices, or deleting a dead device, failed',
+  RELAY_ERR_QUEUE_FULL: 'a push job was dropped because the queue was full or the relay was closed',
+} as const;
+
+/** One of the codes listed in {@link RelayErrorCodes}. */
+export type RelayErrorCode = keyof typeof RelayErrorCodes;
+
+/** The relay's one error class; `cause` carries the underlying error. */
+export class RelayError extends Error {
+  readonly code: RelayErrorCode;
+  constructor(code: RelayErrorCode, message: string, options?: { cause?: unknown }) {
+    super(message, options);
+    this.name = 'RelayError';
+    this.code = code;
+  }
+}
