@@ -10,6 +10,11 @@ export const RelayErrorCodes = {
   RELAY_ERR_NETWORK: 'the push gateway could not be reached, the TLS handshake failed, or the request timed out',
   RELAY_ERR_DIRECTORY: 'looking up relay settings or devices, or deleting a dead device, failed',
   RELAY_ERR_QUEUE_FULL: 'a push job was dropped because the queue was full or the relay was closed',
+  RELAY_ERR_OUTBOX_FULL: 'the outbox refused a delivery: maxPending deliveries pending or the journal at maxJournalBytes',
+  RELAY_ERR_OUTBOX_CLOSED: 'the outbox refused a delivery because it is closed',
+  RELAY_ERR_JOURNAL: 'the outbox journal could not be opened, read, written, fsynced or compacted',
+  RELAY_ERR_DEAD_LETTER: 'a delivery was given up (refused, attempts exhausted, expired, unknown channel) and dead-lettered',
+  RELAY_ERR_CHANNEL_CONFIG: 'the channels/routing configuration is invalid; the message names the key path',
 } as const;
 
 /** One of the codes listed in {@link RelayErrorCodes}. */
