@@ -1,0 +1,211 @@
+import { randomUUID } from 'node:crypto';
+import type { IncomingMessage } from 'node:http';
+import { ClientEnvelope, envelope, RegisterPayload, ServerMessageType, TestPayload, Texts, type PushNotificationPayload } from '@pushgate/protocol';
+import { WebSocket, type RawData } from 'ws';
+import type { GatewayContext } from './context.js';
+import type { Identity } from './handshake.js';
+import { count } from './stats.js';
+
+/** Close codes the gateway uses (docs/errors.md "WebSocket close codes"). */
+export const CloseCodes = {
+  /** The gateway is shutting down. */
+  goingAway: 1001,
+  /** A client frame was larger than `websocket.maxPayloadBytes` (ws sends it). */
+  tooBig: 1009,
+  /** The send buffer stayed above `websocket.maxBufferedBytes`. */
+  slowConsumer: 4000,
+  /** A write was not flushed within `websocket.writeTimeoutMs`. */
+  writeTimeout: 4001,
+} as const;
+
+/** Monotonic order of opens and client activity; ties cannot happen, unlike `Date.now()`. */
+let sequence = 0;
+function nextSequence(): number {
+  return ++sequence;
+}
+
+/** ws types listeners with `this: WebSocket`; ours run on Connection, the class ws constructs. */
+type Listener = (this: WebSocket, ...args: any[]) => void;
+const shared = (fn: (this: Connection, ...args: any[]) => void): Listener => fn as unknown as Listener;
+
+/** The frame answering a client `KeepAlive`; the same bytes every time. */
+const PONG = Buffer.from(envelope(ServerMessageType.KeepAlive, Texts.pong, null));
+const SEND_TEXT = { binary: false } as const;
+
+/**
+ * One browser tab's WebSocket, with the routing and liveness state the
+ * gateway keeps for it. ws constructs it (`WebSocketServer` option
+ * `WebSocket`), so the shared listeners below find the state through `this`
+ * instead of a closure per connection.
+ */
+export class Connection extends WebSocket {
+  /** The gateway this connection belongs to. */
+  ctx!: GatewayContext;
+  /** openITCOCKPIT user id from the handshake (> 0). */
+  userId = 0;
+  /** Browser instance id from the handshake, shared by all tabs of a browser. */
+  browserUuid = '';
+  /** Server-generated id announced in `ConnectionEstablished`. */
+  clientUuid = '';
+  /** Order in which the connection opened (higher is newer). */
+  openedSeq = 0;
+  /** Order of the last frame the client sent; 0 when it sent nothing yet. */
+  activitySeq = 0;
+  /** `Date.now()` of the last frame or pong received, in ms (liveness). */
+  lastSeenAt = 0;
+  /** `Date.now()` since which `bufferedAmount` has been non-zero, 0 when flushed. */
+  bufferedSince = 0;
+  /** Why the gateway closed it, for the close counter; `client` when the peer did. */
+  closeReason = 'client';
+
+  /**
+   * Write one already serialised text frame. A socket already over
+   * `websocket.maxBufferedBytes` gets nothing more and is closed with 4000:
+   * the buffer never grows without bound.
+   */
+  sendFrame(frame: Buffer): void {
+    if (this.readyState !== WebSocket.OPEN) return;
+    if (this.bufferedAmount > this.ctx.config.websocket.maxBufferedBytes) {
+      this.closeFor('slow-consumer', CloseCodes.slowConsumer, 'send buffer over limit');
+      return;
+    }
+    this.send(frame, SEND_TEXT);
+    this.ctx.stats.framesSent++;
+  }
+
+  /**
+   * Close with a code and remember why, for the close counter. A peer that
+   * does not read cannot receive the close frame either, so slow consumers
+   * are cut with terminate() once the close frame cannot go out.
+   */
+  closeFor(reason: string, code: number, text: string): void {
+    if (this.readyState === WebSocket.CLOSED) return;
+    if (this.closeReason === 'client') this.closeReason = reason;
+    if (this.readyState === WebSocket.OPEN && this.bufferedAmount === 0) this.close(code, text);
+    else this.terminate();
+  }
+}
+
+/**
+ * Set up a connection ws just upgraded: index it, attach the shared
+ * listeners, greet it with `ConnectionEstablished` and the last known
+ * export status.
+ */
+export function openConnection(ctx: GatewayContext, conn: Connection, id: Identity, _req: IncomingMessage): void {
+  conn.ctx = ctx;
+  conn.userId = id.userId;
+  conn.browserUuid = id.browserUuid;
+  conn.clientUuid = randomUUID();
+  conn.openedSeq = nextSequence();
+  conn.lastSeenAt = Date.now();
+  ctx.registry.add(conn);
+  ctx.stats.connectionsOpened++;
+  conn.on('message', shared(onMessage));
+  conn.on('pong', shared(onPong));
+  conn.on('close', shared(onClose));
+  conn.on('error', shared(onError));
+  conn.sendFrame(Buffer.from(envelope(ServerMessageType.ConnectionEstablished, Texts.connectionEstablished, { clientUuid: conn.clientUuid })));
+  if (ctx.exportRunning !== undefined) {
+    conn.sendFrame(Buffer.from(envelope(ServerMessageType.ExportStatus, '', ctx.exportRunning)));
+  }
+  if (ctx.logger.isLevelEnabled('debug')) {
+    ctx.logger.debug({ conn: conn.clientUuid, user: conn.userId }, 'websocket connected');
+  }
+}
+
+function onPong(this: Connection): void {
+  this.lastSeenAt = Date.now();
+}
+
+function onClose(this: Connection, code: number): void {
+  const ctx = this.ctx;
+  ctx.registry.remove(this);
+  // ws closes with 1009 itself when a frame exceeds maxPayload.
+  count(ctx.stats.closes, code === CloseCodes.tooBig && this.closeReason === 'client' ? 'too-big' : this.closeReason);
+  if (ctx.logger.isLevelEnabled('debug')) {
+    ctx.logger.debug({ conn: this.clientUuid, user: this.userId, code, reason: this.closeReason }, 'websocket closed');
+  }
+}
+
+function onError(this: Connection, err: Error): void {
+  // ws emits protocol violations (oversize frame, bad framing) here and closes the socket itself.
+  this.ctx.logger.debug({ conn: this.clientUuid, err }, 'websocket error');
+}
+
+function sendError(conn: Connection, text: string): void {
+  conn.ctx.stats.clientErrors++;
+  conn.sendFrame(Buffer.from(envelope(ServerMessageType.Error, text, null)));
+}
+
+function onMessage(this: Connection, data: RawData): void {
+  this.lastSeenAt = Date.now();
+  this.activitySeq = nextSequence();
+  const text = Array.isArray(data) ? Buffer.concat(data).toString('utf8') : Buffer.from(data as ArrayBuffer).toString('utf8');
+  let json: unknown;
+  try {
+    json = JSON.parse(text);
+  } catch (err) {
+    sendError(this, `Invalid JSON: ${(err as Error).message}`);
+    return;
+  }
+  const parsed = ClientEnvelope.safeParse(json);
+  if (!parsed.success) {
+    sendError(this, 'Invalid message: expected an object {"type": string, "message": string, "payload": any}');
+    return;
+  }
+  const msg = parsed.data;
+  switch (msg.type) {
+    case 'KeepAlive':
+      this.sendFrame(PONG);
+      return;
+    case 'RegisterBrowserPushNotification': {
+      const payload = RegisterPayload.safeParse(msg.payload);
+      if (!payload.success) {
+        sendError(this, `Invalid payload for RegisterBrowserPushNotification: ${describe(payload.error)}`);
+        return;
+      }
+      // openITCOCKPIT ignores the payload and takes the user from the connection.
+      this.ctx.registry.register(this.userId);
+      return;
+    }
+    case 'TestPushNotification': {
+      const payload = TestPayload.safeParse(msg.payload);
+      if (!payload.success) {
+        sendError(this, `Invalid payload for TestPushNotification: ${describe(payload.error)}`);
+        return;
+      }
+      sendTestNotification(this, payload.data?.title ?? 'Test notification', payload.data?.icon ?? '');
+      return;
+    }
+    default:
+      sendError(this, Texts.unknownType(msg.type));
+  }
+}
+
+function describe(error: { issues: readonly { path: readonly PropertyKey[]; message: string }[] }): string {
+  return error.issues.map((i) => (i.path.length ? `${i.path.map(String).join('.')}: ${i.message}` : i.message)).join('; ');
+}
+
+function sendTestNotification(conn: Connection, title: string, icon: string): void {
+  const ctx = conn.ctx;
+  const payload: PushNotificationPayload = {
+    timestamp: Math.floor(Date.now() / 1000),
+    userId: conn.userId,
+    title,
+    message: title,
+    type: 'host',
+  };
+  if (icon !== '') payload.icon = icon;
+  const frame = Buffer.from(envelope(ServerMessageType.ProcessPushNotification, Texts.testNotification, payload));
+  for (const c of ctx.registry.toUserOnePerBrowser(conn.userId)) c.sendFrame(frame);
+  ctx.relay?.enqueue({
+    userId: conn.userId,
+    title,
+    body: title,
+    type: 'host',
+    notificationType: 'CUSTOM',
+    currentState: 0,
+    hostUuid: '',
+    serviceUuid: '',
+  });
+}

@@ -1,0 +1,43 @@
+import type { Logger } from 'pino';
+import type { Config } from './config.js';
+import type { Directory } from './directory/directory.js';
+import type { Registry } from './registry.js';
+import type { GatewayStats } from './stats.js';
+
+/**
+ * One mobile push job (PROTOCOL.md §4), the shape `@pushgate/relay`'s
+ * `MobilePush.enqueue` takes.
+ */
+export interface PushJob {
+  userId: number;
+  title: string;
+  body: string;
+  type: 'host' | 'service';
+  notificationType: string;
+  currentState: number;
+  hostUuid: string;
+  serviceUuid: string;
+}
+
+/**
+ * What the gateway needs of the mobile push relay (`MobilePush` from
+ * `@pushgate/relay` fits): `enqueue` never throws and never blocks.
+ */
+export interface PushRelay {
+  enqueue(job: PushJob): void;
+  close(): Promise<void>;
+}
+
+/** Shared state every handler of one gateway reaches through its connection or request. */
+export interface GatewayContext {
+  readonly config: Config;
+  readonly directory: Directory;
+  readonly logger: Logger;
+  readonly relay: PushRelay | undefined;
+  readonly registry: Registry;
+  readonly stats: GatewayStats;
+  /** Last `exportRunning()` answer; sent to new connections. */
+  exportRunning: boolean | undefined;
+  /** Set once close() started: new upgrades and intake get 503. */
+  closing: boolean;
+}

@@ -1,0 +1,167 @@
+import type { IncomingMessage, ServerResponse } from 'node:http';
+import { envelope, formatNotification, IntakeReplies, MessageBody, ServerMessageType, type PushNotificationPayload } from '@pushgate/protocol';
+import type { GatewayContext } from './context.js';
+import { GatewayError } from './errors.js';
+import { count } from './stats.js';
+
+type Reply = readonly [number, string];
+
+/** Peers that `message.allowUnauthenticatedLoopback` lets in without a key. */
+function isLoopback(address: string | undefined): boolean {
+  return address === '127.0.0.1' || address === '::1' || address === '::ffff:127.0.0.1' || (address?.startsWith('127.') ?? false);
+}
+
+/** The API key from `X-Api-Key` or `Authorization: Bearer <key>`, or undefined. */
+export function requestApiKey(req: IncomingMessage): string | undefined {
+  const header = req.headers['x-api-key'];
+  if (typeof header === 'string' && header !== '') return header;
+  const auth = req.headers.authorization;
+  if (auth && /^bearer\s+/i.test(auth)) {
+    const key = auth.replace(/^bearer\s+/i, '').trim();
+    if (key !== '') return key;
+  }
+  return undefined;
+}
+
+class BodyTooLarge extends Error {}
+
+/** Read the request body, refusing more than `limit` bytes. */
+function readBody(req: IncomingMessage, limit: number): Promise<Buffer> {
+  return new Promise((resolve, reject) => {
+    const declared = Number(req.headers['content-length']);
+    if (declared > limit) {
+      reject(new BodyTooLarge());
+      return;
+    }
+    const chunks: Buffer[] = [];
+    let size = 0;
+    req.on('data', (chunk: Buffer) => {
+      size += chunk.length;
+      if (size > limit) {
+        req.removeAllListeners('data');
+        req.resume();
+        reject(new BodyTooLarge());
+        return;
+      }
+      chunks.push(chunk);
+    });
+    req.on('end', () => resolve(Buffer.concat(chunks, size)));
+    req.on('error', reject);
+  });
+}
+
+function reply(ctx: GatewayContext, res: ServerResponse, [status, text]: Reply, extraHeaders?: Record<string, string>): void {
+  count(ctx.stats.messages, String(status));
+  if (res.headersSent) return;
+  res.writeHead(status, { 'Content-Type': 'text/plain; charset=utf-8', 'Content-Length': Buffer.byteLength(text), ...extraHeaders });
+  res.end(text);
+}
+
+const TOO_LARGE: Reply = [413, 'Payload too large'];
+const UNAUTHORIZED: Reply = [401, 'Unauthorized'];
+const SHUTTING_DOWN: Reply = [503, 'Shutting down'];
+const INTERNAL: Reply = [500, 'Internal server error'];
+
+/**
+ * `POST /message` (PROTOCOL.md §2): validate, authenticate, resolve host and
+ * service names, format, deliver `ProcessPushNotification` to one tab per
+ * browser of the user, hand the job to the mobile relay, answer `200 ok`.
+ * Every other outcome has its exact status and text (`IntakeReplies`).
+ */
+export async function handleMessage(ctx: GatewayContext, req: IncomingMessage, res: ServerResponse): Promise<void> {
+  try {
+    await intake(ctx, req, res);
+  } catch (err) {
+    if (err instanceof GatewayError && err.code === 'GW_ERR_DIRECTORY_UNAVAILABLE') {
+      ctx.logger.warn({ err }, '/message: directory unavailable');
+      reply(ctx, res, IntakeReplies.directoryUnavailable);
+      return;
+    }
+    ctx.logger.error({ err }, '/message failed');
+    reply(ctx, res, INTERNAL);
+  }
+}
+
+async function intake(ctx: GatewayContext, req: IncomingMessage, res: ServerResponse): Promise<void> {
+  if (req.method !== 'POST') return reply(ctx, res, IntakeReplies.methodNotAllowed, { Allow: 'POST' });
+  if (ctx.closing) return reply(ctx, res, SHUTTING_DOWN);
+
+  const cfg = ctx.config.message;
+  if (!(cfg.allowUnauthenticatedLoopback && isLoopback(req.socket.remoteAddress))) {
+    const key = requestApiKey(req);
+    if (key === undefined || !(await ctx.directory.verifyApiKey(key))) return reply(ctx, res, UNAUTHORIZED);
+  }
+
+  let raw: Buffer;
+  try {
+    raw = await readBody(req, cfg.maxBodyBytes);
+  } catch (err) {
+    if (err instanceof BodyTooLarge) return reply(ctx, res, TOO_LARGE, { Connection: 'close' });
+    throw err;
+  }
+  let json: unknown;
+  try {
+    json = JSON.parse(raw.toString('utf8'));
+  } catch {
+    return reply(ctx, res, IntakeReplies.invalidJson);
+  }
+  if (json === null || typeof json !== 'object' || Array.isArray(json)) return reply(ctx, res, IntakeReplies.invalidJson);
+
+  // Go decoded a missing userId as 0 and answered "Invalid userId"; so do we for anything not a positive integer.
+  const userId = (json as { userId?: unknown }).userId;
+  if (typeof userId !== 'number' || !Number.isSafeInteger(userId) || userId <= 0) return reply(ctx, res, IntakeReplies.invalidUserId);
+
+  const parsed = MessageBody.safeParse(json);
+  if (!parsed.success) {
+    const issue = parsed.error.issues[0];
+    const where = issue && issue.path.length ? issue.path.map(String).join('.') : 'body';
+    const text = issue?.message.startsWith(where) ? issue.message : `Invalid ${where}: ${issue?.message ?? 'invalid'}`;
+    return reply(ctx, res, [400, text]);
+  }
+  const body = parsed.data;
+
+  if (Math.floor(Date.now() / 1000) - body.timestamp > cfg.maxAgeSeconds) return reply(ctx, res, IntakeReplies.tooOld);
+
+  const registered = ctx.registry.isRegistered(body.userId);
+  if (!registered && (await ctx.directory.relaySettings()) === undefined) return reply(ctx, res, IntakeReplies.notRegistered);
+
+  const hostName = await ctx.directory.hostName(body.hostUuid);
+  if (hostName === undefined) return reply(ctx, res, IntakeReplies.noHost);
+  let serviceName: string | undefined;
+  if (body.type === 'service') {
+    serviceName = await ctx.directory.serviceName(body.serviceUuid);
+    if (serviceName === undefined) return reply(ctx, res, IntakeReplies.noService);
+  }
+
+  const formatted = formatNotification({
+    type: body.type, hostName, serviceName, state: body.state, notificationtype: body.notificationtype,
+    output: body.output, ackauthor: body.ackauthor, ackcomment: body.ackcomment,
+  });
+  const payload: PushNotificationPayload = {
+    timestamp: body.timestamp,
+    userId: body.userId,
+    title: formatted.title,
+    message: formatted.message,
+    type: body.type,
+  };
+  if (body.hostUuid !== '') payload.hostUuid = body.hostUuid;
+  if (body.serviceUuid !== '') payload.serviceUuid = body.serviceUuid;
+  const icon = formatted.icon || body.icon;
+  if (icon !== '') payload.icon = icon;
+
+  // Serialised once; the same Buffer goes to every routed socket.
+  const frame = Buffer.from(envelope(ServerMessageType.ProcessPushNotification, formatted.message, payload));
+  for (const conn of ctx.registry.toUserOnePerBrowser(body.userId)) conn.sendFrame(frame);
+  reply(ctx, res, IntakeReplies.ok);
+
+  ctx.relay?.enqueue({
+    userId: body.userId,
+    title: formatted.title,
+    body: formatted.message,
+    type: body.type,
+    notificationType: body.notificationtype,
+    currentState: body.state,
+    hostUuid: body.hostUuid,
+    serviceUuid: body.serviceUuid,
+  });
+}

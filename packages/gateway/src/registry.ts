@@ -1,0 +1,103 @@
+import type { Connection } from './connection.js';
+
+/**
+ * Every open connection indexed user → browser → tabs, updated on open and
+ * close, so delivery to a user costs O(that user's connections).
+ */
+export class Registry {
+  readonly #users = new Map<number, Map<string, Set<Connection>>>();
+  readonly #registered = new Set<number>();
+  #size = 0;
+
+  /** Open connections. */
+  get size(): number {
+    return this.#size;
+  }
+
+  /** Users with at least one open connection. */
+  get userCount(): number {
+    return this.#users.size;
+  }
+
+  /** Index a freshly opened connection. */
+  add(conn: Connection): void {
+    let browsers = this.#users.get(conn.userId);
+    if (!browsers) this.#users.set(conn.userId, (browsers = new Map()));
+    let tabs = browsers.get(conn.browserUuid);
+    if (!tabs) browsers.set(conn.browserUuid, (tabs = new Set()));
+    if (!tabs.has(conn)) {
+      tabs.add(conn);
+      this.#size++;
+    }
+  }
+
+  /**
+   * Drop a closed connection. When it was the user's last one the user's
+   * registration is cleared too (openITCOCKPIT semantics).
+   */
+  remove(conn: Connection): void {
+    const browsers = this.#users.get(conn.userId);
+    const tabs = browsers?.get(conn.browserUuid);
+    if (!browsers || !tabs || !tabs.delete(conn)) return;
+    this.#size--;
+    if (tabs.size === 0) browsers.delete(conn.browserUuid);
+    if (browsers.size === 0) {
+      this.#users.delete(conn.userId);
+      this.#registered.delete(conn.userId);
+    }
+  }
+
+  /**
+   * Mark a user registered for push notifications (client message
+   * `RegisterBrowserPushNotification`); ignored when the user has no open
+   * connection.
+   */
+  register(userId: number): void {
+    if (this.#users.has(userId)) this.#registered.add(userId);
+  }
+
+  /** True when some connection of the user sent `RegisterBrowserPushNotification`. */
+  isRegistered(userId: number): boolean {
+    return this.#registered.has(userId);
+  }
+
+  /** Every connection of a user. */
+  toUser(userId: number): Connection[] {
+    const out: Connection[] = [];
+    const browsers = this.#users.get(userId);
+    if (browsers) for (const tabs of browsers.values()) for (const c of tabs) out.push(c);
+    return out;
+  }
+
+  /**
+   * One connection per browser instance of a user, so a browser with five
+   * tabs shows a desktop notification once: the tab that most recently sent
+   * anything, else the newest tab.
+   */
+  toUserOnePerBrowser(userId: number): Connection[] {
+    const out: Connection[] = [];
+    const browsers = this.#users.get(userId);
+    if (!browsers) return out;
+    for (const tabs of browsers.values()) {
+      let best: Connection | undefined;
+      for (const c of tabs) {
+        if (!best || c.activitySeq > best.activitySeq || (c.activitySeq === best.activitySeq && c.openedSeq > best.openedSeq)) best = c;
+      }
+      if (best) out.push(best);
+    }
+    return out;
+  }
+
+  /** Every open connection (for broadcasts and the heartbeat sweep). */
+  *all(): IterableIterator<Connection> {
+    for (const browsers of this.#users.values()) for (const tabs of browsers.values()) yield* tabs;
+  }
+
+  /** Open connections of one user. */
+  countUser(userId: number): number {
+    let n = 0;
+    const browsers = this.#users.get(userId);
+    if (browsers) for (const tabs of browsers.values()) n += tabs.size;
+    return n;
+  }
+}

@@ -1,0 +1,236 @@
+import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import type { Duplex } from 'node:stream';
+import type { Logger } from 'pino';
+import { WebSocketServer } from 'ws';
+import type { Config } from './config.js';
+import { CloseCodes, Connection, openConnection } from './connection.js';
+import type { GatewayContext, PushRelay } from './context.js';
+import type { Directory } from './directory/directory.js';
+import { GatewayError } from './errors.js';
+import { ExportStatus } from './export-status.js';
+import { authenticate, rejectUpgrade, selectProtocol } from './handshake.js';
+import { Heartbeat } from './heartbeat.js';
+import { handleMessage } from './intake.js';
+import { Registry } from './registry.js';
+import { count, createStats, type GatewayStats } from './stats.js';
+
+/** Handles one plain HTTP request; answers it completely (status, body). */
+export type HttpHandler = (req: IncomingMessage, res: ServerResponse, ctx: GatewayContext) => void | Promise<void>;
+
+/**
+ * A plain HTTP route. `path` is an exact pathname (`/metrics`) or a predicate
+ * on the pathname (SSE's `.../notifications/v<N>/subscribe`). The handler
+ * answers every method itself (405 where it only takes one).
+ */
+export interface HttpRoute {
+  path: string | ((pathname: string) => boolean);
+  handler: HttpHandler;
+}
+
+/** Options of {@link startGateway}. */
+export interface GatewayOptions {
+  /** Validated config; `listen.host` defaults to 127.0.0.1 here (main.ts applies IS_CONTAINER). */
+  config: Config;
+  directory: Directory;
+  logger: Logger;
+  /** Mobile push relay (`MobilePush` from `@pushgate/relay`); none disables mobile push. */
+  relay?: PushRelay;
+  /** Extra HTTP routes, checked after the built-in ones. */
+  httpRoutes?: HttpRoute[];
+}
+
+/** A running gateway. */
+export interface Gateway {
+  /** The bound TCP port. */
+  readonly port: number;
+  /** Base URL, `http://<host>:<port>` (127.0.0.1 when bound to all addresses). */
+  readonly url: string;
+  readonly registry: Registry;
+  readonly stats: GatewayStats;
+  /** Shared state handlers receive. */
+  readonly context: GatewayContext;
+  /** Add an HTTP route after start (exact paths win over predicates). */
+  addRoute(route: HttpRoute): void;
+  /**
+   * Stop accepting, close every WebSocket with 1001, let in-flight requests
+   * finish, and resolve within `shutdownTimeoutMs` (sockets still open then
+   * are destroyed). Does not close the directory or the relay: their owner does.
+   */
+  close(): Promise<void>;
+}
+
+function plain(res: ServerResponse, status: number, text: string): void {
+  res.writeHead(status, { 'Content-Type': 'text/plain; charset=utf-8', 'Content-Length': Buffer.byteLength(text) });
+  res.end(text);
+}
+
+const healthz: HttpHandler = (_req, res) => plain(res, 200, 'ok');
+
+const readyz: HttpHandler = (_req, res, ctx) => {
+  if (ctx.closing) return plain(res, 503, 'shutting down');
+  const h = ctx.directory.health();
+  if (h.ok) plain(res, 200, 'ok');
+  else plain(res, 503, `directory: ${h.reason}`);
+};
+
+/**
+ * Start the gateway: one node:http server for `/message`, `/healthz`,
+ * `/readyz` and added routes; every other path is the openITCOCKPIT
+ * WebSocket endpoint (PROTOCOL.md §1). Rejects with `GW_ERR_LISTEN` when the
+ * address cannot be bound.
+ */
+export async function startGateway(opts: GatewayOptions): Promise<Gateway> {
+  const { config, directory, logger } = opts;
+  const registry = new Registry();
+  const stats = createStats();
+  const ctx: GatewayContext = {
+    config, directory, logger, relay: opts.relay, registry, stats, exportRunning: undefined, closing: false,
+  };
+
+  const exact = new Map<string, HttpHandler>([
+    ['/message', (req, res, c) => handleMessage(c, req, res)],
+    ['/healthz', healthz],
+    ['/readyz', readyz],
+  ]);
+  const predicates: HttpRoute[] = [];
+  const addRoute = (route: HttpRoute): void => {
+    if (typeof route.path === 'string') exact.set(route.path, route.handler);
+    else predicates.push(route);
+  };
+  for (const r of opts.httpRoutes ?? []) addRoute(r);
+  const findRoute = (pathname: string): HttpHandler | undefined => {
+    const h = exact.get(pathname);
+    if (h) return h;
+    for (const r of predicates) if ((r.path as (p: string) => boolean)(pathname)) return r.handler;
+    return undefined;
+  };
+
+  const wss = new WebSocketServer({
+    noServer: true,
+    perMessageDeflate: false,
+    maxPayload: config.websocket.maxPayloadBytes,
+    clientTracking: false,
+    handleProtocols: selectProtocol,
+    WebSocket: Connection,
+  });
+
+  const server: Server = createServer((req, res) => {
+    const pathname = pathOf(req);
+    const handler = findRoute(pathname);
+    if (!handler) {
+      plain(res, 426, 'Upgrade Required: this path is a WebSocket endpoint');
+      return;
+    }
+    Promise.resolve(handler(req, res, ctx)).catch((err: unknown) => {
+      logger.error({ err, path: pathname }, 'HTTP handler failed');
+      if (!res.headersSent) plain(res, 500, 'Internal server error');
+      else res.destroy();
+    });
+  });
+
+  server.on('upgrade', (req: IncomingMessage, socket: Duplex, head: Buffer) => {
+    socket.on('error', onSocketError);
+    if (ctx.closing) {
+      count(stats.handshakesRejected, '503');
+      rejectUpgrade(socket, 503, 'Shutting down');
+      return;
+    }
+    if (findRoute(pathOf(req))) {
+      count(stats.handshakesRejected, '400');
+      rejectUpgrade(socket, 400, 'This path does not accept WebSocket upgrades');
+      return;
+    }
+    authenticate(req, directory).then((result) => {
+      if (!result.ok) {
+        count(stats.handshakesRejected, String(result.status));
+        if (logger.isLevelEnabled('debug')) logger.debug({ reason: result.reason, status: result.status }, 'websocket handshake rejected');
+        rejectUpgrade(socket, result.status, result.status === 401 ? 'Unauthorized' : 'Directory unavailable');
+        return;
+      }
+      if (ctx.closing) {
+        rejectUpgrade(socket, 503, 'Shutting down');
+        return;
+      }
+      wss.handleUpgrade(req, socket, head, (ws) => {
+        socket.off('error', onSocketError);
+        openConnection(ctx, ws as Connection, result, req);
+      });
+    }, (err: unknown) => {
+      logger.error({ err }, 'websocket handshake failed');
+      count(stats.handshakesRejected, '500');
+      rejectUpgrade(socket, 500, 'Internal server error');
+    });
+  });
+
+  await new Promise<void>((resolve, reject) => {
+    const host = config.listen.host ?? '127.0.0.1';
+    const onError = (err: Error): void => {
+      reject(new GatewayError('GW_ERR_LISTEN', `cannot listen on ${host}:${config.listen.port}: ${err.message}`, { cause: err }));
+    };
+    server.once('error', onError);
+    server.listen(config.listen.port, host, () => {
+      server.off('error', onError);
+      resolve();
+    });
+  });
+  server.on('error', (err) => logger.error({ err }, 'HTTP server error'));
+
+  const heartbeat = new Heartbeat(ctx);
+  const exportStatus = new ExportStatus(ctx);
+  const address = server.address() as AddressInfo;
+  const urlHost = address.address === '0.0.0.0' || address.address === '::' ? '127.0.0.1'
+    : address.family === 'IPv6' ? `[${address.address}]` : address.address;
+
+  let closed: Promise<void> | undefined;
+  const close = (): Promise<void> => {
+    closed ??= shutdown();
+    return closed;
+  };
+  const shutdown = async (): Promise<void> => {
+    ctx.closing = true;
+    heartbeat.stop();
+    exportStatus.stop();
+    const serverClosed = new Promise<void>((resolve) => server.close(() => resolve()));
+    server.closeIdleConnections();
+    const sockets = [...registry.all()];
+    const socketsClosed = Promise.all(sockets.map((c) => new Promise<void>((resolve) => {
+      if (c.readyState === Connection.CLOSED) return resolve();
+      c.once('close', () => resolve());
+      c.closeFor('shutdown', CloseCodes.goingAway, 'Server shutting down');
+    })));
+    let timer: NodeJS.Timeout | undefined;
+    const deadline = new Promise<'timeout'>((resolve) => {
+      timer = setTimeout(() => resolve('timeout'), config.shutdownTimeoutMs);
+    });
+    const outcome = await Promise.race([Promise.all([serverClosed, socketsClosed]), deadline]);
+    clearTimeout(timer);
+    if (outcome === 'timeout') {
+      logger.warn('shutdown timeout: destroying remaining connections');
+      for (const c of registry.all()) c.terminate();
+      server.closeAllConnections();
+    }
+    wss.close();
+  };
+
+  return {
+    port: address.port,
+    url: `http://${urlHost}:${address.port}`,
+    registry,
+    stats,
+    context: ctx,
+    addRoute,
+    close,
+  };
+}
+
+function onSocketError(this: Duplex): void {
+  // A peer that resets during the handshake: nothing to answer.
+  this.destroy();
+}
+
+function pathOf(req: IncomingMessage): string {
+  const url = req.url ?? '/';
+  const q = url.indexOf('?');
+  return q === -1 ? url : url.slice(0, q);
+}

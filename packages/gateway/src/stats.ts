@@ -1,0 +1,29 @@
+/**
+ * Plain counters of the gateway, kept for the metrics endpoint (a later
+ * issue exposes them in Prometheus format). Incremented in place on the hot
+ * path: no labels objects, no allocation per event.
+ */
+export interface GatewayStats {
+  /** WebSocket connections accepted since start. */
+  connectionsOpened: number;
+  /** Handshakes answered with an HTTP error, by status (`"401"`, `"503"`). */
+  handshakesRejected: Record<string, number>;
+  /** Closed connections by reason (`client`, `pong-timeout`, `slow-consumer`, `write-timeout`, `too-big`, `shutdown`). */
+  closes: Record<string, number>;
+  /** `/message` answers by status code (`"200"`, `"202"`, `"400"`, ...). */
+  messages: Record<string, number>;
+  /** Server frames written to sockets (one per routed socket). */
+  framesSent: number;
+  /** Client frames answered with an `Error` message (bad JSON, bad payload, unknown type). */
+  clientErrors: number;
+}
+
+/** Fresh zeroed counters. */
+export function createStats(): GatewayStats {
+  return { connectionsOpened: 0, handshakesRejected: {}, closes: {}, messages: {}, framesSent: 0, clientErrors: 0 };
+}
+
+/** Add one to `counts[key]`. */
+export function count(counts: Record<string, number>, key: string): void {
+  counts[key] = (counts[key] ?? 0) + 1;
+}
