@@ -1,0 +1,243 @@
+import { spawn, spawnSync } from 'node:child_process';
+import { mkdtempSync, readFileSync, readdirSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { createServer, type IncomingHttpHeaders, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import t, { type Test } from 'tap';
+import { SenderError, SenderErrorCodes } from '../src/errors.js';
+import { USAGE } from '../src/flags.js';
+import { buildBody, resolveTarget, send } from '../src/send.js';
+
+const pkg = fileURLToPath(new URL('..', import.meta.url));
+const bin = join(pkg, 'dist', 'send_push_notification.mjs');
+
+// The tests run the bundled binary, the file Naemon executes. Rebuild it with
+// the package's own `bundle` script when it is missing or older than a source.
+function ensureBundle(): void {
+  const built = (() => { try { return statSync(bin).mtimeMs; } catch { return 0; } })();
+  const src = join(pkg, 'src');
+  const newest = Math.max(...readdirSync(src).map((f) => statSync(join(src, f)).mtimeMs));
+  if (built > newest) return;
+  const script = (JSON.parse(readFileSync(join(pkg, 'package.json'), 'utf8')) as { scripts: { bundle: string } }).scripts.bundle;
+  const r = spawnSync('sh', ['-c', script], {
+    cwd: pkg, encoding: 'utf8', timeout: 60_000,
+    env: { ...process.env, PATH: `${join(pkg, 'node_modules', '.bin')}:${process.env.PATH ?? ''}` },
+  });
+  if (r.status !== 0) throw new Error(`bundling the sender failed: ${r.stderr}`);
+}
+ensureBundle();
+
+interface Run { code: number | null; stdout: string; stderr: string }
+
+/** Run the bundled sender with a clean environment (only PATH and `env`). */
+function run(args: string[], env: Record<string, string> = {}): Promise<Run> {
+  return new Promise((resolve, reject) => {
+    const child = spawn(process.execPath, [bin, ...args], { env: { PATH: process.env.PATH ?? '', ...env } });
+    let stdout = '';
+    let stderr = '';
+    child.stdout.setEncoding('utf8').on('data', (s: string) => { stdout += s; });
+    child.stderr.setEncoding('utf8').on('data', (s: string) => { stderr += s; });
+    // Bound the wait: the sender's own timeout is 10 s; anything past 30 s is a hang.
+    const timer = setTimeout(() => { child.kill('SIGKILL'); reject(new Error(`sender hung: ${args.join(' ')}`)); }, 30_000);
+    child.on('error', reject);
+    child.on('close', (code) => { clearTimeout(timer); resolve({ code, stdout, stderr }); });
+  });
+}
+
+interface Seen { method: string; url: string; headers: IncomingHttpHeaders; body: string }
+
+/** A real HTTP server on loopback port 0 standing in for the gateway; records every request. */
+async function standIn(t: Test, answer: (req: IncomingMessage, res: ServerResponse) => void):
+Promise<{ url: string; seen: Seen[]; server: Server }> {
+  const seen: Seen[] = [];
+  const server = createServer((req, res) => {
+    let body = '';
+    req.setEncoding('utf8').on('data', (s: string) => { body += s; });
+    req.on('end', () => {
+      seen.push({ method: req.method ?? '', url: req.url ?? '', headers: req.headers, body });
+      answer(req, res);
+    });
+  });
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  t.teardown(() => new Promise<void>((resolve) => { server.closeAllConnections(); server.close(() => resolve()); }));
+  return { url: `http://127.0.0.1:${(server.address() as AddressInfo).port}/message`, seen, server };
+}
+
+const okAnswer = (_req: IncomingMessage, res: ServerResponse): void => { res.writeHead(200, { 'Content-Type': 'text/plain' }).end('ok'); };
+
+// A port nothing listens on: bind port 0, note it, close it.
+async function closedPort(): Promise<number> {
+  const s = createServer();
+  await new Promise<void>((resolve) => s.listen(0, '127.0.0.1', resolve));
+  const { port } = s.address() as AddressInfo;
+  await new Promise<void>((resolve) => s.close(() => resolve()));
+  return port;
+}
+
+const problemArgs = ['-t', 'host', '-notificationtype', 'PROBLEM', '-hostuuid', 'c36b8048-93ce-4385-ac19-ab5c90574b77',
+  '-state', '1', '-output', 'PING CRITICAL - Packet loss = 100%', '-user-id', '1'];
+
+t.test('a 200 answer prints status and body, exits 0, after posting the exact §2 body with the key', async (t) => {
+  const gw = await standIn(t, okAnswer);
+  const before = Math.floor(Date.now() / 1000);
+  const r = await run(problemArgs, { PUSHGATE_URL: gw.url, PUSHGATE_API_KEY: 'k'.repeat(160) });
+  const after = Math.floor(Date.now() / 1000);
+  t.same(r, { code: 0, stdout: 'Response status: 200 OK\nok\n', stderr: '' });
+  t.equal(gw.seen.length, 1);
+  const req = gw.seen[0]!;
+  t.equal(req.method, 'POST');
+  t.equal(req.url, '/message');
+  t.equal(req.headers['content-type'], 'application/json');
+  t.equal(req.headers['x-api-key'], 'k'.repeat(160));
+  const body = JSON.parse(req.body) as { timestamp: number };
+  t.ok(body.timestamp >= before && body.timestamp <= after, 'timestamp is now in unix seconds');
+  t.equal(req.body, JSON.stringify({
+    timestamp: body.timestamp, userId: 1, type: 'host', hostUuid: 'c36b8048-93ce-4385-ac19-ab5c90574b77', serviceUuid: '',
+    icon: '', state: 1, notificationtype: 'PROBLEM', output: 'PING CRITICAL - Packet loss = 100%', ackauthor: '', ackcomment: '',
+  }));
+});
+
+t.test('each of Go\'s flag forms reaches the wire the same way', async (t) => {
+  const gw = await standIn(t, okAnswer);
+  const forms = [
+    ['-type', 'service', '-serviceuuid', 's-1', '-ackauthor', 'alice', '-user-id', '7'],
+    ['--type', 'service', '--serviceuuid', 's-1', '--ackauthor', 'alice', '--user-id', '7'],
+    ['-type=service', '-serviceuuid=s-1', '-ackauthor=alice', '-user-id=7'],
+    ['--type=service', '--serviceuuid=s-1', '--ackauthor=alice', '--user-id=7'],
+    ['-t', 'service', '--serviceuuid=s-1', '-ackauthor', 'alice', '--user-id', '7'],
+  ];
+  for (const args of forms) {
+    t.same(await run([...args, '-url', gw.url]), { code: 0, stdout: 'Response status: 200 OK\nok\n', stderr: '' }, args.join(' '));
+  }
+  const bodies = gw.seen.map((s) => JSON.parse(s.body) as Record<string, unknown>).map(({ timestamp: _, ...rest }) => rest);
+  const expected = { userId: 7, type: 'service', hostUuid: '', serviceUuid: 's-1', icon: '', state: 0, notificationtype: '', output: '', ackauthor: 'alice', ackcomment: '' };
+  t.same(bodies, forms.map(() => expected));
+});
+
+t.test('the API key comes from -api-key-file, else PUSHGATE_API_KEY, else PUSHGATE_API_KEY_FILE; none sends no header', async (t) => {
+  const gw = await standIn(t, okAnswer);
+  const dir = mkdtempSync(join(tmpdir(), 'sender-key-'));
+  t.teardown(() => rmSync(dir, { recursive: true, force: true }));
+  writeFileSync(join(dir, 'flag'), '  from-flag-file  \nsecond line ignored\n');
+  writeFileSync(join(dir, 'env'), 'from-env-file\n');
+  writeFileSync(join(dir, 'empty'), '\nkey on the second line does not count\n');
+  const url = { PUSHGATE_URL: gw.url };
+  t.equal((await run(['-user-id', '1', '-api-key-file', join(dir, 'flag')], { ...url, PUSHGATE_API_KEY: 'from-env', PUSHGATE_API_KEY_FILE: join(dir, 'env') })).code, 0);
+  t.equal((await run(['-user-id', '1'], { ...url, PUSHGATE_API_KEY: 'from-env', PUSHGATE_API_KEY_FILE: join(dir, 'env') })).code, 0);
+  t.equal((await run(['-user-id', '1'], { ...url, PUSHGATE_API_KEY_FILE: join(dir, 'env') })).code, 0);
+  t.equal((await run(['-user-id', '1'], url)).code, 0);
+  t.same(gw.seen.map((s) => s.headers['x-api-key']), ['from-flag-file', 'from-env', 'from-env-file', undefined]);
+
+  t.same(await run(['-user-id', '1', '-api-key-file', join(dir, 'missing')], url),
+    { code: 1, stdout: '', stderr: `cannot read API key file ${join(dir, 'missing')}: ENOENT (SEND_ERR_API_KEY_FILE)\n` });
+  t.same(await run(['-user-id', '1'], { ...url, PUSHGATE_API_KEY_FILE: join(dir, 'empty') }),
+    { code: 1, stdout: '', stderr: `API key file ${join(dir, 'empty')} has an empty first line (SEND_ERR_API_KEY_FILE)\n` });
+  t.equal(gw.seen.length, 4, 'nothing is sent without the configured key');
+});
+
+t.test('the URL comes from -url, else PUSHGATE_URL, else http://<OITC_ADDRESS or 127.0.0.1>:8083/message', async (t) => {
+  const none = { url: '', apiKeyFile: '' };
+  t.equal(resolveTarget(none, {}).url.href, 'http://127.0.0.1:8083/message');
+  t.equal(resolveTarget(none, { OITC_ADDRESS: '' }).url.href, 'http://127.0.0.1:8083/message');
+  t.equal(resolveTarget(none, { OITC_ADDRESS: '10.1.2.3' }).url.href, 'http://10.1.2.3:8083/message');
+  t.equal(resolveTarget(none, { OITC_ADDRESS: 'oitc.example.org' }).url.href, 'http://oitc.example.org:8083/message');
+  t.equal(resolveTarget(none, { OITC_ADDRESS: '::1' }).url.href, 'http://[::1]:8083/message');
+  t.equal(resolveTarget(none, { OITC_ADDRESS: '10.1.2.3', PUSHGATE_URL: 'https://gw.example.org/push/message' }).url.href,
+    'https://gw.example.org/push/message');
+  t.equal(resolveTarget({ url: 'http://10.9.9.9:9000/message', apiKeyFile: '' }, { PUSHGATE_URL: 'http://x/message' }).url.href,
+    'http://10.9.9.9:9000/message');
+  t.equal(resolveTarget(none, {}).apiKey, undefined);
+  t.equal(resolveTarget(none, { PUSHGATE_API_KEY: ' abc\n' }).apiKey, 'abc');
+});
+
+t.test('a bad URL is a usage error naming where it came from, exit 2, nothing sent', async (t) => {
+  t.same(await run(['-user-id', '1', '-url', 'localhost:8083']),
+    { code: 2, stdout: '', stderr: 'invalid value "localhost:8083" for flag -url: not an http:// or https:// URL\n' });
+  t.same(await run(['-user-id', '1'], { PUSHGATE_URL: '127.0.0.1:8083/message' }),
+    { code: 2, stdout: '', stderr: 'invalid value "127.0.0.1:8083/message" for PUSHGATE_URL: not a URL\n' });
+  t.same(await run(['-user-id', '1'], { OITC_ADDRESS: 'bad host' }),
+    { code: 2, stdout: '', stderr: 'invalid value "http://bad host:8083/message" for OITC_ADDRESS: not a URL\n' });
+});
+
+t.test('a 5xx answer prints status and body and exits 3, "gateway failing"', async (t) => {
+  const gw = await standIn(t, (req, res) => {
+    if (req.url === '/503') res.writeHead(503, { 'Content-Type': 'text/plain' }).end('Directory unavailable');
+    else res.writeHead(500, 'Kaputt', { 'Content-Type': 'text/plain' }).end('');
+  });
+  const base = gw.url.replace('/message', '');
+  t.same(await run(['-user-id', '1', '-url', `${base}/503`]), {
+    code: 3,
+    stdout: 'Response status: 503 Service Unavailable\nDirectory unavailable\n',
+    stderr: 'gateway failing: 503 Service Unavailable (SEND_ERR_GATEWAY_FAILING)\n',
+  });
+  t.same(await run(['-user-id', '1', '-url', `${base}/500`]), {
+    code: 3,
+    stdout: 'Response status: 500 Kaputt\n\n',
+    stderr: 'gateway failing: 500 Kaputt (SEND_ERR_GATEWAY_FAILING)\n',
+  });
+});
+
+t.test('an answer that is neither 200, 4xx nor 5xx exits 1, "not delivered"', async (t) => {
+  const gw = await standIn(t, (_req, res) => { res.writeHead(302, { Location: '/elsewhere' }).end('moved'); });
+  t.same(await run(['-user-id', '1', '-url', gw.url]), {
+    code: 1,
+    stdout: 'Response status: 302 Found\nmoved\n',
+    stderr: 'gateway did not deliver the notification: 302 Found (SEND_ERR_NOT_DELIVERED)\n',
+  });
+});
+
+t.test('a closed port exits 4, "gateway unreachable", with nothing on stdout', async (t) => {
+  const port = await closedPort();
+  t.same(await run(['-user-id', '1', '-url', `http://127.0.0.1:${port}/message?token=secret`]), {
+    code: 4,
+    stdout: '',
+    stderr: `gateway unreachable at http://127.0.0.1:${port}/message: connect ECONNREFUSED 127.0.0.1:${port} (SEND_ERR_UNREACHABLE)\n`,
+  });
+});
+
+t.test('a connection dropped before the answer exits 4, "gateway unreachable"', async (t) => {
+  const gw = await standIn(t, (req) => { req.socket.destroy(); });
+  t.same(await run(['-user-id', '1', '-url', gw.url]), {
+    code: 4,
+    stdout: '',
+    stderr: `gateway unreachable at ${gw.url}: socket hang up (SEND_ERR_UNREACHABLE)\n`,
+  });
+});
+
+t.test('an answer not complete within the timeout fails with SEND_ERR_TIMEOUT (exit 4)', async (t) => {
+  // In-process with a short timeout: the binary's 10 s would make the test slow.
+  const silent = await standIn(t, () => { /* never answers */ });
+  const trickle = await standIn(t, (_req, res) => { res.writeHead(200); res.write('o'); /* never ends */ });
+  const target = (url: string) => ({ url: new URL(url), apiKey: undefined });
+  const flags = { type: 'host', notificationtype: '', hostuuid: '', serviceuuid: '', state: 0, output: '', ackauthor: '', ackcomment: '', userId: 1, url: '', apiKeyFile: '' };
+  for (const gw of [silent, trickle]) {
+    const err = await send(buildBody(flags, 0), target(gw.url), { timeoutMs: 200 }).then(() => undefined, (e: unknown) => e);
+    t.ok(err instanceof SenderError);
+    t.same({ code: (err as SenderError).code, exitCode: (err as SenderError).exitCode, message: (err as SenderError).message },
+      { code: 'SEND_ERR_TIMEOUT', exitCode: 4, message: `gateway did not answer within 200 ms at ${gw.url}` });
+  }
+});
+
+t.test('a missing or non-positive -user-id prints the original text, exits 1 and sends nothing', async (t) => {
+  const gw = await standIn(t, okAnswer);
+  for (const args of [[], ['-t', 'host', '-hostuuid', 'h'], ['-user-id', '0'], ['--user-id=-3']]) {
+    t.same(await run(args, { PUSHGATE_URL: gw.url }), { code: 1, stdout: '', stderr: 'user-id is required and must be > 0\n' }, args.join(' '));
+  }
+  t.equal(gw.seen.length, 0);
+});
+
+t.test('a usage error prints Go\'s one line naming the flag and exits 2; -h prints the usage and exits 0', async (t) => {
+  t.same(await run(['-user-id', '1', '-foo', 'x']), { code: 2, stdout: '', stderr: 'flag provided but not defined: -foo\n' });
+  t.same(await run(['-user-id', '1', '-state', 'DOWN']), { code: 2, stdout: '', stderr: 'invalid value "DOWN" for flag -state: parse error\n' });
+  t.same(await run(['-user-id', '1', '-output']), { code: 2, stdout: '', stderr: 'flag needs an argument: -output\n' });
+  t.same(await run(['-h']), { code: 0, stdout: '', stderr: USAGE });
+});
+
+t.test('docs/errors.md lists exactly the sender\'s error codes', async (t) => {
+  const doc = readFileSync(join(pkg, '..', '..', 'docs', 'errors.md'), 'utf8');
+  const section = /^## sender\n([\s\S]*?)(?=^## )/m.exec(doc)?.[1] ?? '';
+  const listed = [...section.matchAll(/^\| `(SEND_ERR_[A-Z_]+)` \|/gm)].map((m) => m[1]);
+  t.same(listed.sort(), Object.keys(SenderErrorCodes).sort());
+});
