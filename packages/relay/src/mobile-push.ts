@@ -47,6 +47,8 @@ export interface MobilePushOptions {
   maxQueue?: number;
   /** Jobs worked on at once. Default 16. */
   concurrency?: number;
+  /** Most keep-alive sockets open to the push gateway; further requests wait for a free one. Default 8. */
+  connections?: number;
 }
 
 /** Counters of {@link MobilePush}, per device request unless noted. */
@@ -120,6 +122,7 @@ export class MobilePush {
     this.#maxRetryDelayMs = nonNegative(opts.maxRetryDelayMs, 60_000);
     this.#maxQueue = Math.max(1, Math.floor(positive(opts.maxQueue, 10_000)));
     this.#concurrency = Math.max(1, Math.floor(positive(opts.concurrency, 16)));
+    const connections = Math.max(1, Math.floor(positive(opts.connections, 8)));
 
     let ca: string[] | undefined;
     if (opts.caFile !== undefined) {
@@ -136,6 +139,9 @@ export class MobilePush {
       ca = [...rootCertificates, pem];
     }
     this.#agent = new Agent({
+      // Bounded: without `connections` undici opens a new socket whenever
+      // every open one is busy, so a burst would open one per device.
+      connections,
       keepAliveTimeout: 30_000,
       headersTimeout: this.#timeoutMs,
       bodyTimeout: this.#timeoutMs,
