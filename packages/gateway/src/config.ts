@@ -48,6 +48,12 @@ export const OpenItcockpitDirectorySchema = z.strictObject({
   apiKeyRefreshMs: ms.default(60_000),
   /** Least time between two re-reads triggered by an unknown key. */
   apiKeyMissRefreshMs: ms.default(5_000),
+  /** First wait before reconnecting after the database failed; doubles per failure. */
+  reconnectMinMs: ms.default(500),
+  /** Longest wait between reconnect attempts. */
+  reconnectMaxMs: ms.default(30_000),
+  /** Most queries waiting or running at once; more are refused at once (no pile-up). */
+  maxPendingQueries: int().min(1).default(200),
 });
 
 export const DirectorySchema = z.discriminatedUnion('type', [

@@ -1,0 +1,292 @@
+import { mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { Writable } from 'node:stream';
+import { pino } from 'pino';
+import t, { type Test } from 'tap';
+import { parseConfig } from '../src/config.js';
+import type { Directory } from '../src/directory/directory.js';
+import { parseMyCnf } from '../src/directory/mycnf.js';
+import { TtlCache } from '../src/directory/ttl-cache.js';
+import { createOpenItcockpitDirectory, type OpenItcockpitDirectoryConfig } from '../src/directory/openitcockpit.js';
+import { GatewayError } from '../src/errors.js';
+import { createOitcFixture, mariadbSkip, OITC, type OitcFixture } from './fixtures/openitcockpit.js';
+import { startTcpProxy } from './tcp-proxy.js';
+
+/** A directory config with test-sized timings; `over` replaces any key. */
+function oitcConfig(over: Record<string, unknown>): OpenItcockpitDirectoryConfig {
+  const d = parseConfig({
+    directory: { type: 'openitcockpit', queryTimeoutMs: 3000, reconnectMinMs: 20, reconnectMaxMs: 200, ...over },
+  }).directory;
+  if (d.type !== 'openitcockpit') throw new Error('unreachable');
+  return d;
+}
+
+/** A pino logger writing JSON lines into `lines`. */
+function capturedLogger(): { logger: pino.Logger; lines: Record<string, unknown>[] } {
+  const lines: Record<string, unknown>[] = [];
+  const stream = new Writable({
+    write(chunk: Buffer, _enc, cb) {
+      for (const l of chunk.toString('utf8').split('\n')) if (l) lines.push(JSON.parse(l) as Record<string, unknown>);
+      cb();
+    },
+  });
+  return { logger: pino({ level: 'info' }, stream), lines };
+}
+
+/** Poll `cond` every 20 ms until true; fail after `ms` (bounded wait, no fixed sleeps). */
+async function waitFor(what: string, cond: () => boolean, ms = 10_000): Promise<void> {
+  const end = performance.now() + ms;
+  while (!cond()) {
+    if (performance.now() > end) throw new Error(`timed out after ${ms} ms waiting for ${what}`);
+    await new Promise((r) => setTimeout(r, 20));
+  }
+}
+
+const isUnavailable = (err: unknown): boolean => err instanceof GatewayError && err.code === 'GW_ERR_DIRECTORY_UNAVAILABLE';
+
+t.test('my.cnf [client] section is read the way openITCOCKPIT writes it', async (t) => {
+  const c = parseMyCnf([
+    '# openITCOCKPIT',
+    '[mysqld]', 'port = 1',
+    '[client]',
+    'host = "db.example"', "port=3307", 'user = openitcockpit', "password = 's3cr#t'", 'database = openitcockpit  # main db',
+    'default-character-set = utf8mb4',
+  ].join('\n'), 'x.cnf');
+  t.same(c, { host: 'db.example', port: 3307, user: 'openitcockpit', password: 's3cr#t', database: 'openitcockpit' });
+  const s = parseMyCnf('[client]\nsocket=/run/mysqld/mysqld.sock\nuser=u\npassword=\ndatabase=d\n', 'y.cnf');
+  t.same(s, { host: 'localhost', port: 3306, user: 'u', password: '', database: 'd', socket: '/run/mysqld/mysqld.sock' });
+});
+
+t.test('a my.cnf without the file, the [client] section or a key fails naming the file and key', async (t) => {
+  const dir = await mkdtemp(join(tmpdir(), 'pushgate-cnf-'));
+  t.teardown(() => rm(dir, { recursive: true, force: true }));
+  const { logger } = capturedLogger();
+  const missing = join(dir, 'absent.cnf');
+  await t.rejects(createOpenItcockpitDirectory(oitcConfig({ mysqlCnf: missing }), { logger, env: {} }), {
+    code: 'GW_ERR_DIRECTORY_CONFIG',
+    message: new RegExp(`cannot read MySQL config ${missing}`),
+  });
+  const noSection = join(dir, 'nosection.cnf');
+  await writeFile(noSection, '[mysqld]\nuser=x\n');
+  await t.rejects(createOpenItcockpitDirectory(oitcConfig({ mysqlCnf: '/nonexistent' }), { logger, env: { OITC_MYSQL_CNF: noSection } }), {
+    code: 'GW_ERR_DIRECTORY_CONFIG',
+    message: `MySQL config ${noSection}: section [client] is missing`,
+  }, 'OITC_MYSQL_CNF overrides the configured path');
+  t.throws(() => parseMyCnf('[client]\nhost=h\nuser=u\ndatabase=d\n', 'f.cnf'), {
+    code: 'GW_ERR_DIRECTORY_CONFIG',
+    message: 'MySQL config f.cnf: key "password" is missing in section [client]',
+  });
+  t.throws(() => parseMyCnf('[client]\nuser=u\npassword=p\ndatabase=d\n', 'f.cnf'), { message: /key "host" is missing/ });
+  t.throws(() => parseMyCnf('[client]\nhost=h\nport=80a\nuser=u\npassword=p\ndatabase=d\n', 'f.cnf'), { message: /key "port" .* not a port number: "80a"/ });
+});
+
+t.test('the name cache expires entries after ttlMs and evicts the oldest at maxSize', async (t) => {
+  let now = 0;
+  const c = new TtlCache<string, string | undefined>(100, 2, () => now);
+  c.set('a', 'A');
+  c.set('b', undefined);
+  t.same(c.get('a'), { value: 'A' });
+  t.same(c.get('b'), { value: undefined }, 'a cached miss is distinct from no entry');
+  c.set('c', 'C');
+  t.equal(c.get('a'), undefined, 'oldest evicted at maxSize');
+  t.equal(c.size, 2);
+  now = 100;
+  t.equal(c.get('c'), undefined, 'expired after ttlMs');
+  t.equal(c.size, 1);
+  c.clear();
+  t.equal(c.size, 0);
+});
+
+t.test('against MariaDB', { skip: await mariadbSkip() }, async (t) => {
+  const fx: OitcFixture = await createOitcFixture();
+  t.teardown(() => fx.drop());
+
+  const open = async (t: Test, over: Record<string, unknown> = {}, env: NodeJS.ProcessEnv = {}) => {
+    const cap = capturedLogger();
+    const dir = await createOpenItcockpitDirectory(oitcConfig({ mysqlCnf: fx.cnfPath, ...over }), { logger: cap.logger, env });
+    t.teardown(() => dir.close());
+    return { dir, lines: cap.lines };
+  };
+
+  t.test('each lookup answers from the openITCOCKPIT tables', async (t) => {
+    const { dir } = await open(t);
+    t.same(dir.health(), { ok: true });
+    t.equal(dir.kind, 'openitcockpit');
+    t.equal(await dir.verifyApiKey(OITC.apiKey), true);
+    t.equal(await dir.verifyApiKey(`${OITC.apiKey.slice(0, -1)}1`), false);
+    t.equal(await dir.verifyApiKey(''), false);
+    t.equal(await dir.hostName(OITC.hosts.web), 'web-01');
+    t.equal(await dir.hostName(OITC.hosts.db), 'db-01');
+    t.equal(await dir.hostName('00000000-0000-0000-0000-000000000000'), undefined);
+    t.equal(await dir.serviceName(OITC.services.named), 'HTTP frontend');
+    t.equal(await dir.serviceName('00000000-0000-0000-0000-000000000000'), undefined);
+    t.same(await dir.relaySettings(), OITC.relay);
+    t.same((await dir.devices(1)).sort(), OITC.devices[1]);
+    t.same(await dir.devices(2), OITC.devices[2]);
+    t.same(await dir.devices(99), []);
+  });
+
+  t.test('a service without its own name (NULL or empty) takes its servicetemplate name', async (t) => {
+    const { dir } = await open(t);
+    t.equal(await dir.serviceName(OITC.services.nullName), 'Ping');
+    t.equal(await dir.serviceName(OITC.services.emptyName), 'HTTP');
+  });
+
+  t.test('no enabled relay row means the relay is off', async (t) => {
+    await fx.query('UPDATE push_notifications_relay SET enabled = 0');
+    t.teardown(() => fx.query('UPDATE push_notifications_relay SET enabled = 1'));
+    const { dir } = await open(t);
+    t.equal(await dir.relaySettings(), undefined);
+  });
+
+  t.test('deleteDevice removes exactly that device row', async (t) => {
+    await fx.query("INSERT INTO mobile_devices (user_id, device_id) VALUES (7, 'gone-token'), (7, 'kept-token')");
+    const { dir } = await open(t);
+    t.same((await dir.devices(7)).sort(), ['gone-token', 'kept-token']);
+    await dir.deleteDevice('gone-token');
+    t.same(await dir.devices(7), ['kept-token']);
+    t.same(await fx.query("SELECT device_id FROM mobile_devices WHERE device_id = 'gone-token'"), []);
+  });
+
+  t.test('exportRunning follows the newest export_started row and is undefined without one', async (t) => {
+    const { dir } = await open(t);
+    t.equal(await dir.exportRunning!(), false, 'fixture export finished');
+    await fx.query("INSERT INTO exports (task, finished) VALUES ('export_started', 0)");
+    t.equal(await dir.exportRunning!(), true, 'a new unfinished export');
+    await fx.query("INSERT INTO exports (task, finished) VALUES ('export_sync_satellites', 0)");
+    t.equal(await dir.exportRunning!(), true, 'other tasks are ignored');
+    await fx.query("UPDATE exports SET finished = 1 WHERE task = 'export_started'");
+    t.equal(await dir.exportRunning!(), false, 'finished again');
+    const saved = await fx.query('SELECT * FROM exports');
+    await fx.query('DELETE FROM exports');
+    t.teardown(async () => {
+      for (const r of saved as Record<string, unknown>[]) await fx.query('INSERT INTO exports SET ?', [r]);
+    });
+    t.equal(await dir.exportRunning!(), undefined, 'no export record at all');
+  });
+
+  t.test('a rotated API key works after a miss-triggered refresh and the old key stops working', async (t) => {
+    const { dir, lines } = await open(t, { apiKeyMissRefreshMs: 1 }, { MYSQL_DEBUG: '1' });
+    const rotated = 'ab'.repeat(80);
+    t.equal(await dir.verifyApiKey(OITC.apiKey), true);
+    await fx.query("UPDATE systemsettings SET `value` = ? WHERE `key` = 'SUDO_SERVER.API_KEY'", [rotated]);
+    t.teardown(() => fx.query("UPDATE systemsettings SET `value` = ? WHERE `key` = 'SUDO_SERVER.API_KEY'", [OITC.apiKey]));
+    t.equal(await dir.verifyApiKey(OITC.apiKey), true, 'the cached key still matches until a refresh');
+    await new Promise((r) => setTimeout(r, 5));
+    t.equal(await dir.verifyApiKey(rotated), true, 'the miss re-read the key');
+    t.equal(await dir.verifyApiKey(OITC.apiKey), false, 'the old key is rejected');
+    t.ok(lines.some((l) => l.msg === 'API key changed in systemsettings; the new key is in effect'));
+  });
+
+  t.test('unknown keys re-read the key at most once per apiKeyMissRefreshMs', async (t) => {
+    const { dir, lines } = await open(t, { apiKeyMissRefreshMs: 60_000 }, { MYSQL_DEBUG: '1' });
+    const keyReads = () => lines.filter((l) => typeof l.sql === 'string' && l.sql.includes('systemsettings')).length;
+    const before = keyReads();
+    for (let i = 0; i < 50; i++) t.equal(await dir.verifyApiKey(`bad-key-${i}-0123456789abcdef`), false);
+    t.equal(keyReads(), before, 'startup read is within the window: no further reads');
+  });
+
+  t.test('the API key is re-read periodically', async (t) => {
+    const { dir, lines } = await open(t, { apiKeyRefreshMs: 30 }, { MYSQL_DEBUG: '1' });
+    await waitFor('two periodic key reads', () => lines.filter((l) => typeof l.sql === 'string' && l.sql.includes('systemsettings')).length >= 3);
+    t.equal(await dir.verifyApiKey(OITC.apiKey), true);
+  });
+
+  t.test('host and service names are cached and concurrent lookups share one query', async (t) => {
+    const { dir, lines } = await open(t, {}, { MYSQL_DEBUG: '1' });
+    const hostQueries = () => lines.filter((l) => typeof l.sql === 'string' && l.sql.includes('FROM hosts')).length;
+    const names = await Promise.all(Array.from({ length: 20 }, () => dir.hostName(OITC.hosts.web)));
+    t.same(new Set(names), new Set(['web-01']));
+    t.equal(hostQueries(), 1, 'twenty concurrent lookups, one query');
+    await fx.query("UPDATE hosts SET name = 'renamed' WHERE uuid = ?", [OITC.hosts.web]);
+    t.teardown(() => fx.query("UPDATE hosts SET name = 'web-01' WHERE uuid = ?", [OITC.hosts.web]));
+    t.equal(await dir.hostName(OITC.hosts.web), 'web-01', 'served from the cache');
+    t.equal(hostQueries(), 1);
+    const short = await open(t, { nameCacheTtlMs: 1 });
+    await new Promise((r) => setTimeout(r, 5));
+    t.equal(await short.dir.hostName(OITC.hosts.web), 'renamed', 'a fresh directory reads the new name');
+  });
+
+  t.test('MYSQL_DEBUG=1 logs each SQL statement, never parameter values or secrets', async (t) => {
+    const { dir, lines } = await open(t, {}, { MYSQL_DEBUG: '1' });
+    await dir.hostName(OITC.hosts.db);
+    await dir.devices(2);
+    const sql = lines.filter((l) => l.msg === 'MYSQL_DEBUG').map((l) => l.sql);
+    t.same(sql, [
+      'SELECT `value` FROM systemsettings WHERE `key` = ?',
+      'SELECT name FROM hosts WHERE uuid = ?',
+      'SELECT device_id FROM mobile_devices WHERE user_id = ?',
+    ]);
+    const all = JSON.stringify(lines);
+    t.notOk(all.includes(OITC.apiKey), 'the API key never appears');
+    t.notOk(all.includes(OITC.hosts.db), 'parameters are not logged');
+    const quiet = await open(t);
+    await quiet.dir.hostName(OITC.hosts.db);
+    t.notOk(quiet.lines.some((l) => l.msg === 'MYSQL_DEBUG'), 'silent without MYSQL_DEBUG');
+  });
+
+  t.test('faults through a TCP proxy in front of MariaDB', async (t) => {
+    const proxy = await startTcpProxy({ host: '127.0.0.1', port: 3306 });
+    t.teardown(() => proxy.close());
+    const cnf = await fx.writeCnf({ host: '127.0.0.1', port: proxy.port });
+
+    t.test('database down at startup: the factory resolves, health says why, lookups reject, then it recovers', async (t) => {
+      proxy.cut();
+      const { dir, lines } = await open(t, { mysqlCnf: cnf });
+      const h = dir.health();
+      t.equal(h.ok, false);
+      t.match(h, { reason: new RegExp(`openitcockpit database 127\\.0\\.0\\.1:${proxy.port}/${fx.database} unavailable`) });
+      await t.rejects(dir.hostName(OITC.hosts.web), { code: 'GW_ERR_DIRECTORY_UNAVAILABLE' });
+      await t.rejects(dir.verifyApiKey(OITC.apiKey), { code: 'GW_ERR_DIRECTORY_UNAVAILABLE' });
+      await t.rejects(dir.exportRunning!(), { code: 'GW_ERR_DIRECTORY_UNAVAILABLE' });
+      await t.rejects(dir.devices(1), { code: 'GW_ERR_DIRECTORY_UNAVAILABLE' });
+      t.ok(lines.some((l) => l.level === 40 && String(l.reason).includes('unavailable')), 'logged a warning');
+      const acceptedWhileDown = proxy.accepted;
+      await waitFor('reconnect attempts', () => proxy.accepted >= acceptedWhileDown + 2);
+      proxy.restore();
+      await waitFor('recovery', () => dir.health().ok);
+      t.equal(await dir.verifyApiKey(OITC.apiKey), true);
+      t.equal(await dir.hostName(OITC.hosts.web), 'web-01');
+      t.ok(lines.some((l) => l.msg === 'openITCOCKPIT database reachable again'));
+    });
+
+    t.test('database lost mid-run: lookups reject with the code, cached answers still work, recovery is automatic', async (t) => {
+      proxy.restore();
+      const { dir } = await open(t, { mysqlCnf: cnf });
+      t.same(dir.health(), { ok: true });
+      t.equal(await dir.hostName(OITC.hosts.web), 'web-01');
+      proxy.cut();
+      // The first query after the cut notices it on its dead pooled connection.
+      const err = await dir.hostName(OITC.hosts.db).then(() => undefined, (e: unknown) => e);
+      t.ok(isUnavailable(err), 'rejects with GW_ERR_DIRECTORY_UNAVAILABLE');
+      t.equal(dir.health().ok, false);
+      await t.rejects(dir.serviceName(OITC.services.named), { code: 'GW_ERR_DIRECTORY_UNAVAILABLE' }, 'fails fast while down');
+      t.equal(await dir.hostName(OITC.hosts.web), 'web-01', 'cached name still served');
+      t.equal(await dir.verifyApiKey(OITC.apiKey), true, 'cached API key still verifies');
+      proxy.restore();
+      await waitFor('recovery', () => dir.health().ok);
+      t.equal(await dir.hostName(OITC.hosts.db), 'db-01');
+    });
+
+    t.test('slow database: a query rejects after queryTimeoutMs instead of waiting, and it recovers', async (t) => {
+      proxy.restore();
+      const { dir } = await open(t, { mysqlCnf: cnf, queryTimeoutMs: 800, reconnectMinMs: 50 });
+      t.same(dir.health(), { ok: true });
+      proxy.setDelay(5000);
+      t.teardown(() => proxy.setDelay(0));
+      const pending = Array.from({ length: 10 }, (_, i) => dir.devices(i + 1).then(() => undefined, (e: unknown) => e));
+      const errors = await Promise.all(pending);
+      t.ok(errors.every(isUnavailable), 'every query rejected with GW_ERR_DIRECTORY_UNAVAILABLE');
+      t.match(errors[0], { message: /timed out after 800 ms/ });
+      t.equal(dir.health().ok, false);
+      await t.rejects(dir.hostName(OITC.hosts.web), { code: 'GW_ERR_DIRECTORY_UNAVAILABLE' }, 'later queries fail fast, nothing piles up');
+      proxy.setDelay(0);
+      await waitFor('recovery', () => dir.health().ok);
+      t.equal(await dir.hostName(OITC.hosts.web), 'web-01');
+    });
+  });
+});
+
+// Type-level check: the factory returns the shared Directory interface.
+export type _Check = Directory;
