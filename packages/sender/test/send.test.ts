@@ -6,6 +6,10 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import t, { type Test } from 'tap';
+// The real gateway and its shared test helpers (packages/gateway/test/helpers.ts).
+import {
+  HOST_UUID, openRegisteredClient, SERVICE_UUID, startTestGateway, TEST_API_KEY, WAIT_MS,
+} from '../../gateway/test/helpers.js';
 import { SenderError, SenderErrorCodes } from '../src/errors.js';
 import { USAGE } from '../src/flags.js';
 import { buildBody, resolveTarget, send } from '../src/send.js';
@@ -240,4 +244,80 @@ t.test('docs/errors.md lists exactly the sender\'s error codes', async (t) => {
   const section = /^## sender\n([\s\S]*?)(?=^## )/m.exec(doc)?.[1] ?? '';
   const listed = [...section.matchAll(/^\| `(SEND_ERR_[A-Z_]+)` \|/gm)].map((m) => m[1]);
   t.same(listed.sort(), Object.keys(SenderErrorCodes).sort());
+});
+
+t.test('real gateway: each flag form delivers to a registered WebSocket client and exits 0', async (t) => {
+  const gw = await startTestGateway();
+  t.teardown(() => gw.close());
+  const client = await openRegisteredClient(gw, { userId: 3, browserUuid: 'b1' });
+  t.teardown(() => client.close());
+  const env = { PUSHGATE_URL: `${gw.url}/message`, PUSHGATE_API_KEY: TEST_API_KEY };
+  const runs: Array<{ args: string[]; title: string; message: string; extra: Record<string, string> }> = [
+    {
+      args: ['-t', 'host', '-notificationtype', 'PROBLEM', '-hostuuid', HOST_UUID, '-state', '1', '-output', 'CRITICAL - host unreachable', '-user-id', '3'],
+      title: 'PROBLEM: web-01 is DOWN!', message: 'CRITICAL - host unreachable',
+      extra: { hostUuid: HOST_UUID, icon: '/img/push_notifications/wh/HostPushIconDOWN.png' },
+    },
+    {
+      args: ['--type', 'service', '--notificationtype', 'RECOVERY', '--hostuuid', HOST_UUID, '--serviceuuid', SERVICE_UUID, '--state', '0', '--output', 'HTTP OK', '--user-id', '3'],
+      title: 'RECOVERY: web-01/HTTP is OK!', message: 'HTTP OK',
+      extra: { hostUuid: HOST_UUID, serviceUuid: SERVICE_UUID, icon: '/img/push_notifications/wh/ServicePushIconOK.png' },
+    },
+    {
+      args: ['-type=service', '-notificationtype=ACKNOWLEDGEMENT', `-hostuuid=${HOST_UUID}`, `-serviceuuid=${SERVICE_UUID}`, '-state=2', '-ackauthor=alice', '-ackcomment=on it', '-user-id=3'],
+      title: 'Acknowledgement for web-01/HTTP (CRITICAL)', message: 'alice: on it',
+      extra: { hostUuid: HOST_UUID, serviceUuid: SERVICE_UUID },
+    },
+    {
+      args: ['--t=host', '--notificationtype=DOWNTIMESTART', `--hostuuid=${HOST_UUID}`, '--state=0', '--user-id=3'],
+      title: 'Downtime start for web-01', message: 'Host has entered a period of scheduled downtime',
+      extra: { hostUuid: HOST_UUID },
+    },
+  ];
+  for (const { args, title, message, extra } of runs) {
+    const before = Math.floor(Date.now() / 1000);
+    t.same(await run(args, env), { code: 0, stdout: 'Response status: 200 OK\nok\n', stderr: '' }, args.join(' '));
+    const frame = await client.next(WAIT_MS);
+    const ts = (JSON.parse(frame) as { payload: { timestamp: number } }).payload.timestamp;
+    t.ok(ts >= before && ts <= Math.floor(Date.now() / 1000), 'timestamp is the send time');
+    const type = args.some((a) => a.endsWith('service')) ? 'service' : 'host';
+    t.equal(frame, JSON.stringify({
+      type: 'ProcessPushNotification', message,
+      payload: { timestamp: ts, userId: 3, title, message, type, ...extra },
+    }), title);
+  }
+  t.equal(client.pending, 0, 'one frame per notification');
+});
+
+t.test('real gateway: 4xx answers exit 1 "rejected" with the exact status and body', async (t) => {
+  const gw = await startTestGateway();
+  t.teardown(() => gw.close());
+  const client = await openRegisteredClient(gw, { userId: 1 });
+  t.teardown(() => client.close());
+  const url = { PUSHGATE_URL: `${gw.url}/message` };
+  const env = { ...url, PUSHGATE_API_KEY: TEST_API_KEY };
+  const rejected = (status: string, body: string) => ({
+    code: 1,
+    stdout: `Response status: ${status}\n${body}\n`,
+    stderr: `gateway rejected the notification: ${status} (SEND_ERR_REJECTED)\n`,
+  });
+  t.same(await run(['-t', 'host', '-hostuuid', 'no-such-host', '-user-id', '1'], env),
+    rejected('400 Bad Request', 'No host found for given UUID'));
+  t.same(await run(['-t', 'service', '-hostuuid', HOST_UUID, '-serviceuuid', 'no-such-service', '-user-id', '1'], env),
+    rejected('400 Bad Request', 'No service found for given UUID'));
+  t.same(await run(['-t', 'host', '-hostuuid', HOST_UUID, '-user-id', '1'], url),
+    rejected('401 Unauthorized', 'Unauthorized'));
+  t.same(await run(['-t', 'host', '-hostuuid', HOST_UUID, '-user-id', '1'], { ...url, PUSHGATE_API_KEY: 'wrong-key-0123456789abcdef' }),
+    rejected('401 Unauthorized', 'Unauthorized'));
+  t.equal(client.pending, 0, 'nothing was delivered');
+});
+
+t.test('real gateway: a user with no registered browser gets 202, exit 1 "not delivered"', async (t) => {
+  const gw = await startTestGateway();
+  t.teardown(() => gw.close());
+  t.same(await run(['-t', 'host', '-hostuuid', HOST_UUID, '-user-id', '99'], { PUSHGATE_URL: `${gw.url}/message`, PUSHGATE_API_KEY: TEST_API_KEY }), {
+    code: 1,
+    stdout: 'Response status: 202 Accepted\nUser is not registered for push notifications\n',
+    stderr: 'gateway did not deliver the notification: 202 Accepted (SEND_ERR_NOT_DELIVERED)\n',
+  });
 });
