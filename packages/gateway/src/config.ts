@@ -93,6 +93,50 @@ export const RelaySchema = z.strictObject({
   timeoutMs: ms.default(10_000),
 });
 
+/** Icinga Notifications database connection (Icinga Web's `notifications` resource). */
+export const IcingaDatabaseSchema = z.strictObject({
+  host: z.string().min(1).default('localhost'),
+  port: port.default(3306),
+  user: z.string().min(1),
+  /** Never logged. */
+  password: z.string().default(''),
+  database: z.string().min(1).default('notifications'),
+  /** Unix socket; used instead of host/port when set. */
+  socket: z.string().min(1).optional(),
+});
+
+/** Icinga Notifications Web desktop notifications over SSE (ICINGA.md); off by default. */
+export const IcingaSchema = z.strictObject({
+  enabled: z.boolean().default(false),
+  /** my.cnf-style file with a [client] section; alternative to `database`. */
+  mysqlCnf: z.string().min(1).optional(),
+  database: IcingaDatabaseSchema.optional(),
+  /** A second listener for the SSE endpoint (Icinga's daemon: 127.0.0.1:5664); absent = served on `listen`. */
+  listen: z.strictObject({ host: z.string().min(1).default('127.0.0.1'), port: port.default(5664) }).optional(),
+  /** Poll interval of incident_history (Icinga: 3 s). */
+  pollIntervalMs: ms.default(3000),
+  /** Per-query timeout. */
+  queryTimeoutMs: ms.default(5000),
+  /** First keep-alive comment after authentication (Icinga: 1 s). */
+  keepAliveFirstMs: ms.default(1000),
+  /** Later keep-alive comments (Icinga: 30 s). */
+  keepAliveMs: ms.default(30_000),
+  /** `retry:` field of each event (Icinga: 3000). */
+  retryMs: ms.default(3000),
+  /** Concurrent streams per (contact, browser); one more gets 204. */
+  maxStreamsPerBrowser: int().min(1).default(2),
+  /** A stream with more unsent bytes is closed (its standby takes over). */
+  maxBufferedBytes: int().min(1024).default(1024 * 1024),
+  /** Last-Event-ID replay window: most events kept in total, and their longest age. */
+  replay: z.strictObject({ maxEvents: int().min(0).default(1000), maxAgeMs: ms.default(300_000) }).prefault({}),
+  /** Pending rows behind a sent one are re-checked: at most this many, for at most this long. */
+  pending: z.strictObject({ maxIds: int().min(1).default(10_000), maxAgeMs: ms.default(3_600_000) }).prefault({}),
+  /** browser_session rows older than this are not trusted (Icinga purges them after 24 h). */
+  sessionMaxAgeMs: ms.default(86_400_000),
+}).refine((c) => !c.enabled || c.mysqlCnf !== undefined || c.database !== undefined, {
+  message: 'icinga.enabled needs icinga.database or icinga.mysqlCnf',
+});
+
 export const LogSchema = z.strictObject({
   level: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
 });
@@ -103,6 +147,7 @@ export const ConfigSchema = z.strictObject({
   websocket: WebSocketSchema.prefault({}),
   message: MessageSchema.prefault({}),
   relay: RelaySchema.prefault({}),
+  icinga: IcingaSchema.prefault({}),
   log: LogSchema.prefault({}),
   /** Serve the demo page at /demo. */
   demo: z.strictObject({ enabled: z.boolean().default(false) }).prefault({}),
