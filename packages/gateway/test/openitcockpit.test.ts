@@ -11,6 +11,7 @@ import { TtlCache } from '../src/directory/ttl-cache.js';
 import { createOpenItcockpitDirectory, type OpenItcockpitDirectoryConfig } from '../src/directory/openitcockpit.js';
 import { GatewayError } from '../src/errors.js';
 import { createOitcFixture, mariadbSkip, OITC, type OitcFixture } from './fixtures/openitcockpit.js';
+import { hostMessage, httpRequest, openClient, openRegisteredClient, postMessage, startTestGateway, type TestClient } from './helpers.js';
 import { startTcpProxy } from './tcp-proxy.js';
 
 /** A directory config with test-sized timings; `over` replaces any key. */
@@ -41,6 +42,15 @@ async function waitFor(what: string, cond: () => boolean, ms = 10_000): Promise<
     if (performance.now() > end) throw new Error(`timed out after ${ms} ms waiting for ${what}`);
     await new Promise((r) => setTimeout(r, 20));
   }
+}
+
+/** Take frames until one of `type` (and, if given, `payload`) arrives; bounded by the client's wait. */
+async function nextOfType(c: TestClient, type: string, payload?: unknown): Promise<{ type: string; message: string; payload: unknown }> {
+  for (let i = 0; i < 500; i++) {
+    const m = await c.nextJson();
+    if (m.type === type && (payload === undefined || JSON.stringify(m.payload) === JSON.stringify(payload))) return m;
+  }
+  throw new Error(`no ${type} frame among 500`);
 }
 
 const isUnavailable = (err: unknown): boolean => err instanceof GatewayError && err.code === 'GW_ERR_DIRECTORY_UNAVAILABLE';
@@ -224,6 +234,72 @@ t.test('against MariaDB', { skip: await mariadbSkip() }, async (t) => {
     const quiet = await open(t);
     await quiet.dir.hostName(OITC.hosts.db);
     t.notOk(quiet.lines.some((l) => l.msg === 'MYSQL_DEBUG'), 'silent without MYSQL_DEBUG');
+  });
+
+  t.test('the gateway on the openITCOCKPIT directory', async (t) => {
+    const proxy = await startTcpProxy({ host: '127.0.0.1', port: 3306 });
+    t.teardown(() => proxy.close());
+    const cnf = await fx.writeCnf({ host: '127.0.0.1', port: proxy.port });
+    const { dir } = await open(t, { mysqlCnf: cnf });
+    const gw = await startTestGateway({ directory: dir, config: { websocket: { exportStatusIntervalMs: 50 } } });
+    t.teardown(() => gw.close());
+    const key = { apiKey: OITC.apiKey };
+
+    t.test('ExportStatus follows the exports table and a new tab learns it at once', async (t) => {
+      const a = await openClient(gw, key);
+      t.teardown(() => a.close());
+      t.same(await nextOfType(a, 'ExportStatus', false), { type: 'ExportStatus', message: '', payload: false });
+      const [{ insertId }] = [await fx.query("INSERT INTO exports (task, finished) VALUES ('export_started', 0)") as { insertId: number }];
+      t.teardown(() => fx.query('DELETE FROM exports WHERE id = ?', [insertId]));
+      await nextOfType(a, 'ExportStatus', true);
+      const b = await openClient(gw, { ...key, browserUuid: 'b2' });
+      t.teardown(() => b.close());
+      t.same(await b.nextJson(), { type: 'ExportStatus', message: '', payload: true }, 'sent right after ConnectionEstablished');
+      await fx.query('UPDATE exports SET finished = 1 WHERE id = ?', [insertId]);
+      await nextOfType(a, 'ExportStatus', false);
+      await nextOfType(b, 'ExportStatus', false);
+    });
+
+    t.test('/message resolves host and template-named service names from MariaDB', async (t) => {
+      const c = await openRegisteredClient(gw, key);
+      t.teardown(() => c.close());
+      const r1 = await postMessage(gw, hostMessage({ hostUuid: OITC.hosts.web }), key);
+      t.same([r1.status, r1.body], [200, 'ok']);
+      t.match(await nextOfType(c, 'ProcessPushNotification'), { payload: { title: 'PROBLEM: web-01 is DOWN!' } });
+      const r2 = await postMessage(gw, hostMessage({ type: 'service', hostUuid: OITC.hosts.db, serviceUuid: OITC.services.nullName, state: 2 }), key);
+      t.same([r2.status, r2.body], [200, 'ok']);
+      t.match(await nextOfType(c, 'ProcessPushNotification'), { payload: { title: 'PROBLEM: db-01/Ping is CRITICAL!' } });
+      const r3 = await postMessage(gw, hostMessage({ hostUuid: '00000000-0000-0000-0000-000000000000' }), key);
+      t.same([r3.status, r3.body], [400, 'No host found for given UUID']);
+      const bad = await postMessage(gw, hostMessage(), { apiKey: 'not-the-key-0123456789' });
+      t.equal(bad.status, 401);
+    });
+
+    t.test('while the database is cut: /readyz and /message answer 503, connected clients stay, then all recovers', async (t) => {
+      const fresh = '1f2e3d4c-5b6a-4798-8a9b-0c1d2e3f4a5b';
+      await fx.query("INSERT INTO hosts (uuid, name) VALUES (?, 'app-01')", [fresh]);
+      t.teardown(() => fx.query('DELETE FROM hosts WHERE uuid = ?', [fresh]));
+      const c = await openRegisteredClient(gw, key);
+      t.teardown(() => c.close());
+      t.same((await httpRequest(`${gw.url}/readyz`)).status, 200);
+      proxy.cut();
+      t.teardown(() => proxy.restore());
+      // A host not cached yet, so the intake has to ask the database.
+      const r = await postMessage(gw, hostMessage({ hostUuid: fresh }), key);
+      t.same([r.status, r.body], [503, 'Directory unavailable']);
+      const ready = await httpRequest(`${gw.url}/readyz`);
+      t.equal(ready.status, 503);
+      t.match(ready.body, new RegExp(`^directory: openitcockpit database 127\\.0\\.0\\.1:${proxy.port}/${fx.database} unavailable: `));
+      c.send({ type: 'KeepAlive', message: '', payload: null });
+      t.match(await nextOfType(c, 'KeepAlive'), { message: 'Pong' }, 'the connected browser is still served');
+      t.equal(gw.registry.size >= 1, true);
+      proxy.restore();
+      await waitFor('directory recovery', () => dir.health().ok);
+      t.equal((await httpRequest(`${gw.url}/readyz`)).status, 200);
+      const ok = await postMessage(gw, hostMessage({ hostUuid: fresh }), key);
+      t.same([ok.status, ok.body], [200, 'ok']);
+      t.match(await nextOfType(c, 'ProcessPushNotification'), { payload: { title: 'PROBLEM: app-01 is DOWN!' } }, 'the same connection receives it');
+    });
   });
 
   t.test('faults through a TCP proxy in front of MariaDB', async (t) => {
