@@ -212,13 +212,20 @@ export class MobilePush {
         this.#queueHead = 0;
       }
       this.#running++;
-      // #run never rejects: every failure inside is caught, logged and counted.
-      void this.#run(job).finally(() => {
-        this.#running--;
-        this.#pending--;
-        this.#pump();
-        this.#settle();
-      });
+      // #run catches, logs and counts every expected failure itself; the
+      // catch is the last guard so nothing can become an unhandled rejection.
+      void this.#run(job)
+        /* c8 ignore next 4 -- only a bug (or a throwing logger) gets here; tests cannot provoke it without mocking our own modules */
+        .catch((err: unknown) => {
+          this.stats.failed++;
+          this.#log.error({ err, user: job.userId }, 'mobile push crashed');
+        })
+        .finally(() => {
+          this.#running--;
+          this.#pending--;
+          this.#pump();
+          this.#settle();
+        });
     }
   }
 
@@ -365,6 +372,19 @@ export class MobilePush {
 /**
  * The request body of PROTOCOL.md §4, keys in the order the push gateway
  * receives them from openITCOCKPIT.
+ *
+ * Reading of the original: the Go service's source was not in the code we
+ * could search; what we found of openITCOCKPIT's Go data layer are its table
+ * models (`push_notifications_relay`: address string, port int, auth_key
+ * string, enabled bool; `mobile_devices`: user_id int, device_id string, the
+ * device token). So the value types follow PROTOCOL.md §4 and the `/message`
+ * input they are copied from (§2): `type` is the lower-case `host`/`service`
+ * string, `notification_type` Naemon's `$NOTIFICATIONTYPE$` verbatim
+ * (`PROBLEM`, `RECOVERY`, `ACKNOWLEDGEMENT`…, `CUSTOM` for the browser's
+ * test push), `current_state` and `user_id` JSON integers, `service_uuid`
+ * `""` for host notifications. Plain `JSON.stringify`, as Go's
+ * `encoding/json` of a struct: fixed key order, no whitespace (Go would also
+ * escape `<`, `>`, `&` as `\u003c`…, which decodes to the same string).
  */
 export function pushBody(job: PushJob, token: string, authKey: string): string {
   return JSON.stringify({

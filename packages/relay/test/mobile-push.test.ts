@@ -256,6 +256,27 @@ t.test('Retry-After seconds on a 429 are waited out before the retry', async (t)
   t.same(push.stats, { sent: 1, failed: 0, retried: 1, gone: 0, dropped: 0 });
 });
 
+t.test('Retry-After as an HTTP-date is honoured, a large one is capped at maxRetryDelayMs, an unparsable one falls back to backoff', async (t) => {
+  const past = new Date(Date.now() - 60_000).toUTCString();
+  const gw = await gateway(t, [
+    { status: 503, headers: { 'retry-after': past } }, { status: 200 },
+    { status: 429, headers: { 'retry-after': '3600' } }, { status: 200 },
+    { status: 503, headers: { 'retry-after': 'soon' } }, { status: 200 },
+  ]);
+  const dir = new MemoryDirectory(gw.settings(), new Map([[7, ['tok-A']]]));
+  const { push, log } = relay(t, dir, { retryBaseMs: 8, maxRetryDelayMs: 20 });
+  for (let i = 0; i < 3; i++) {
+    push.enqueue(job);
+    await push.idle();
+  }
+  const waits = log.lines.filter((l) => l.msg === 'mobile push attempt failed, retrying').map((l) => l.retryInMs as number);
+  t.equal(waits.length, 3);
+  t.equal(waits[0], 0, 'a date in the past: retry at once');
+  t.equal(waits[1], 20, '3600 s capped at maxRetryDelayMs');
+  t.ok(waits[2]! >= 4 && waits[2]! <= 8, `unparsable: jittered backoff 4..8 ms (got ${waits[2]})`);
+  t.same(push.stats, { sent: 3, failed: 0, retried: 3, gone: 0, dropped: 0 });
+});
+
 t.test('attempts are bounded: an always-failing gateway is tried maxAttempts times, then the failure counted', async (t) => {
   const gw = await gateway(t, [{ status: 500 }, { status: 502 }, { status: 500 }, { status: 200 }]);
   const dir = new MemoryDirectory(gw.settings(), new Map([[7, ['tok-A']]]));
