@@ -1,8 +1,11 @@
+import { mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import t from 'tap';
 import { pino } from 'pino';
 import { parseConfig } from '../src/config.js';
 import { icingaFrame, rfc3339Ms } from '../src/icinga/poller.js';
-import { IcingaService, isIcingaSubscribePath } from '../src/icinga/route.js';
+import { IcingaService, isIcingaSubscribePath, startIcinga } from '../src/icinga/route.js';
 import { createIcingaFixture, mariadbSkip, type IcingaFixture } from './fixtures/icinga.js';
 import { subscribe, until } from './sse-client.js';
 
@@ -45,6 +48,25 @@ t.test('the icinga config section is off by default and needs a database when en
   t.equal(c.icinga.sessionMaxAgeMs, 86_400_000);
   t.throws(() => parseConfig({ icinga: { enabled: true } }), { code: 'GW_ERR_CONFIG', message: /icinga/ });
   t.throws(() => parseConfig({ icinga: { pollIntervalMS: 5 } }), { code: 'GW_ERR_CONFIG', message: /pollIntervalMS/ });
+});
+
+t.test('startIcinga returns nothing when disabled', async (t) => {
+  t.equal(await startIcinga(parseConfig({}).icinga, pino({ level: 'silent' })), undefined);
+});
+
+t.test('when the database is unreachable a subscription gets 503 and polls are counted as failed, not thrown', async (t) => {
+  const config = parseConfig({
+    icinga: { enabled: true, database: { host: '127.0.0.1', port: 1, user: 'nobody' }, queryTimeoutMs: 2000, keepAliveFirstMs: 600_000 },
+  }).icinga;
+  const svc = new IcingaService({ config, connection: config.database!, logger: pino({ level: 'silent' }) });
+  t.teardown(() => svc.close());
+  const port = await svc.listen('127.0.0.1', 0);
+  const c = await subscribe(`http://127.0.0.1:${port}${PATH}`, { Cookie: 'Icingaweb2=x', 'User-Agent': UA });
+  await c.ended;
+  t.equal(c.status, 503);
+  t.equal(c.headers['retry-after'], '3');
+  await svc.poller.pollOnce();
+  t.equal(svc.poller.stats.pollErrors, 1);
 });
 
 t.test('with MariaDB', { skip: await mariadbSkip() }, async (t) => {
@@ -262,5 +284,18 @@ t.test('with MariaDB', { skip: await mariadbSkip() }, async (t) => {
     const id = await history(2, 'sent', { incident: 2 });
     await c.waitFor((s) => s === frame(id, 2), 'the event');
     t.equal(c.text, frame(id, 2));
+  });
+  await t.test('startIcinga reads a my.cnf, binds its own listener and polls', async (t) => {
+    const dir = await mkdtemp(join(tmpdir(), 'pushgate-icinga-'));
+    t.teardown(() => rm(dir, { recursive: true, force: true }));
+    const cnf = join(dir, 'icinga.cnf');
+    const cx = fx.connection;
+    await writeFile(cnf, `[client]\nhost = ${cx.host}\nport = ${cx.port}\nuser = ${cx.user}\npassword = "${cx.password}"\ndatabase = ${cx.database}\n`);
+    const cfg = parseConfig({ icinga: { enabled: true, mysqlCnf: cnf, listen: { port: 0 }, pollIntervalMs: 20, keepAliveFirstMs: 600_000 } }).icinga;
+    const svc2 = await startIcinga(cfg, pino({ level: 'silent' }));
+    t.ok(svc2);
+    t.teardown(() => svc2!.close());
+    await until(() => svc2!.poller.stats.polls >= 2 && svc2!.poller.stats.pollErrors === 0, 'two good polls');
+    t.pass('polled through the my.cnf connection');
   });
 });

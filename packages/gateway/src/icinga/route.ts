@@ -228,3 +228,27 @@ function requestedVersion(req: IncomingMessage): number | undefined {
   const m = SUBSCRIBE.exec(q === -1 ? url : url.slice(0, q));
   return m ? Number(m[1]) : undefined;
 }
+
+/**
+ * Start the Icinga endpoint when `cfg.enabled`: resolve the database
+ * connection, start polling, and bind `cfg.listen` when set. Returns
+ * `undefined` when disabled. Mount `service.route` on the gateway (e.g.
+ * `startGateway({ httpRoutes: [service.route] })`) and call
+ * `service.close()` before `gateway.close()` so open streams end at once.
+ * Rejects with `GW_ERR_DIRECTORY_CONFIG` or `GW_ERR_LISTEN`.
+ */
+export async function startIcinga(cfg: IcingaConfig, logger: Logger): Promise<IcingaService | undefined> {
+  if (!cfg.enabled) return undefined;
+  const service = new IcingaService({ config: cfg, connection: await icingaConnection(cfg), logger });
+  try {
+    if (cfg.listen) {
+      const port = await service.listen(cfg.listen.host, cfg.listen.port);
+      logger.info({ host: cfg.listen.host, port }, 'icinga: SSE endpoint listening');
+    }
+  } catch (err) {
+    await service.close();
+    throw err;
+  }
+  service.start();
+  return service;
+}
