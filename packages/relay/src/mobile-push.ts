@@ -3,6 +3,7 @@ import { readFileSync } from 'node:fs';
 import { rootCertificates } from 'node:tls';
 import type { Logger } from 'pino';
 import { Agent, request } from 'undici';
+import { bodyExcerpt, networkReason, parseRetryAfter } from './channels/channel.js';
 import type { DeviceDirectory, RelaySettings } from './directory.js';
 import { sendNotificationUrl } from './endpoint.js';
 import { RelayError } from './errors.js';
@@ -65,7 +66,8 @@ export interface MobilePushStats {
   dropped: number;
 }
 
-const BODY_EXCERPT_BYTES = 200;
+/** Characters of a non-200 response body kept for the log line. */
+const BODY_EXCERPT_CHARS = 200;
 
 /** Outcome of one attempt. */
 type Attempt =
@@ -314,7 +316,7 @@ export class MobilePush {
       // A certificate the pool does not trust will not become trusted by
       // retrying; everything else (refused, reset, timeout) may heal.
       const tls = isTlsError(cause);
-      const err = new RelayError('RELAY_ERR_NETWORK', `push gateway request failed: ${describe(cause)}`, { cause });
+      const err = new RelayError('RELAY_ERR_NETWORK', `push gateway request failed: ${networkReason(cause)}`, { cause });
       return { kind: 'fail', retry: !tls, err };
     }
     const status = res.statusCode;
@@ -326,27 +328,18 @@ export class MobilePush {
       await res.body.dump().catch(() => {});
       return { kind: 'gone' };
     }
-    const excerpt = await readExcerpt(res.body, authKey);
-    const err = new RelayError('RELAY_ERR_HTTP_STATUS', `push gateway answered ${status}: ${excerpt}`);
+    const excerpt = await bodyExcerpt(res.body, [authKey], BODY_EXCERPT_CHARS);
+    const err = new RelayError('RELAY_ERR_HTTP_STATUS', `push gateway answered ${status}: ${JSON.stringify(excerpt)}`);
     Object.assign(err, { status });
     const retry = status === 429 || status >= 500;
     const retryAfterMs = retry ? this.#retryAfter(res.headers['retry-after']) : undefined;
     return retryAfterMs === undefined ? { kind: 'fail', retry, err } : { kind: 'fail', retry, retryAfterMs, err };
   }
 
-  /** Retry-After (RFC 9110 §10.2.3): delay-seconds or an HTTP-date; capped. */
+  /** Retry-After (RFC 9110 §10.2.3), capped at maxRetryDelayMs. */
   #retryAfter(header: string | string[] | undefined): number | undefined {
-    const value = Array.isArray(header) ? header[0] : header;
-    if (value === undefined) return undefined;
-    const trimmed = value.trim();
-    let ms: number;
-    if (/^\d+$/.test(trimmed)) ms = Number(trimmed) * 1000;
-    else {
-      const at = Date.parse(trimmed);
-      if (Number.isNaN(at)) return undefined;
-      ms = Math.max(0, at - Date.now());
-    }
-    return Math.min(ms, this.#maxRetryDelayMs);
+    const ms = parseRetryAfter(header);
+    return ms === undefined ? undefined : Math.min(ms, this.#maxRetryDelayMs);
   }
 
   #backoff(attempt: number): number {
@@ -419,45 +412,4 @@ const TLS_CODES = /CERT|SELF_SIGNED|UNABLE_TO_VERIFY|ERR_TLS|ERR_SSL|HOSTNAME_MI
 function isTlsError(err: unknown): boolean {
   const code = (err as { code?: unknown } | null)?.code;
   return typeof code === 'string' && TLS_CODES.test(code);
-}
-
-function describe(err: unknown): string {
-  const e = err as { code?: unknown; message?: unknown } | null;
-  const code = typeof e?.code === 'string' ? `${e.code} ` : '';
-  const message = typeof e?.message === 'string' ? e.message : String(err);
-  return `${code}${message}`;
-}
-
-/**
- * The first {@link BODY_EXCERPT_BYTES} bytes of a response body as a quoted
- * one-line string; the rest is discarded. A gateway that echoes the request
- * must not put the auth key into our logs, so occurrences of `secret` are
- * redacted; reading `secret.length` bytes past the excerpt ensures one that
- * starts inside the excerpt is seen whole.
- */
-async function readExcerpt(body: AsyncIterable<Buffer>, secret: string): Promise<string> {
-  const want = BODY_EXCERPT_BYTES + Buffer.byteLength(secret);
-  const chunks: Buffer[] = [];
-  let size = 0;
-  try {
-    for await (const chunk of body) {
-      chunks.push(chunk);
-      size += chunk.length;
-      if (size >= want) break; // leaving the loop destroys the rest of the body
-    }
-  } catch {
-    // A body that breaks off still leaves us the status; the excerpt is best effort.
-  }
-  const buf = Buffer.concat(chunks);
-  let cut = Math.min(BODY_EXCERPT_BYTES, buf.length);
-  if (secret !== '') {
-    // Widen the cut over a secret that straddles it, so it is redacted whole.
-    const needle = Buffer.from(secret);
-    for (let at = buf.indexOf(needle); at !== -1 && at < cut; at = buf.indexOf(needle, at + needle.length)) {
-      cut = Math.max(cut, at + needle.length);
-    }
-  }
-  let text = buf.subarray(0, cut).toString('utf8');
-  if (secret !== '') text = text.split(secret).join('[redacted]');
-  return JSON.stringify(text.replace(/\s+/g, ' ').trim());
 }
