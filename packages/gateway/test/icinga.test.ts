@@ -7,6 +7,7 @@ import { parseConfig } from '../src/config.js';
 import { icingaFrame, rfc3339Ms } from '../src/icinga/poller.js';
 import { IcingaService, isIcingaSubscribePath, startIcinga } from '../src/icinga/route.js';
 import { createIcingaFixture, mariadbSkip, type IcingaFixture } from './fixtures/icinga.js';
+import { startTestGateway } from './helpers.js';
 import { subscribe, until } from './sse-client.js';
 
 const UA = 'Mozilla/5.0 (X11; Linux x86_64; rv:128.0) Gecko/20100101 Firefox/128.0';
@@ -297,5 +298,25 @@ t.test('with MariaDB', { skip: await mariadbSkip() }, async (t) => {
     t.teardown(() => svc2!.close());
     await until(() => svc2!.poller.stats.polls >= 2 && svc2!.poller.stats.pollErrors === 0, 'two good polls');
     t.pass('polled through the my.cnf connection');
+  });
+  await t.test('mounted on the gateway, the endpoint shares the WebSocket port', async (t) => {
+    const svc3 = new IcingaService({ config, connection: fx.connection, logger: pino({ level: 'silent' }) });
+    const gw = await startTestGateway({ httpRoutes: [svc3.route] });
+    // Streams end first, so the gateway's close does not wait for them.
+    t.teardown(async () => { await svc3.close(); await gw.close(); });
+    await svc3.poller.pollOnce();
+    const c = await subscribe(`${gw.url}${PATH}`, { Cookie: 'Icingaweb2=sess-bob', 'User-Agent': UA });
+    t.equal(c.status, 200);
+    const refused = await subscribe(`${gw.url}${PATH}`, { Cookie: 'Icingaweb2=sess-unknown', 'User-Agent': UA });
+    await refused.ended;
+    t.equal(refused.status, 204);
+    await until(() => svc3.hub.size('2') === 1, 'bob stream');
+    const id = await history(2, 'sent', { incident: 2 });
+    await svc3.poller.pollOnce();
+    await c.waitFor((s) => s === frame(id, 2), 'the event through the gateway port');
+    t.equal(c.text, frame(id, 2));
+    await svc3.close();
+    await c.ended;
+    t.pass('close() ended the stream');
   });
 });
