@@ -48,6 +48,8 @@ export interface MobilePushOptions {
   maxQueue?: number;
   /** Jobs worked on at once. Default 16. */
   concurrency?: number;
+  /** How long `close()` lets requests in flight finish before aborting them, in ms. Default 2000. */
+  closeGraceMs?: number;
   /** Most keep-alive sockets open to the push gateway; further requests wait for a free one. Default 8. */
   connections?: number;
 }
@@ -100,6 +102,7 @@ export class MobilePush {
   readonly #maxRetryDelayMs: number;
   readonly #maxQueue: number;
   readonly #concurrency: number;
+  readonly #closeGraceMs: number;
 
   readonly #queue: PushJob[] = [];
   #queueHead = 0;
@@ -107,6 +110,7 @@ export class MobilePush {
   #pending = 0;
   #running = 0;
   #closed = false;
+  #closing: Promise<void> | undefined;
   #idleWaiters: Array<() => void> = [];
   /** Backoff waits in progress, so close() can cut them short. */
   readonly #sleeps = new Set<{ timer: NodeJS.Timeout; resolve: () => void }>();
@@ -124,6 +128,7 @@ export class MobilePush {
     this.#maxRetryDelayMs = nonNegative(opts.maxRetryDelayMs, 60_000);
     this.#maxQueue = Math.max(1, Math.floor(positive(opts.maxQueue, 10_000)));
     this.#concurrency = Math.max(1, Math.floor(positive(opts.concurrency, 16)));
+    this.#closeGraceMs = nonNegative(opts.closeGraceMs, 2000);
     const connections = Math.max(1, Math.floor(positive(opts.connections, 8)));
 
     let ca: string[] | undefined;
@@ -180,29 +185,57 @@ export class MobilePush {
   /**
    * Stops accepting jobs, drops the queued ones that have not started
    * (counted in `dropped`), cuts backoff waits short (those deliveries count
-   * as `failed`), waits for requests in flight (each bounded by
-   * `timeoutMs`), then closes the connection pool. Idempotent.
+   * as `failed`), gives requests in flight up to `closeGraceMs` to finish,
+   * then tears the connection pool down, aborting what is still running
+   * (counted as `failed`). Resolves within about `closeGraceMs`, so it fits
+   * a shutdown budget. Idempotent: later calls return the same promise.
    */
-  async close(): Promise<void> {
-    if (!this.#closed) {
-      this.#closed = true;
-      const unstarted = this.#queue.length - this.#queueHead;
-      if (unstarted > 0) {
-        this.stats.dropped += unstarted;
-        this.#pending -= unstarted;
-        this.#queue.length = 0;
-        this.#queueHead = 0;
-        this.#log.warn({ err: new RelayError('RELAY_ERR_QUEUE_FULL', 'relay closed with jobs queued'), jobs: unstarted }, 'mobile push dropped');
-      }
-      for (const sleep of this.#sleeps) {
-        clearTimeout(sleep.timer);
-        sleep.resolve();
-      }
-      this.#sleeps.clear();
-      this.#settle();
+  close(): Promise<void> {
+    this.#closing ??= this.#close();
+    return this.#closing;
+  }
+
+  async #close(): Promise<void> {
+    this.#closed = true;
+    const unstarted = this.#queue.length - this.#queueHead;
+    if (unstarted > 0) {
+      this.stats.dropped += unstarted;
+      this.#pending -= unstarted;
+      this.#queue.length = 0;
+      this.#queueHead = 0;
+      this.#log.warn({ err: new RelayError('RELAY_ERR_QUEUE_FULL', 'relay closed with jobs queued'), jobs: unstarted }, 'mobile push dropped');
     }
-    await this.idle();
-    if (!this.#agent.closed) await this.#agent.close();
+    for (const sleep of this.#sleeps) {
+      clearTimeout(sleep.timer);
+      sleep.resolve();
+    }
+    this.#sleeps.clear();
+    this.#settle();
+
+    if (await this.#idleWithin(this.#closeGraceMs)) {
+      await this.#agent.close();
+      return;
+    }
+    this.#log.warn({ jobs: this.#pending, graceMs: this.#closeGraceMs }, 'mobile push close: aborting requests still in flight');
+    // Requests in flight reject with UND_ERR_DESTROYED and, the relay being
+    // closed, count as failed instead of being retried. A job still waiting
+    // on the directory fails fast on the destroyed pool when it gets there;
+    // close() does not wait for a directory that never answers.
+    await this.#agent.destroy();
+    await this.#idleWithin(this.#closeGraceMs);
+  }
+
+  /** Whether the relay went idle within `ms`. */
+  async #idleWithin(ms: number): Promise<boolean> {
+    let timer: NodeJS.Timeout | undefined;
+    const timeout = new Promise<boolean>((resolve) => {
+      timer = setTimeout(resolve, ms, false);
+    });
+    try {
+      return await Promise.race([this.idle().then(() => true), timeout]);
+    } finally {
+      clearTimeout(timer);
+    }
   }
 
   #pump(): void {

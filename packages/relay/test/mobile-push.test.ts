@@ -425,3 +425,29 @@ t.test('close() drops queued jobs, cuts a backoff wait short, refuses new jobs, 
   t.match(log.lines.at(-1), { msg: 'mobile push dropped', err: { message: 'mobile push dropped: relay closed' } });
   await push.close(); // idempotent
 });
+
+t.test('close() lets a request in flight finish within closeGraceMs', async (t) => {
+  const gw = await gateway(t, ['hang']);
+  const dir = new MemoryDirectory(gw.settings(), new Map([[7, ['tok-A']]]));
+  const { push } = relay(t, dir, { closeGraceMs: 10_000 });
+  push.enqueue(job);
+  await gw.requests(1);
+  const closed = push.close();
+  gw.hanging.shift()!.writeHead(200).end();
+  await closed;
+  t.same(push.stats, { sent: 1, failed: 0, retried: 0, gone: 0, dropped: 0 });
+});
+
+t.test('close() aborts a request still in flight after closeGraceMs and counts it failed, without retrying', async (t) => {
+  const gw = await gateway(t, ['hang']);
+  const dir = new MemoryDirectory(gw.settings(), new Map([[7, ['tok-A']]]));
+  const { push, log } = relay(t, dir, { closeGraceMs: 50, timeoutMs: 60_000 });
+  push.enqueue(job);
+  await gw.requests(1);
+  await push.close();
+  await push.idle();
+  t.equal(gw.received.length, 1);
+  t.same(push.stats, { sent: 0, failed: 1, retried: 0, gone: 0, dropped: 0 });
+  t.ok(log.lines.some((l) => l.msg === 'mobile push close: aborting requests still in flight'), 'the abort is logged');
+  t.match(log.lines.find((l) => l.msg === 'mobile push failed'), { err: { code: 'RELAY_ERR_NETWORK' } });
+});
