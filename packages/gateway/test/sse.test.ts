@@ -1,7 +1,10 @@
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import t from 'tap';
+import { FileDirectory } from '../src/directory/file.js';
+import { EVENTS_PATH, PushSse } from '../src/sse/notifications.js';
 import { frameEvent, parseLastEventId, SseHub, type SseHubOptions } from '../src/sse/stream.js';
+import { silentLogger, TEST_API_KEY, testDirectoryData } from './helpers.js';
 import { subscribe, until } from './sse-client.js';
 
 /** A real HTTP server whose every request opens a stream on `hub`: topic from `X-Topic`, browser from User-Agent. */
@@ -39,6 +42,7 @@ t.test('an event frame is event, data, id, retry in that order and ends with a b
     'event: icinga2.notification\ndata: {"a":1}\nid: 42\nretry: 3000\n\n',
   );
   t.equal(frameEvent('x', '1').toString('latin1'), 'event: x\ndata: 1\n\n', 'id and retry are optional');
+  t.equal(frameEvent(undefined, '1', 2).toString('latin1'), 'data: 1\nid: 2\n\n', 'without event: a plain message');
 });
 
 t.test('Last-Event-ID is read as a non-negative integer and anything else is ignored', async (t) => {
@@ -188,4 +192,50 @@ t.test('close() ends every stream and later opens are refused', async (t) => {
   t.equal(hub.size(), 0);
   const b = await subscribe(url, { 'User-Agent': 'A' });
   t.equal(b.status, 204);
+});
+
+t.test('own notifications: a key in a header subscribes a user; each event is the WebSocket envelope as a plain message with an id', async (t) => {
+  const directory = new FileDirectory(testDirectoryData());
+  const sse = new PushSse({ verifyApiKey: (k) => directory.verifyApiKey(k), logger: silentLogger(), keepAliveFirstMs: 60_000, now: () => 1_700_000_000_000 });
+  const server = createServer((req, res) => void sse.route.handler(req, res));
+  await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
+  t.teardown(() => { sse.close(); server.closeAllConnections(); return new Promise<void>((r) => server.close(() => r())); });
+  const base = `http://127.0.0.1:${(server.address() as AddressInfo).port}${EVENTS_PATH}`;
+  const url = `${base}?userId=1&browserUuid=b-1`;
+
+  const refused: Array<[string, string, Record<string, string>, number, string | undefined]> = [
+    ['no key', url, {}, 401, 'Unauthorized\n'],
+    ['a wrong key', url, { Authorization: 'Bearer wrong-key-0123456789' }, 401, 'Unauthorized\n'],
+    ['a key in the URL', `${url}&apiKey=${TEST_API_KEY}`, { 'X-Api-Key': TEST_API_KEY }, 400,
+      'Bad Request: send the API key in the Authorization or X-Api-Key header, never in the URL\n'],
+    ['no userId', `${base}?browserUuid=b-1`, { 'X-Api-Key': TEST_API_KEY }, 400, 'Bad Request: userId must be an integer > 0\n'],
+    ['no browserUuid', `${base}?userId=1`, { 'X-Api-Key': TEST_API_KEY }, 400, 'Bad Request: browserUuid is missing or empty\n'],
+  ];
+  for (const [what, u, headers, status, body] of refused) {
+    const c = await subscribe(u, headers);
+    await c.ended;
+    t.equal(c.status, status, what);
+    t.equal(c.text, body, `${what}: body`);
+  }
+
+  const a = await subscribe(url, { Authorization: `Bearer ${TEST_API_KEY}` });
+  const other = await subscribe(`${base}?userId=2&browserUuid=b-2`, { 'X-Api-Key': TEST_API_KEY });
+  t.teardown(() => { a.close(); other.close(); });
+  t.equal(a.status, 200);
+  t.equal(a.headers['content-type'], 'text/event-stream; charset=utf-8');
+  await until(() => sse.hub.size() === 2, 'two streams');
+  const envelope = '{"type":"ProcessPushNotification","message":"m","payload":{"userId":1}}';
+  t.equal(sse.publish(1, Buffer.from(envelope)), 1);
+  const expected = `data: ${envelope}\nid: 1700000000001\nretry: 3000\n\n`;
+  await a.waitFor((s) => s === expected, 'the envelope');
+  t.equal(a.text, expected);
+  t.equal(other.text, '', 'another user gets nothing');
+
+  a.close();
+  await until(() => sse.hub.size('1') === 0, 'the close');
+  sse.publish(1, envelope.replace('"m"', '"m2"'));
+  const again = await subscribe(url, { Authorization: `Bearer ${TEST_API_KEY}`, 'Last-Event-ID': '1700000000001' });
+  t.teardown(() => again.close());
+  await again.waitFor((s) => s.includes('id: 1700000000002'), 'the replayed event');
+  t.equal(again.text, `data: ${envelope.replace('"m"', '"m2"')}\nid: 1700000000002\nretry: 3000\n\n`);
 });

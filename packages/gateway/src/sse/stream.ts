@@ -23,12 +23,13 @@ export const KEEP_ALIVE_FRAME: Buffer = Buffer.from(':\n\n');
 /**
  * Frame one event. Field order follows Icinga's daemon (`event`, `data`,
  * then `retry`); `id` sits where that daemon has it commented out, between
- * `data` and `retry`. `data` must be a single line (JSON.stringify output
+ * `data` and `retry`; `event` undefined leaves the line out. `data` must be a single line (JSON.stringify output
  * always is); a newline inside it would split the event.
  * @param retryMs the client's reconnect delay in ms; omitted when undefined.
  */
-export function frameEvent(event: string, data: string, id?: number | string, retryMs?: number): Buffer {
-  let text = `event: ${event}\ndata: ${data}\n`;
+export function frameEvent(event: string | undefined, data: string, id?: number | string, retryMs?: number): Buffer {
+  // Without `event:` the browser dispatches a plain `message` event.
+  let text = event === undefined ? `data: ${data}\n` : `event: ${event}\ndata: ${data}\n`;
   if (id !== undefined) text += `id: ${id}\n`;
   if (retryMs !== undefined) text += `retry: ${retryMs}\n`;
   return Buffer.from(text + '\n');
