@@ -104,7 +104,8 @@ export class MobilePush {
   readonly #concurrency: number;
   readonly #closeGraceMs: number;
 
-  readonly #queue: PushJob[] = [];
+  /** FIFO from #queueHead on; consumed slots are cleared. */
+  readonly #queue: Array<PushJob | undefined> = [];
   #queueHead = 0;
   /** Jobs accepted and not finished: queued + running. */
   #pending = 0;
@@ -168,7 +169,7 @@ export class MobilePush {
         'RELAY_ERR_QUEUE_FULL',
         this.#closed ? 'mobile push dropped: relay closed' : `mobile push dropped: ${this.#pending} jobs pending (maxQueue ${this.#maxQueue})`,
       );
-      this.#log.warn({ err, user: job.userId }, 'mobile push dropped');
+      this.#log.warn({ err, user: job.userId, notificationType: job.notificationType, hostUuid: job.hostUuid, serviceUuid: job.serviceUuid }, 'mobile push dropped');
       return;
     }
     this.#pending++;
@@ -241,9 +242,15 @@ export class MobilePush {
   #pump(): void {
     while (this.#running < this.#concurrency && this.#queueHead < this.#queue.length) {
       const job = this.#queue[this.#queueHead] as PushJob;
+      this.#queue[this.#queueHead] = undefined;
       this.#queueHead++;
+      // A queue under steady load may never run empty: drop the consumed
+      // prefix once it is half the array, so the array stays O(maxQueue).
       if (this.#queueHead === this.#queue.length) {
         this.#queue.length = 0;
+        this.#queueHead = 0;
+      } else if (this.#queueHead >= 1024 && this.#queueHead * 2 >= this.#queue.length) {
+        this.#queue.splice(0, this.#queueHead);
         this.#queueHead = 0;
       }
       this.#running++;

@@ -343,6 +343,25 @@ t.test('the queue is bounded: with maxQueue jobs pending, the next is dropped, l
   t.equal(push.stats.sent, 3);
 });
 
+t.test('a long queue is worked through in FIFO order, every job exactly once', async (t) => {
+  const looked: number[] = [];
+  const directory: DeviceDirectory = {
+    relaySettings: async () => ({ address: 'push.invalid', port: 443, authKey: AUTH_KEY }),
+    devices: async (userId) => {
+      looked.push(userId);
+      return [];
+    },
+    deleteDevice: async () => {},
+  };
+  const { push } = relay(t, directory, { maxQueue: 5000, concurrency: 1 });
+  const n = 3000;
+  for (let userId = 1; userId <= n; userId++) push.enqueue({ ...job, userId });
+  await push.idle();
+  t.equal(looked.length, n);
+  t.ok(looked.every((userId, i) => userId === i + 1), 'in the order enqueued');
+  t.same(push.stats, { sent: 0, failed: 0, retried: 0, gone: 0, dropped: 0 });
+});
+
 t.test('a rejecting directory is logged and counted, never an unhandled rejection', async (t) => {
   const gw = await gateway(t, [{ status: 410 }]);
   const dir = new MemoryDirectory(gw.settings(), new Map([[7, ['tok-A']]]), { settings: true });
