@@ -1,7 +1,11 @@
-import { mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { execFileSync } from 'node:child_process';
+import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
+import { createServer as createHttpsServer } from 'node:https';
+import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Writable } from 'node:stream';
+import { MobilePush } from '@pushgate/relay';
 import { pino } from 'pino';
 import t, { type Test } from 'tap';
 import { parseConfig } from '../src/config.js';
@@ -39,6 +43,15 @@ function capturedLogger(): { logger: pino.Logger; lines: Record<string, unknown>
 async function waitFor(what: string, cond: () => boolean, ms = 10_000): Promise<void> {
   const end = performance.now() + ms;
   while (!cond()) {
+    if (performance.now() > end) throw new Error(`timed out after ${ms} ms waiting for ${what}`);
+    await new Promise((r) => setTimeout(r, 20));
+  }
+}
+
+/** Poll an async condition every 20 ms until true; fail after `ms`. */
+async function waitForAsync(what: string, cond: () => Promise<boolean>, ms = 10_000): Promise<void> {
+  const end = performance.now() + ms;
+  while (!(await cond())) {
     if (performance.now() > end) throw new Error(`timed out after ${ms} ms waiting for ${what}`);
     await new Promise((r) => setTimeout(r, 20));
   }
@@ -275,6 +288,48 @@ t.test('against MariaDB', { skip: await mariadbSkip() }, async (t) => {
       t.equal(bad.status, 401);
     });
 
+    t.test('a device the push gateway answers 410 for is deleted from mobile_devices', async (t) => {
+      // A real HTTPS push gateway with a certificate made for this run.
+      const tmp = await mkdtemp(join(tmpdir(), 'pushgate-oitc-tls-'));
+      t.teardown(() => rm(tmp, { recursive: true, force: true }));
+      execFileSync('openssl', [
+        'req', '-x509', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:prime256v1', '-nodes',
+        '-subj', '/CN=localhost', '-addext', 'subjectAltName=IP:127.0.0.1', '-days', '1',
+        '-keyout', join(tmp, 'k.pem'), '-out', join(tmp, 'c.pem'),
+      ], { stdio: 'ignore', timeout: 20_000 });
+      const tokens: string[] = [];
+      const server = createHttpsServer({ key: await readFile(join(tmp, 'k.pem')), cert: await readFile(join(tmp, 'c.pem')) }, (req, res) => {
+        const chunks: Buffer[] = [];
+        req.on('data', (c: Buffer) => chunks.push(c));
+        req.on('end', () => {
+          const token = String((JSON.parse(Buffer.concat(chunks).toString('utf8')) as { token?: unknown }).token);
+          tokens.push(token);
+          res.writeHead(token === 'device-token-a' ? 410 : 200, { 'Content-Type': 'application/json' });
+          res.end('{}');
+        });
+      });
+      await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+      t.teardown(() => new Promise<void>((resolve) => { server.closeAllConnections(); server.close(() => resolve()); }));
+      const relayPort = (server.address() as AddressInfo).port;
+      await fx.query("UPDATE push_notifications_relay SET address = '127.0.0.1', port = ?", [relayPort]);
+      t.teardown(async () => {
+        await fx.query('UPDATE push_notifications_relay SET address = ?, port = ?', [OITC.relay.address, OITC.relay.port]);
+        await fx.query("INSERT INTO mobile_devices (user_id, device_id) SELECT 1, 'device-token-a' FROM DUAL WHERE NOT EXISTS (SELECT 1 FROM mobile_devices WHERE device_id = 'device-token-a')");
+      });
+      // A directory opened now, so the relay settings are not the cached ones.
+      const { dir: relayDir } = await open(t);
+      const relay = new MobilePush({ directory: relayDir, logger: pino({ level: 'silent' }), caFile: join(tmp, 'c.pem'), maxAttempts: 1 });
+      t.teardown(() => relay.close());
+      const gw2 = await startTestGateway({ directory: relayDir, relay });
+      t.teardown(() => gw2.close());
+      const r = await postMessage(gw2, hostMessage({ hostUuid: OITC.hosts.web }), key);
+      t.same([r.status, r.body], [200, 'ok'], 'accepted for mobile push although no browser is registered');
+      await waitForAsync('device-token-a deleted', async () =>
+        (await fx.query("SELECT id FROM mobile_devices WHERE device_id = 'device-token-a'") as unknown[]).length === 0);
+      t.same(tokens.sort(), ['device-token-a', 'device-token-b'], 'one request per device of user 1');
+      t.same(await fx.query('SELECT device_id FROM mobile_devices WHERE user_id = 1'), [{ device_id: 'device-token-b' }], 'the 200 device stays');
+    });
+
     t.test('while the database is cut: /readyz and /message answer 503, connected clients stay, then all recovers', async (t) => {
       const fresh = '1f2e3d4c-5b6a-4798-8a9b-0c1d2e3f4a5b';
       await fx.query("INSERT INTO hosts (uuid, name) VALUES (?, 'app-01')", [fresh]);
@@ -343,6 +398,21 @@ t.test('against MariaDB', { skip: await mariadbSkip() }, async (t) => {
       proxy.restore();
       await waitFor('recovery', () => dir.health().ok);
       t.equal(await dir.hostName(OITC.hosts.db), 'db-01');
+    });
+
+    t.test('at most maxPendingQueries queries wait; more are refused at once', async (t) => {
+      proxy.restore();
+      const { dir } = await open(t, { mysqlCnf: cnf, queryTimeoutMs: 1500, maxPendingQueries: 3 });
+      t.same(dir.health(), { ok: true });
+      proxy.setDelay(3000);
+      t.teardown(() => proxy.setDelay(0));
+      const results = await Promise.all(Array.from({ length: 8 }, (_, i) => dir.devices(100 + i).then(() => undefined, (e: unknown) => e)));
+      t.ok(results.every(isUnavailable), 'all rejected with GW_ERR_DIRECTORY_UNAVAILABLE');
+      t.equal(results.filter((e) => /busy: 3 queries pending/.test((e as Error).message)).length, 5, 'five refused without waiting');
+      // The three admitted ones fail on the statement or connect timeout, whichever fires first.
+      t.equal(results.filter((e) => /timed out|ETIMEDOUT/.test((e as Error).message)).length, 3, 'three timed out');
+      proxy.setDelay(0);
+      await waitFor('recovery', () => dir.health().ok);
     });
 
     t.test('slow database: a query rejects after queryTimeoutMs instead of waiting, and it recovers', async (t) => {
