@@ -137,6 +137,21 @@ export const IcingaSchema = z.strictObject({
   message: 'icinga.enabled needs icinga.database or icinga.mysqlCnf',
 });
 
+/** pushgate's own notifications over SSE at `GET /events` (sse/notifications.ts); off by default. */
+export const EventsSchema = z.strictObject({
+  enabled: z.boolean().default(false),
+  /** First keep-alive comment after subscribing. */
+  keepAliveFirstMs: ms.default(1000),
+  /** Later keep-alive comments. */
+  keepAliveMs: ms.default(30_000),
+  /** `retry:` field of each event. */
+  retryMs: ms.default(3000),
+  /** Concurrent streams per (user, browserUuid); one more gets 204. */
+  maxStreamsPerBrowser: int().min(1).default(2),
+  /** Last-Event-ID replay window: most events kept in total, and their longest age. */
+  replay: z.strictObject({ maxEvents: int().min(0).default(1000), maxAgeMs: ms.default(300_000) }).prefault({}),
+});
+
 export const LogSchema = z.strictObject({
   level: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
 });
@@ -148,6 +163,7 @@ export const ConfigSchema = z.strictObject({
   message: MessageSchema.prefault({}),
   relay: RelaySchema.prefault({}),
   icinga: IcingaSchema.prefault({}),
+  events: EventsSchema.prefault({}),
   log: LogSchema.prefault({}),
   /** Serve the demo page at /demo. */
   demo: z.strictObject({ enabled: z.boolean().default(false) }).prefault({}),

@@ -40,4 +40,10 @@ export interface GatewayContext {
   exportRunning: boolean | undefined;
   /** Set once close() started: new upgrades and intake get 503. */
   closing: boolean;
+  /**
+   * pushgate's own SSE subscribers (`sse/notifications.ts`): a user with an
+   * open stream counts as registered at `/message`, and every routed
+   * `ProcessPushNotification` frame is published to them. Must not throw.
+   */
+  sse?: { has(userId: number): boolean; publish(userId: number, frame: Buffer): void };
 }

@@ -122,7 +122,7 @@ async function intake(ctx: GatewayContext, req: IncomingMessage, res: ServerResp
 
   if (Math.floor(Date.now() / 1000) - body.timestamp > cfg.maxAgeSeconds) return reply(ctx, res, IntakeReplies.tooOld);
 
-  const registered = ctx.registry.isRegistered(body.userId);
+  const registered = ctx.registry.isRegistered(body.userId) || ctx.sse?.has(body.userId) === true;
   if (!registered && (await ctx.directory.relaySettings()) === undefined) return reply(ctx, res, IntakeReplies.notRegistered);
 
   const hostName = await ctx.directory.hostName(body.hostUuid);
@@ -152,6 +152,7 @@ async function intake(ctx: GatewayContext, req: IncomingMessage, res: ServerResp
   // Serialised once; the same Buffer goes to every routed socket.
   const frame = Buffer.from(envelope(ServerMessageType.ProcessPushNotification, formatted.message, payload));
   for (const conn of ctx.registry.toUserOnePerBrowser(body.userId)) conn.sendFrame(frame);
+  ctx.sse?.publish(body.userId, frame);
   reply(ctx, res, IntakeReplies.ok);
 
   ctx.relay?.enqueue({

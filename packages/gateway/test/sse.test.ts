@@ -4,7 +4,9 @@ import t from 'tap';
 import { FileDirectory } from '../src/directory/file.js';
 import { EVENTS_PATH, PushSse } from '../src/sse/notifications.js';
 import { frameEvent, parseLastEventId, SseHub, type SseHubOptions } from '../src/sse/stream.js';
-import { silentLogger, TEST_API_KEY, testDirectoryData } from './helpers.js';
+import { parseConfig } from '../src/config.js';
+import { startSseEndpoints } from '../src/sse/mount.js';
+import { hostMessage, openRegisteredClient, postMessage, silentLogger, startTestGateway, TEST_API_KEY, testDirectoryData } from './helpers.js';
 import { subscribe, until } from './sse-client.js';
 
 /** A real HTTP server whose every request opens a stream on `hub`: topic from `X-Topic`, browser from User-Agent. */
@@ -238,4 +240,36 @@ t.test('own notifications: a key in a header subscribes a user; each event is th
   t.teardown(() => again.close());
   await again.waitFor((s) => s.includes('id: 1700000000002'), 'the replayed event');
   t.equal(again.text, `data: ${envelope.replace('"m"', '"m2"')}\nid: 1700000000002\nretry: 3000\n\n`);
+});
+
+t.test('own notifications: a notification POSTed to /message reaches an SSE-only user as the WebSocket envelope', async (t) => {
+  const config = parseConfig({ events: { enabled: true, keepAliveFirstMs: 60_000 } });
+  const directory = new FileDirectory(testDirectoryData());
+  const sse = await startSseEndpoints(config, directory, silentLogger());
+  t.equal(sse.icinga, undefined, 'icinga is off by default');
+  const gw = await startTestGateway({ directory, httpRoutes: sse.httpRoutes });
+  sse.attach(gw.context);
+  t.teardown(async () => { await sse.close(); await gw.close(); });
+
+  const c = await subscribe(`${gw.url}${EVENTS_PATH}?userId=1&browserUuid=b-1`, { 'X-Api-Key': TEST_API_KEY });
+  t.teardown(() => c.close());
+  t.equal(c.status, 200);
+  await until(() => sse.events!.has(1), 'the stream');
+  const ws = await openRegisteredClient(gw);
+  t.teardown(() => ws.close());
+  const ts = Math.floor(Date.now() / 1000);
+  const res = await postMessage(gw, hostMessage({ timestamp: ts }));
+  t.equal(res.status, 200);
+  const wsFrame = await ws.next();
+  await c.waitFor((s) => s.endsWith('\n\n'), 'the event');
+  t.match(c.text, /^data: (.*)\nid: \d+\nretry: 3000\n\n$/);
+  t.equal(/^data: (.*)\n/.exec(c.text)![1], wsFrame, 'the same bytes as the WebSocket frame');
+
+  const only = await postMessage(gw, hostMessage({ timestamp: ts, userId: 1 }));
+  t.equal(only.status, 200);
+  ws.close();
+  await until(() => gw.registry.size === 0, 'the WebSocket client to leave');
+  const sseOnly = await postMessage(gw, hostMessage({ timestamp: ts }));
+  t.equal(sseOnly.status, 200, 'an SSE subscriber alone counts as registered');
+  await c.waitFor((s) => s.split('\n\n').length === 4, 'three events');
 });

@@ -125,6 +125,11 @@ export class PushSse {
     }
   }
 
+  /** True while the user has an open stream (counts as registered at `/message`). */
+  has(userId: number): boolean {
+    return this.hub.size(String(userId)) > 0;
+  }
+
   /** End every stream. */
   close(): void {
     this.hub.close();

@@ -1,0 +1,57 @@
+import type { Logger } from 'pino';
+import type { Config } from '../config.js';
+import type { GatewayContext } from '../context.js';
+import type { Directory } from '../directory/directory.js';
+import { startIcinga, type IcingaService } from '../icinga/route.js';
+import type { HttpRoute } from '../server.js';
+import { PushSse } from './notifications.js';
+
+/** The SSE endpoints a config enables, ready to mount on the gateway. */
+export interface SseEndpoints {
+  /** The Icinga endpoint, when `icinga.enabled`. */
+  readonly icinga: IcingaService | undefined;
+  /** pushgate's own `/events`, when `events.enabled`. */
+  readonly events: PushSse | undefined;
+  /** Pass to `startGateway({ httpRoutes })`. */
+  readonly httpRoutes: HttpRoute[];
+  /** Connect `/events` to the gateway's `/message` intake (sets `ctx.sse`). */
+  attach(ctx: GatewayContext): void;
+  /** End every stream and stop polling; call before `gateway.close()` so it need not wait for streams. */
+  close(): Promise<void>;
+}
+
+/**
+ * Create the SSE endpoints `config` enables: the Icinga endpoint (polling
+ * and, with `icinga.listen`, its own listener) and `/events`. Rejects with
+ * `GW_ERR_DIRECTORY_CONFIG` or `GW_ERR_LISTEN` from the Icinga side.
+ */
+export async function startSseEndpoints(config: Config, directory: Directory, logger: Logger): Promise<SseEndpoints> {
+  const icinga = await startIcinga(config.icinga, logger);
+  const e = config.events;
+  const events = e.enabled
+    ? new PushSse({
+      verifyApiKey: (key) => directory.verifyApiKey(key),
+      logger,
+      keepAliveFirstMs: e.keepAliveFirstMs,
+      keepAliveMs: e.keepAliveMs,
+      retryMs: e.retryMs,
+      maxStreamsPerBrowser: e.maxStreamsPerBrowser,
+      replay: e.replay,
+    })
+    : undefined;
+  const httpRoutes: HttpRoute[] = [];
+  if (icinga) httpRoutes.push(icinga.route);
+  if (events) httpRoutes.push(events.route);
+  return {
+    icinga,
+    events,
+    httpRoutes,
+    attach(ctx) {
+      if (events) ctx.sse = events;
+    },
+    async close() {
+      events?.close();
+      await icinga?.close();
+    },
+  };
+}
