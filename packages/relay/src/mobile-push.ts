@@ -349,7 +349,8 @@ export class MobilePush {
       res = await request(url, {
         method: 'POST',
         dispatcher: this.#agent,
-        headers: { 'content-type': 'application/json', 'x-api-key': authKey },
+        // Spelled as Go's net/http canonicalises them, as the original sent them.
+        headers: { 'Content-Type': 'application/json', 'X-Api-Key': authKey },
         body,
       });
     } catch (cause) {

@@ -29,6 +29,7 @@ interface Received {
   method: string;
   url: string;
   headers: IncomingMessage['headers'];
+  rawHeaders: string[];
   body: Buffer;
   remotePort: number;
   at: number;
@@ -49,6 +50,7 @@ async function gateway(t: Test, script: Reply[] = []) {
         method: req.method ?? '',
         url: req.url ?? '',
         headers: req.headers,
+        rawHeaders: req.rawHeaders,
         body: Buffer.concat(chunks),
         remotePort: req.socket.remotePort ?? 0,
         at: performance.now(),
@@ -158,6 +160,8 @@ t.test('one POST per device carries exactly the headers and body bytes of PROTOC
     t.equal(r.url, '/notifications/send-notification.json');
     t.equal(r.headers['content-type'], 'application/json');
     t.equal(r.headers['x-api-key'], AUTH_KEY);
+    const names = r.rawHeaders.filter((_, i) => i % 2 === 0);
+    t.ok(names.includes('Content-Type') && names.includes('X-Api-Key'), `header names spelled as the original sends them (${names.join(', ')})`);
     const expected =
       '{"title":"PROBLEM: srv01/Ping is CRITICAL!","body":"CRITICAL - 10.0.0.1: rta nan, lost 100% \\"quoted\\" ü",' +
       `"token":"${token}","type":"service","notification_type":"PROBLEM","current_state":2,` +
