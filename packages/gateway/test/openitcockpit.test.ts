@@ -1,5 +1,5 @@
 import { execFileSync } from 'node:child_process';
-import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
+import { mkdtemp, readFile, rm, stat, writeFile } from 'node:fs/promises';
 import { createServer as createHttpsServer } from 'node:https';
 import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
@@ -187,6 +187,31 @@ t.test('against MariaDB', { skip: await mariadbSkip() }, async (t) => {
       for (const r of saved as Record<string, unknown>[]) await fx.query('INSERT INTO exports SET ?', [r]);
     });
     t.equal(await dir.exportRunning!(), undefined, 'no export record at all');
+  });
+
+  t.test('an SQL error (schema mismatch) rejects the lookup with the code but leaves the directory healthy', async (t) => {
+    const { dir, lines } = await open(t);
+    await fx.query('RENAME TABLE exports TO exports_moved');
+    t.teardown(() => fx.query('RENAME TABLE exports_moved TO exports'));
+    await t.rejects(dir.exportRunning!(), { code: 'GW_ERR_DIRECTORY_UNAVAILABLE', message: /^openitcockpit query failed: .*exports/ });
+    t.same(dir.health(), { ok: true });
+    t.ok(lines.some((l) => l.msg === 'openitcockpit query failed' && l.level === 50), 'logged as an error');
+    t.equal(await dir.hostName(OITC.hosts.web), 'web-01');
+  });
+
+  t.test('connects with host = localhost and through the Unix socket, as openITCOCKPIT installs write it', async (t) => {
+    const viaLocalhost = await fx.writeCnf({ host: 'localhost', port: 3306 });
+    const a = await open(t, { mysqlCnf: viaLocalhost });
+    t.same(a.dir.health(), { ok: true });
+    t.equal(await a.dir.hostName(OITC.hosts.web), 'web-01');
+    const socket = '/run/mysqld/mysqld.sock';
+    const hasSocket = await stat(socket).then((s) => s.isSocket(), () => false);
+    t.test('through the socket', { skip: hasSocket ? false : `no MariaDB socket at ${socket}` }, async (t) => {
+      const viaSocket = await fx.writeCnf({ host: 'localhost', port: 3306, socket });
+      const b = await open(t, { mysqlCnf: viaSocket });
+      t.same(b.dir.health(), { ok: true });
+      t.equal(await b.dir.hostName(OITC.hosts.db), 'db-01');
+    });
   });
 
   t.test('a rotated API key works after a miss-triggered refresh and the old key stops working', async (t) => {
