@@ -7,9 +7,11 @@ export interface MyCnfClient {
   host: string;
   /** TCP port, default 3306. */
   port: number;
+  /** MySQL user name. */
   user: string;
   /** May be empty; never logged. */
   password: string;
+  /** Schema name (openITCOCKPIT: `openitcockpit`). */
   database: string;
   /** Unix socket path; when present mysql2 connects through it instead of TCP. */
   socket?: string;

@@ -37,6 +37,7 @@ export class TtlCache<K, V> {
     return { value: e.value };
   }
 
+  /** Store `value` (which may be `undefined`, a cached miss) for `ttlMs`, evicting the oldest entry when full. */
   set(key: K, value: V): void {
     this.#map.delete(key);
     if (this.#map.size >= this.#maxSize) {
@@ -46,6 +47,7 @@ export class TtlCache<K, V> {
     this.#map.set(key, { value, expires: this.#now() + this.#ttlMs });
   }
 
+  /** Drop every entry. */
   clear(): void {
     this.#map.clear();
   }
