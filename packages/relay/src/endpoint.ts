@@ -4,13 +4,14 @@ import { RelayError } from './errors.js';
 export const SEND_NOTIFICATION_PATH = '/notifications/send-notification.json';
 
 const SCHEME = /^[a-z][a-z0-9+.-]*:\/\//i;
+const IPV6_BARE = /^[0-9a-f]*:[0-9a-f:.]*:[0-9a-f:.]*$/i;
 
 /**
  * The push gateway URL for relay settings `address` and `port`
  * (PROTOCOL.md §4): `https://<address>[:<port>]/notifications/send-notification.json`.
  *
  * - `https://` is assumed when `address` has no scheme; a scheme that is
- *   given (`http://`, `https://`) is kept.
+ *   given (`http://`, `https://`) is kept. A bare IPv6 literal gets brackets.
  * - `port` is left out when it is the scheme's default (443 for https, 80
  *   for http); `port` 0 (unset) keeps whatever the address says.
  * - A trailing slash or path on the address is dropped: the webhook path is
@@ -21,7 +22,9 @@ const SCHEME = /^[a-z][a-z0-9+.-]*:\/\//i;
  */
 export function sendNotificationUrl(address: string, port: number): string {
   const trimmed = address.trim();
-  const withScheme = SCHEME.test(trimmed) ? trimmed : `https://${trimmed}`;
+  // A bare IPv6 literal (`fd00::1`) needs brackets to be a URL host.
+  const host = !SCHEME.test(trimmed) && IPV6_BARE.test(trimmed) ? `[${trimmed}]` : trimmed;
+  const withScheme = SCHEME.test(host) ? host : `https://${host}`;
   let url: URL;
   try {
     url = new URL(withScheme);

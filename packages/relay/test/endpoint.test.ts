@@ -9,6 +9,8 @@ t.test('an address without a scheme gets https:// and the port only when it is n
   t.equal(sendNotificationUrl('push.example.com', 80), `https://push.example.com:80${PATH}`);
   t.equal(sendNotificationUrl('10.1.2.3', 8080), `https://10.1.2.3:8080${PATH}`);
   t.equal(sendNotificationUrl('[::1]', 8443), `https://[::1]:8443${PATH}`);
+  t.equal(sendNotificationUrl('fd00::1', 8443), `https://[fd00::1]:8443${PATH}`, 'a bare IPv6 literal gets brackets');
+  t.equal(sendNotificationUrl('::ffff:10.0.0.1', 443), `https://[::ffff:a00:1]${PATH}`);
 });
 
 t.test('an address with a scheme keeps it, and the port is left out when it is that scheme\'s default', async (t) => {
