@@ -1,0 +1,7 @@
+/** The notification channels (docs/channels.md), one module per type behind {@link Channel}. */
+export type { Channel, Delivery, SendResult } from './channel.js';
+export { EmailChannel, type EmailOptions } from './email.js';
+export { MattermostChannel, type MattermostOptions } from './mattermost.js';
+export { PushoverChannel, type PushoverOptions } from './pushover.js';
+export { SIGNAL_EXIT_RETRY, SignalChannel, type SignalOptions } from './signal.js';
+export { WebhookChannel, type WebhookOptions } from './webhook.js';
