@@ -321,3 +321,13 @@ t.test('real gateway: a user with no registered browser gets 202, exit 1 "not de
     stderr: 'gateway did not deliver the notification: 202 Accepted (SEND_ERR_NOT_DELIVERED)\n',
   });
 });
+
+t.test('the bundle is one file that imports only node built-ins', async (t) => {
+  const code = readFileSync(bin, 'utf8');
+  t.match(code, /^#!\/usr\/bin\/env node\n/);
+  const specifiers = [...code.matchAll(/\bfrom\s*"([^"]+)"|\bimport\s*\(\s*"([^"]+)"\s*\)|\bimport\s*"([^"]+)"/g)]
+    .map((m) => m[1] ?? m[2] ?? m[3]);
+  t.ok(specifiers.length > 0, 'found the imports');
+  t.same(specifiers.filter((s) => !s?.startsWith('node:')), []);
+  t.notMatch(code, /\brequire\(/, 'no CommonJS require of anything');
+});
