@@ -1,5 +1,6 @@
 import { spawn, spawnSync } from 'node:child_process';
 import { mkdtempSync, readFileSync, readdirSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { createServer as createHttpsServer } from 'node:https';
 import { createServer, type IncomingHttpHeaders, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
@@ -330,4 +331,20 @@ t.test('the bundle is one file that imports only node built-ins', async (t) => {
   t.ok(specifiers.length > 0, 'found the imports');
   t.same(specifiers.filter((s) => !s?.startsWith('node:')), []);
   t.notMatch(code, /\brequire\(/, 'no CommonJS require of anything');
+});
+
+t.test('https:// URLs are verified against the system CAs plus NODE_EXTRA_CA_CERTS', async (t) => {
+  const fixtures = join(pkg, 'test', 'fixtures');
+  const cert = join(fixtures, 'localhost-cert.pem');
+  const server = createHttpsServer({ cert: readFileSync(cert), key: readFileSync(join(fixtures, 'localhost-key.pem')) }, (req, res) => {
+    req.resume();
+    req.on('end', () => res.writeHead(200).end('ok'));
+  });
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  t.teardown(() => new Promise<void>((resolve) => { server.closeAllConnections(); server.close(() => resolve()); }));
+  const url = `https://127.0.0.1:${(server.address() as AddressInfo).port}/message`;
+  t.same(await run(['-user-id', '1', '-url', url], { NODE_EXTRA_CA_CERTS: cert }), { code: 0, stdout: 'Response status: 200 OK\nok\n', stderr: '' });
+  t.same(await run(['-user-id', '1', '-url', url]), {
+    code: 4, stdout: '', stderr: `gateway unreachable at ${url}: self-signed certificate (SEND_ERR_UNREACHABLE)\n`,
+  }, 'an untrusted certificate is refused');
 });
