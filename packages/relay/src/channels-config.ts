@@ -56,6 +56,8 @@ export const MattermostChannelSchema = z.strictObject({
   channel: z.string().min(1).optional(),
   username: z.string().min(1).optional(),
   iconUrl: httpUrl.optional(),
+  /** PEM file of extra CAs (a self-hosted server with a private CA). */
+  caFile: z.string().min(1).optional(),
   ...common,
 });
 
@@ -91,6 +93,8 @@ export const WebhookChannelSchema = z.strictObject({
   type: z.literal('webhook'),
   url: httpUrl,
   headers: z.record(z.string().regex(/^[A-Za-z0-9-]+$/, 'expected a header name'), z.string()).default({}),
+  /** PEM file of extra CAs (a receiver with a private CA). */
+  caFile: z.string().min(1).optional(),
   ...common,
 });
 
@@ -183,6 +187,7 @@ export function createChannel(name: string, cfg: ChannelConfig): Channel {
     case 'mattermost':
       return new MattermostChannel({
         ...common,
+        ...withCa(name, cfg.caFile),
         url: cfg.url,
         ...(cfg.channel !== undefined ? { channel: cfg.channel } : {}),
         ...(cfg.username !== undefined ? { username: cfg.username } : {}),
@@ -198,14 +203,7 @@ export function createChannel(name: string, cfg: ChannelConfig): Channel {
         ...(cfg.rpcUrl !== undefined ? { rpcUrl: cfg.rpcUrl } : {}),
       });
     case 'email': {
-      let ca: string | undefined;
-      if (cfg.caFile !== undefined) {
-        try {
-          ca = readFileSync(cfg.caFile, 'utf8');
-        } catch (cause) {
-          throw new RelayError('RELAY_ERR_CHANNEL_CONFIG', `channels.${name}.caFile: cannot read ${cfg.caFile}`, { cause });
-        }
-      }
+      const ca = readCa(name, cfg.caFile);
       return new EmailChannel({
         ...common,
         host: cfg.host,
@@ -218,13 +216,32 @@ export function createChannel(name: string, cfg: ChannelConfig): Channel {
       });
     }
     case 'webhook':
-      return new WebhookChannel({ ...common, url: cfg.url, headers: { ...cfg.headers } });
+      return new WebhookChannel({ ...common, ...withCa(name, cfg.caFile), url: cfg.url, headers: { ...cfg.headers } });
   }
 }
 
 /** Every configured channel, built. Close each when done. */
 export function createChannels(cfg: NotificationsConfig): Map<string, Channel> {
   return new Map(Object.entries(cfg.channels).map(([name, c]) => [name, createChannel(name, c)]));
+}
+
+function readCa(name: string, caFile: string | undefined): string | undefined {
+  if (caFile === undefined) return undefined;
+  let pem: string;
+  try {
+    pem = readFileSync(caFile, 'utf8');
+  } catch (cause) {
+    throw new RelayError('RELAY_ERR_CHANNEL_CONFIG', `channels.${name}.caFile: cannot read ${caFile}`, { cause });
+  }
+  if (!pem.includes('-----BEGIN CERTIFICATE-----')) {
+    throw new RelayError('RELAY_ERR_CHANNEL_CONFIG', `channels.${name}.caFile: ${caFile} holds no PEM certificate`);
+  }
+  return pem;
+}
+
+function withCa(name: string, caFile: string | undefined): { ca?: string } {
+  const ca = readCa(name, caFile);
+  return ca === undefined ? {} : { ca };
 }
 
 function deepFreeze<T>(value: T): T {

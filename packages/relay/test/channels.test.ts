@@ -1,5 +1,6 @@
 import { chmod, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
+import { createServer as createHttpsServer } from 'node:https';
 import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -121,6 +122,34 @@ t.test('webhook retries network errors and 5xx, refuses other 4xx', async (t) =>
   t.teardown(() => down.close());
   const r = await down.send(delivery());
   t.equal(r.kind, 'retry');
+});
+
+t.test('over HTTPS a channel trusts a configured CA and refuses an unknown certificate without retrying', async (t) => {
+  const cert = await readFile(join(import.meta.dirname, 'fixtures', 'localhost-cert.pem'), 'utf8');
+  const key = await readFile(join(import.meta.dirname, 'fixtures', 'localhost-key.pem'), 'utf8');
+  const seen: string[] = [];
+  const server = createHttpsServer({ key, cert }, (req, res) => {
+    req.resume();
+    req.on('end', () => {
+      seen.push(`${req.method} ${req.url} ${req.headers['idempotency-key']}`);
+      res.end();
+    });
+  });
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  t.teardown(() => {
+    server.closeAllConnections();
+    return new Promise<void>((resolve) => server.close(() => resolve()));
+  });
+  const url = `https://localhost:${(server.address() as AddressInfo).port}/in`;
+  const trusted = new WebhookChannel({ name: 'wh', url, ca: cert });
+  const untrusted = new WebhookChannel({ name: 'wh', url });
+  t.teardown(async () => {
+    await trusted.close();
+    await untrusted.close();
+  });
+  t.same(await trusted.send(delivery()), { kind: 'sent' });
+  t.match(await untrusted.send(delivery()), { kind: 'failed', reason: /^DEPTH_ZERO_SELF_SIGNED_CERT|^SELF_SIGNED/ });
+  t.same(seen, ['POST /in n42:chan']);
 });
 
 t.test('email', async (t) => {

@@ -33,10 +33,12 @@ t.test('the complete example in docs/channels.md validates and builds one channe
   const cfg = parseNotificationsConfig(await docsExample());
   t.same(Object.values(cfg.channels).map((c) => c.type).sort(), ['email', 'mattermost', 'pushover', 'signal', 'webhook']);
   t.ok(Object.isFrozen(cfg.channels), 'the result is frozen');
-  // caFile is read at build time; the example's path does not exist here.
-  const { email_ops: _email, ...rest } = cfg.channels;
-  const channels = createChannels({ ...cfg, channels: rest });
+  // caFile is read at build time; the example's paths do not exist here, so point them at the test CA.
+  const ca = join(import.meta.dirname, 'fixtures', 'localhost-cert.pem');
+  const local = Object.fromEntries(Object.entries(cfg.channels).map(([name, c]) => [name, 'caFile' in c && c.caFile !== undefined ? { ...c, caFile: ca } : c]));
+  const channels = createChannels({ ...cfg, channels: local });
   t.same([...channels.values()].map((c) => `${c.name}:${c.type}:${c.concurrency}`).sort(), [
+    'email_ops:email:2',
     'oncall_signal:signal:1',
     'ops_chat:mattermost:4',
     'pushover_urgent:pushover:2',
@@ -44,6 +46,10 @@ t.test('the complete example in docs/channels.md validates and builds one channe
   ]);
   for (const c of channels.values()) await c.close();
   t.match(configError({ channels: { m: { type: 'email', host: 'h', caFile: '/nonexistent.pem', from: 'p@example.com', to: ['ops@example.com'] } } }), 'no error');
+  t.throws(() => createChannels(parseNotificationsConfig({ channels: { w: { type: 'webhook', url: 'https://h/', caFile: docsPath } } })), {
+    code: 'RELAY_ERR_CHANNEL_CONFIG',
+    message: `channels.w.caFile: ${docsPath} holds no PEM certificate`,
+  });
   t.throws(() => createChannels(parseNotificationsConfig({ channels: { m: { type: 'email', host: 'h', caFile: '/nonexistent.pem', from: 'p@example.com', to: ['ops@example.com'] } } })), {
     code: 'RELAY_ERR_CHANNEL_CONFIG',
     message: 'channels.m.caFile: cannot read /nonexistent.pem',

@@ -1,3 +1,6 @@
+import { rootCertificates } from 'node:tls';
+import { Agent } from 'undici';
+
 /**
  * The one interface every notification channel implements (pushover,
  * mattermost, signal, email, webhook, …), and the HTTP-status
@@ -80,6 +83,19 @@ export function parseRetryAfter(header: string | string[] | undefined, now = Dat
   return Number.isNaN(at) ? undefined : Math.max(0, at - now);
 }
 
+const TLS_CODES = /CERT|SELF_SIGNED|UNABLE_TO_VERIFY|ERR_TLS|ERR_SSL|HOSTNAME_MISMATCH/;
+
+/**
+ * A request that failed without an answer: retried (refused, reset,
+ * timeout may heal), except an untrusted or mismatched TLS certificate,
+ * which needs an operator (`ca`/`caFile`) and is refused at once.
+ */
+export function networkResult(err: unknown): SendResult {
+  const code = (err as { code?: unknown } | null)?.code;
+  const reason = networkReason(err);
+  return typeof code === 'string' && TLS_CODES.test(code) ? { kind: 'failed', reason } : { kind: 'retry', reason };
+}
+
 /** A network failure as a retry reason: `ECONNREFUSED connect ECONNREFUSED 127.0.0.1:9`. */
 export function networkReason(err: unknown): string {
   const e = err as { code?: unknown; message?: unknown } | null;
@@ -105,4 +121,19 @@ export async function bodyExcerpt(body: AsyncIterable<Buffer>, redact: readonly 
   for (const secret of redact) if (secret !== '') text = text.split(secret).join('[redacted]');
   text = text.replace(/\s+/g, ' ').trim();
   return text.length > max ? `${text.slice(0, max)}…` : text;
+}
+
+/**
+ * The keep-alive connection pool of one HTTP channel: TLS verified against
+ * Node's roots plus `ca` (PEM) when given; `timeoutMs` bounds connect,
+ * response headers and body each.
+ */
+export function httpAgent(timeoutMs: number, ca?: string): Agent {
+  return new Agent({
+    keepAliveTimeout: 30_000,
+    headersTimeout: timeoutMs,
+    bodyTimeout: timeoutMs,
+    // Setting `ca` replaces Node's bundled roots; keep them and add ours.
+    connect: { timeout: timeoutMs, rejectUnauthorized: true, ...(ca !== undefined ? { ca: [...rootCertificates, ca] } : {}) },
+  });
 }

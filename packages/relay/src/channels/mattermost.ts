@@ -1,5 +1,5 @@
-import { Agent, request } from 'undici';
-import { type Channel, type Delivery, type SendResult, DEFAULT_TIMEOUT_MS, bodyExcerpt, classifyStatus, networkReason } from './channel.js';
+import { type Agent, request } from 'undici';
+import { type Channel, type Delivery, type SendResult, DEFAULT_TIMEOUT_MS, bodyExcerpt, classifyStatus, httpAgent, networkResult } from './channel.js';
 
 /** Settings of a {@link MattermostChannel}. */
 export interface MattermostOptions {
@@ -12,6 +12,8 @@ export interface MattermostOptions {
   username?: string;
   /** Avatar override. */
   iconUrl?: string;
+  /** PEM of extra CAs trusted besides Node's roots (a private CA). Default none. */
+  ca?: string;
   /** Budget per request, in ms. Default 10000. */
   timeoutMs?: number;
   /** Requests in flight. Default 4. */
@@ -40,8 +42,7 @@ export class MattermostChannel implements Channel {
     this.#opts = opts;
     this.concurrency = opts.concurrency ?? 4;
     this.minRetryDelayMs = opts.minRetryDelayMs ?? 0;
-    const timeout = opts.timeoutMs ?? DEFAULT_TIMEOUT_MS;
-    this.#agent = new Agent({ headersTimeout: timeout, bodyTimeout: timeout, connect: { timeout } });
+    this.#agent = httpAgent(opts.timeoutMs ?? DEFAULT_TIMEOUT_MS, opts.ca);
   }
 
   /** The JSON body for one delivery. */
@@ -67,7 +68,7 @@ export class MattermostChannel implements Channel {
         body: this.body(d),
       });
     } catch (err) {
-      return { kind: 'retry', reason: networkReason(err) };
+      return networkResult(err);
     }
     const text = await bodyExcerpt(res.body, [this.#opts.url]);
     if (res.statusCode === 200) {

@@ -1,5 +1,5 @@
-import { Agent, request } from 'undici';
-import { type Channel, type Delivery, type SendResult, DEFAULT_TIMEOUT_MS, bodyExcerpt, networkReason, parseRetryAfter } from './channel.js';
+import { type Agent, request } from 'undici';
+import { type Channel, type Delivery, type SendResult, DEFAULT_TIMEOUT_MS, bodyExcerpt, httpAgent, networkResult, parseRetryAfter } from './channel.js';
 
 /** Pushover's message endpoint. */
 export const PUSHOVER_URL = 'https://api.pushover.net/1/messages.json';
@@ -24,6 +24,8 @@ export interface PushoverOptions {
   sound?: string;
   /** Endpoint; only tests change it. Default {@link PUSHOVER_URL}. */
   apiUrl?: string;
+  /** PEM of extra CAs trusted besides Node's roots (a private CA). Default none. */
+  ca?: string;
   /** Budget per request, in ms. Default 10000. */
   timeoutMs?: number;
   /** Requests in flight; Pushover asks for at most 2. Default 2. */
@@ -55,8 +57,7 @@ export class PushoverChannel implements Channel {
     this.#url = opts.apiUrl ?? PUSHOVER_URL;
     this.concurrency = opts.concurrency ?? 2;
     this.minRetryDelayMs = opts.minRetryDelayMs ?? 5000;
-    const timeout = opts.timeoutMs ?? DEFAULT_TIMEOUT_MS;
-    this.#agent = new Agent({ headersTimeout: timeout, bodyTimeout: timeout, connect: { timeout } });
+    this.#agent = httpAgent(opts.timeoutMs ?? DEFAULT_TIMEOUT_MS, opts.ca);
   }
 
   /** The form body for one delivery, fields in the order of Pushover's documentation. */
@@ -86,7 +87,7 @@ export class PushoverChannel implements Channel {
         body: this.body(d),
       });
     } catch (err) {
-      return { kind: 'retry', reason: networkReason(err) };
+      return networkResult(err);
     }
     const status = res.statusCode;
     if (status === 200) {

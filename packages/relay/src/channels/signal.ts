@@ -1,6 +1,6 @@
 import { execFile } from 'node:child_process';
 import { Agent, request } from 'undici';
-import { type Channel, type Delivery, type SendResult, DEFAULT_TIMEOUT_MS, bodyExcerpt, classifyStatus, networkReason } from './channel.js';
+import { type Channel, type Delivery, type SendResult, DEFAULT_TIMEOUT_MS, bodyExcerpt, classifyStatus, networkReason, networkResult } from './channel.js';
 
 /** Settings of a {@link SignalChannel}. */
 export interface SignalOptions {
@@ -98,7 +98,7 @@ export class SignalChannel implements Channel {
     try {
       res = await request(url, { method: 'POST', dispatcher: agent, headers: { 'content-type': 'application/json' }, body });
     } catch (err) {
-      return { kind: 'retry', reason: networkReason(err) };
+      return networkResult(err);
     }
     if (res.statusCode !== 200) return classifyStatus(res.statusCode, res.headers['retry-after'], await bodyExcerpt(res.body));
     let answer: { result?: unknown; error?: { code?: unknown; message?: unknown } };

@@ -1,5 +1,5 @@
-import { Agent, request } from 'undici';
-import { type Channel, type Delivery, type SendResult, DEFAULT_TIMEOUT_MS, bodyExcerpt, classifyStatus, networkReason } from './channel.js';
+import { type Agent, request } from 'undici';
+import { type Channel, type Delivery, type SendResult, DEFAULT_TIMEOUT_MS, bodyExcerpt, classifyStatus, httpAgent, networkResult } from './channel.js';
 
 /** Settings of a {@link WebhookChannel}. */
 export interface WebhookOptions {
@@ -9,6 +9,8 @@ export interface WebhookOptions {
   url: string;
   /** Extra request headers (`Authorization`, …); their values never appear in logs or reasons. Default none. */
   headers?: Record<string, string>;
+  /** PEM of extra CAs trusted besides Node's roots (a private CA). Default none. */
+  ca?: string;
   /** Budget for connect, response headers and body, in ms. Default 10000. */
   timeoutMs?: number;
   /** Requests in flight at once. Default 4. */
@@ -42,8 +44,7 @@ export class WebhookChannel implements Channel {
     this.minRetryDelayMs = opts.minRetryDelayMs ?? 0;
     this.#headers = { ...(opts.headers ?? {}) };
     this.#secrets = Object.values(this.#headers);
-    const timeout = opts.timeoutMs ?? DEFAULT_TIMEOUT_MS;
-    this.#agent = new Agent({ headersTimeout: timeout, bodyTimeout: timeout, connect: { timeout } });
+    this.#agent = httpAgent(opts.timeoutMs ?? DEFAULT_TIMEOUT_MS, opts.ca);
   }
 
   async send(d: Delivery): Promise<SendResult> {
@@ -66,7 +67,7 @@ export class WebhookChannel implements Channel {
       const detail = ok ? (await res.body.dump(), '') : await bodyExcerpt(res.body, this.#secrets);
       return classifyStatus(res.statusCode, res.headers['retry-after'], detail);
     } catch (err) {
-      return { kind: 'retry', reason: networkReason(err) };
+      return networkResult(err);
     }
   }
 
