@@ -157,6 +157,11 @@ export async function send(body: MessageBodyInput, target: Target, options: Send
     req = request(target.url, requestOptions, (res: IncomingMessage) => {
       const chunks: Buffer[] = [];
       res.on('data', (chunk: Buffer) => chunks.push(chunk));
+      // The connection dropped mid-answer: not a timeout, the gateway went away.
+      res.on('close', () => {
+        if (!res.complete) fail(new SenderError('SEND_ERR_UNREACHABLE', `gateway closed the connection before the whole answer at ${where}`));
+      });
+      res.on('error', () => { /* reported by 'close' above */ });
       res.on('end', () => {
         if (settled) return;
         settled = true;

@@ -211,6 +211,18 @@ t.test('a connection dropped before the answer exits 4, "gateway unreachable"', 
   });
 });
 
+t.test('a connection dropped in the middle of the answer exits 4 at once, not after the timeout', async (t) => {
+  const gw = await standIn(t, (_req, res) => {
+    res.writeHead(200, { 'Content-Length': '10' });
+    res.write('o', () => res.socket?.destroy());
+  });
+  t.same(await run(['-user-id', '1', '-url', gw.url]), {
+    code: 4,
+    stdout: '',
+    stderr: `gateway closed the connection before the whole answer at ${gw.url} (SEND_ERR_UNREACHABLE)\n`,
+  });
+});
+
 t.test('an answer not complete within the timeout fails with SEND_ERR_TIMEOUT (exit 4)', async (t) => {
   // In-process with a short timeout: the binary's 10 s would make the test slow.
   const silent = await standIn(t, () => { /* never answers */ });
