@@ -64,17 +64,19 @@ const STATUS_TEXT: Record<number, string> = {
  * destroy it; the upgrade never happens.
  */
 export function rejectUpgrade(socket: Duplex, status: number, body: string): void {
-  if (socket.writable) {
-    socket.end(
-      `HTTP/1.1 ${status} ${STATUS_TEXT[status] ?? 'Error'}\r\n` +
-      'Connection: close\r\n' +
-      'Content-Type: text/plain; charset=utf-8\r\n' +
-      `Content-Length: ${Buffer.byteLength(body)}\r\n` +
-      '\r\n' + body,
-    );
+  if (!socket.writable) {
+    socket.destroy();
+    return;
   }
   // end() flushes the answer; destroy once it is out so a peer that never reads cannot hold the socket.
   socket.once('finish', () => socket.destroy());
+  socket.end(
+    `HTTP/1.1 ${status} ${STATUS_TEXT[status] ?? 'Error'}\r\n` +
+    'Connection: close\r\n' +
+    'Content-Type: text/plain; charset=utf-8\r\n' +
+    `Content-Length: ${Buffer.byteLength(body)}\r\n` +
+    '\r\n' + body,
+  );
 }
 
 /** Select `access_token` when offered (ws `handleProtocols`); authenticate() already checked the rest. */

@@ -1,0 +1,182 @@
+#!/usr/bin/env node
+/**
+ * `pushgate serve [--config <file>]`: the gateway daemon. The only module
+ * that reads argv and the environment, creates the root logger and exits.
+ */
+import { dirname, resolve } from 'node:path';
+import { MobilePush } from '@pushgate/relay';
+import { pino, type Logger } from 'pino';
+import { loadConfigFile, parseConfig, type Config } from './config.js';
+import type { Directory } from './directory/directory.js';
+import { FileDirectory } from './directory/file.js';
+import { GatewayError } from './errors.js';
+import { startGateway, type Gateway } from './server.js';
+
+const USAGE = `usage: pushgate serve [--config <file>]
+
+  --config <file>  YAML configuration (docs/configuration.md); without it the
+                   gateway starts on the embedded demo directory.
+`;
+
+/** Secrets that must never reach the log, wherever they appear in a log object. */
+const REDACT = [
+  'apiKey', '*.apiKey', 'apiKeys', '*.apiKeys', 'authKey', '*.authKey', 'auth_key', '*.auth_key',
+  'token', '*.token', 'password', '*.password', 'secret', '*.secret',
+  'req.headers.authorization', 'req.headers["x-api-key"]', 'req.headers["sec-websocket-protocol"]',
+  'headers.authorization', 'headers["x-api-key"]', 'headers["sec-websocket-protocol"]',
+];
+
+interface Args {
+  command: string | undefined;
+  configPath: string | undefined;
+}
+
+function parseArgs(argv: string[]): Args | string {
+  const args: Args = { command: undefined, configPath: undefined };
+  for (let i = 0; i < argv.length; i++) {
+    const a = argv[i] as string;
+    if (a === '-h' || a === '--help' || a === 'help') return USAGE;
+    const eq = a.match(/^--?config=(.*)$/);
+    if (eq) args.configPath = eq[1];
+    else if (a === '--config' || a === '-config') {
+      const v = argv[++i];
+      if (v === undefined || v === '') return `pushgate: --config needs a file path\n\n${USAGE}`;
+      args.configPath = v;
+    } else if (a.startsWith('-')) return `pushgate: unknown option ${a}\n\n${USAGE}`;
+    else if (args.command === undefined) args.command = a;
+    else return `pushgate: unexpected argument ${a}\n\n${USAGE}`;
+  }
+  if (args.command !== 'serve') return args.command === undefined ? USAGE : `pushgate: unknown command ${args.command}\n\n${USAGE}`;
+  if (args.configPath === '') return `pushgate: --config needs a file path\n\n${USAGE}`;
+  return args;
+}
+
+async function openDirectory(config: Config, configPath: string | undefined, logger: Logger, env: NodeJS.ProcessEnv): Promise<{ directory: Directory; demoKey?: string }> {
+  const d = config.directory;
+  switch (d.type) {
+    case 'demo': {
+      const { directory, apiKey } = FileDirectory.demo();
+      return { directory, demoKey: apiKey };
+    }
+    case 'file':
+      return { directory: await FileDirectory.load(configPath ? resolve(dirname(configPath), d.path) : resolve(d.path)) };
+    case 'openitcockpit':
+    {
+      // Loaded on demand so demo and file setups never load mysql2 (startup time).
+      const { createOpenItcockpitDirectory } = await import('./directory/openitcockpit.js');
+      return { directory: await createOpenItcockpitDirectory(d, { logger, env }) };
+    }
+  }
+}
+
+function demoBanner(gw: Gateway, key: string, port: number): string {
+  const url = port === 8083 ? '' : `PUSHGATE_URL=${gw.url}/message `;
+  return [
+    '',
+    'pushgate is running on the embedded demo directory (a fresh API key each start).',
+    `  listening:    ${gw.url}`,
+    `  demo API key: ${key}`,
+    '',
+    '  Watch notifications arrive as user 1 (another terminal):',
+    `    ${url}PUSHGATE_API_KEY=${key} node scripts/ws-listen.mjs --user-id 1`,
+    '',
+    '  Send one:',
+    `    ${url}PUSHGATE_API_KEY=${key} node packages/sender/dist/send_push_notification.mjs -type host -hostuuid c36b8048-93ce-4385-ac19-ab5c90574b77 -state 1 -notificationtype PROBLEM -output "demo" -user-id 1`,
+    '',
+  ].join('\n');
+}
+
+async function main(argv: string[], env: NodeJS.ProcessEnv): Promise<number> {
+  const args = parseArgs(argv);
+  if (typeof args === 'string') {
+    process.stderr.write(args);
+    return args === USAGE ? 0 : 2;
+  }
+
+  let config: Config;
+  try {
+    config = args.configPath ? await loadConfigFile(args.configPath) : parseConfig({});
+  } catch (err) {
+    process.stderr.write(`pushgate: ${(err as Error).message}\n`);
+    return 1;
+  }
+  // openITCOCKPIT's container image binds all addresses; we do the same unless told otherwise.
+  const host = config.listen.host ?? (env.IS_CONTAINER === '1' ? '0.0.0.0' : '127.0.0.1');
+  config = Object.freeze({ ...config, listen: Object.freeze({ ...config.listen, host }) });
+
+  const logger = pino({ level: config.log.level, redact: { paths: REDACT, censor: '[redacted]' } });
+
+  let directory: Directory;
+  let demoKey: string | undefined;
+  try {
+    ({ directory, demoKey } = await openDirectory(config, args.configPath, logger, env));
+  } catch (err) {
+    process.stderr.write(`pushgate: ${(err as Error).message}\n`);
+    return 1;
+  }
+
+  const relay = new MobilePush({
+    directory,
+    logger,
+    timeoutMs: config.relay.timeoutMs,
+    ...(config.relay.caFile ? { caFile: args.configPath ? resolve(dirname(args.configPath), config.relay.caFile) : config.relay.caFile } : {}),
+  });
+
+  let gateway: Gateway;
+  try {
+    gateway = await startGateway({ config, directory, logger, relay });
+  } catch (err) {
+    process.stderr.write(`pushgate: ${(err as Error).message}\n`);
+    await relay.close();
+    await directory.close();
+    return 1;
+  }
+  logger.info({ url: gateway.url, host, port: gateway.port, directory: directory.kind }, 'pushgate listening');
+  if (config.message.allowUnauthenticatedLoopback) {
+    logger.warn('message.allowUnauthenticatedLoopback is on: loopback peers may POST /message without an API key');
+  }
+  if (demoKey !== undefined) process.stderr.write(demoBanner(gateway, demoKey, gateway.port));
+
+  return new Promise<number>((resolveExit) => {
+    let stopping = false;
+    const stop = (signal: NodeJS.Signals): void => {
+      if (stopping) return;
+      stopping = true;
+      logger.info({ signal }, 'shutting down');
+      const budget = setTimeout(() => {
+        logger.warn({ timeoutMs: config.shutdownTimeoutMs }, 'shutdown budget exhausted, exiting');
+        resolveExit(0);
+      }, config.shutdownTimeoutMs + 500);
+      budget.unref();
+      (async () => {
+        await gateway.close();
+        await relay.close();
+        await directory.close();
+      })().then(() => {
+        clearTimeout(budget);
+        logger.info('stopped');
+        resolveExit(0);
+      }, (err: unknown) => {
+        clearTimeout(budget);
+        logger.error({ err }, 'shutdown failed');
+        resolveExit(1);
+      });
+    };
+    process.once('SIGTERM', stop);
+    process.once('SIGINT', stop);
+  });
+}
+
+main(process.argv.slice(2), process.env).then(
+  (code) => {
+    // Let pino's stdout drain before exiting; a broken stdout pipe never calls back, hence the fallback.
+    process.exitCode = code;
+    setTimeout(() => process.exit(code), 500);
+    process.stdout.write('', () => process.exit(code));
+  },
+  (err: unknown) => {
+    const msg = err instanceof GatewayError ? err.message : (err as Error)?.stack ?? String(err);
+    process.stderr.write(`pushgate: ${msg}\n`);
+    process.exit(1);
+  },
+);
