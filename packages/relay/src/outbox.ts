@@ -112,6 +112,8 @@ interface Waiter {
 export class Outbox {
   /** Counters since open. */
   readonly stats: OutboxStats = { accepted: 0, rejected: 0, sent: 0, retried: 0, dead: 0, replayed: 0, corrupt: 0, compactions: 0, fsyncs: 0 };
+  /** Per configured channel name: deliveries sent, attempts retried, deliveries dead-lettered, since open. */
+  readonly byChannel = new Map<string, { sent: number; retried: number; dead: number }>();
 
   readonly #dir: string;
   readonly #journalPath: string;
@@ -148,7 +150,10 @@ export class Outbox {
     this.#journalPath = join(opts.dir, 'journal.jsonl');
     this.#deadPath = join(opts.dir, 'dead-letter.jsonl');
     this.#log = opts.logger.child({ component: 'outbox' });
-    for (const channel of opts.channels) this.#channels.set(channel.name, { channel, running: 0, ready: [] });
+    for (const channel of opts.channels) {
+      this.#channels.set(channel.name, { channel, running: 0, ready: [] });
+      this.byChannel.set(channel.name, { sent: 0, retried: 0, dead: 0 });
+    }
     this.#maxPending = opts.maxPending ?? 10_000;
     this.#maxJournalBytes = opts.maxJournalBytes ?? 64 * 1024 * 1024;
     this.#compactAtBytes = opts.compactAtBytes ?? 4 * 1024 * 1024;
@@ -474,6 +479,7 @@ export class Outbox {
       this.#finish(entry);
       this.#append(`{"t":"s","id":${JSON.stringify(d.id)}}\n`);
       this.stats.sent++;
+      this.#count(d.channel, 'sent');
       this.#log.debug({ delivery: d.id, channel: d.channel, attempts: entry.attempts }, 'delivery sent');
       this.#onSettled?.(d, { kind: 'sent', attempts: entry.attempts });
       return;
@@ -495,9 +501,15 @@ export class Outbox {
     }
     entry.nextAt = now + delay;
     this.stats.retried++;
+    this.#count(d.channel, 'retried');
     this.#append(`{"t":"r","id":${JSON.stringify(d.id)},"n":${entry.attempts},"at":${entry.nextAt}}\n`);
     this.#log.warn({ delivery: d.id, channel: d.channel, attempt: entry.attempts, reason: result.reason, retryInMs: delay }, 'delivery attempt failed, retrying');
     this.#schedule(entry);
+  }
+
+  #count(channel: string, what: 'sent' | 'retried' | 'dead'): void {
+    const c = this.byChannel.get(channel);
+    if (c !== undefined) c[what]++;
   }
 
   #backoff(attempt: number): number {
@@ -510,6 +522,7 @@ export class Outbox {
     const { d } = entry;
     this.#finish(entry);
     this.stats.dead++;
+    this.#count(d.channel, 'dead');
     const err = new RelayError('RELAY_ERR_DEAD_LETTER', `delivery ${d.id} to ${d.channel} given up: ${reason}`);
     this.#log.error({ err, delivery: d.id, channel: d.channel, attempts: entry.attempts }, 'delivery dead-lettered');
     const record = `${JSON.stringify({ at: new Date().toISOString(), reason, attempts: entry.attempts, delivery: d })}\n`;

@@ -1,3 +1,4 @@
+import type { Logger } from 'pino';
 import type { Channel, SendResult } from './channels/channel.js';
 import type { NotificationsConfig } from './channels-config.js';
 import type { DeliveryInput } from './outbox.js';
@@ -44,9 +45,11 @@ export function isWatched(cfg: NotificationsConfig, host: string): boolean {
  * Hands a notification to each of its channels in parallel and resolves with
  * one result per channel name: `queued` once durably journaled, or
  * `rejected: <reason>` (outbox full or closed; the caller answers 503 when
- * any was rejected). Never rejects.
+ * any was rejected). Never rejects. With `log`, the results are logged
+ * (info; warn when any was refused). Later outcomes (`sent`, dead letters)
+ * are logged and counted by the outbox (`stats`, `byChannel`, `onSettled`).
  */
-export async function dispatch(cfg: NotificationsConfig, sink: DeliverySink, n: RoutedNotification): Promise<Record<string, string>> {
+export async function dispatch(cfg: NotificationsConfig, sink: DeliverySink, n: RoutedNotification, log?: Logger): Promise<Record<string, string>> {
   const names = channelsFor(cfg, { ...(n.host !== undefined ? { host: n.host } : {}), ...(n.user !== undefined ? { user: n.user } : {}) });
   const settled = await Promise.allSettled(
     names.map((channel) =>
@@ -64,6 +67,11 @@ export async function dispatch(cfg: NotificationsConfig, sink: DeliverySink, n: 
   settled.forEach((s, i) => {
     results[names[i] as string] = s.status === 'fulfilled' ? 'queued' : `rejected: ${(s.reason as Error)?.message ?? String(s.reason)}`;
   });
+  if (log !== undefined) {
+    // Notification texts stay out of the log; ids and per-channel results are enough to trace it.
+    const rejected = settled.some((r) => r.status === 'rejected');
+    log[rejected ? 'warn' : 'info']({ notification: n.id, results }, rejected ? 'notification partly refused by the outbox' : 'notification queued for its channels');
+  }
   return results;
 }
 

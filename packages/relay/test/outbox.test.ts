@@ -98,6 +98,16 @@ t.test('an accepted delivery is journaled before enqueue resolves, then POSTed o
   t.equal(outbox.stats.sent, 1);
 });
 
+t.test('enqueues arriving together share fsyncs: 100 concurrent deliveries, at most 2 journal writes', async (t) => {
+  const rx = await receiver(t, (_s, _n, res) => res.end());
+  const { outbox } = await openOutbox(t, rx.url);
+  const before = outbox.stats.fsyncs;
+  await Promise.all(Array.from({ length: 100 }, (_, i) => outbox.enqueue({ id: `b${i}`, channel: 'hook', title: 't', message: 'm' })));
+  t.ok(outbox.stats.fsyncs - before <= 2, `${outbox.stats.fsyncs - before} fsyncs for 100 enqueues`);
+  await within(10_000, outbox.idle(), 'idle');
+  t.same(outbox.byChannel.get('hook'), { sent: 100, retried: 0, dead: 0 });
+});
+
 t.test('enqueueing an id that is still pending sends it only once', async (t) => {
   const rx = await receiver(t, (_s, _n, res) => setTimeout(() => res.end('ok'), 20));
   const { outbox } = await openOutbox(t, rx.url);
