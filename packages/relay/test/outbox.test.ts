@@ -282,6 +282,24 @@ t.test('a replayed delivery whose channel is gone is dead-lettered', async (t) =
   t.equal((await deadLetters(dir))[0]!.reason, 'no channel named "removed" is configured');
 });
 
+t.test('a replayed delivery past its expiry is dead-lettered without an attempt', async (t) => {
+  const rx = await receiver(t, (_s, _n, res) => res.end());
+  const dir = await tempDir(t);
+  const d = { id: 'old', channel: 'hook', title: 't', message: 'm', createdAt: 1000, expiresAt: 2000 };
+  await writeFile(join(dir, 'journal.jsonl'), `{"t":"a","d":${JSON.stringify(d)},"n":0,"at":0}\n`);
+  const { outbox } = await openOutbox(t, rx.url, { dir });
+  await within(5000, outbox.idle(), 'idle');
+  await outbox.close();
+  t.equal(rx.seen.length, 0);
+  t.equal((await deadLetters(dir))[0]!.reason, 'expired after 0 attempts');
+});
+
+t.test('an outbox directory that cannot be created fails open with RELAY_ERR_JOURNAL', async (t) => {
+  const dir = await tempDir(t);
+  await writeFile(join(dir, 'file'), '');
+  await t.rejects(Outbox.open({ dir: join(dir, 'file', 'outbox'), channels: [], logger: silent }), { code: 'RELAY_ERR_JOURNAL', message: /cannot create outbox directory/ });
+});
+
 // ---- the crash test ---------------------------------------------------------
 
 const child = join(import.meta.dirname, 'fixtures', 'outbox-child.ts');
