@@ -120,15 +120,15 @@ function onPong(this: Connection): void {
 function onClose(this: Connection, code: number): void {
   const ctx = this.ctx;
   ctx.registry.remove(this);
-  // ws closes with 1009 itself when a frame exceeds maxPayload.
-  count(ctx.stats.closes, code === CloseCodes.tooBig && this.closeReason === 'client' ? 'too-big' : this.closeReason);
+  count(ctx.stats.closes, this.closeReason);
   if (ctx.logger.isLevelEnabled('debug')) {
     ctx.logger.debug({ conn: this.clientUuid, user: this.userId, code, reason: this.closeReason }, 'websocket closed');
   }
 }
 
-function onError(this: Connection, err: Error): void {
-  // ws emits protocol violations (oversize frame, bad framing) here and closes the socket itself.
+function onError(this: Connection, err: Error & { code?: string }): void {
+  // ws reports protocol violations here and closes the socket itself: 1009 for an oversize frame, 1002/1007 for bad framing.
+  if (this.closeReason === 'client') this.closeReason = err.code === 'WS_ERR_UNSUPPORTED_MESSAGE_LENGTH' ? 'too-big' : 'protocol-error';
   this.ctx.logger.debug({ conn: this.clientUuid, err }, 'websocket error');
 }
 

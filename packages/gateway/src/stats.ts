@@ -8,7 +8,7 @@ export interface GatewayStats {
   connectionsOpened: number;
   /** Handshakes answered with an HTTP error, by status (`"401"`, `"503"`). */
   handshakesRejected: Record<string, number>;
-  /** Closed connections by reason (`client`, `pong-timeout`, `slow-consumer`, `write-timeout`, `too-big`, `shutdown`). */
+  /** Closed connections by reason (`client`, `pong-timeout`, `slow-consumer`, `write-timeout`, `too-big`, `protocol-error`, `shutdown`). */
   closes: Record<string, number>;
   /** `/message` answers by status code (`"200"`, `"202"`, `"400"`, ...). */
   messages: Record<string, number>;
