@@ -16,7 +16,7 @@ export interface SseClient {
   rawHeaders: string[];
   /** Every body byte received so far, as UTF-8 text. */
   text: string;
-  /** `[ms since the response arrived, chunk]` per received chunk. */
+  /** `[ms since the request was made, chunk]` per received chunk. */
   chunks: Array<[number, string]>;
   /** Resolves when the response ended or the socket closed. */
   ended: Promise<void>;
@@ -24,11 +24,14 @@ export interface SseClient {
   waitFor(pred: (text: string) => boolean, what: string, ms?: number): Promise<void>;
   /** Close the socket. */
   close(): void;
+  /** Stop reading from the socket (to make the server's buffer grow). */
+  pause(): void;
 }
 
 /** GET `url` with `headers` and resolve once the status line and headers arrived. */
 export function subscribe(url: string, headers: OutgoingHttpHeaders = {}, method = 'GET'): Promise<SseClient> {
   return new Promise((resolve, reject) => {
+    const start = performance.now();
     const req = request(url, { method, headers, agent: false });
     const timer = setTimeout(() => {
       req.destroy();
@@ -40,7 +43,6 @@ export function subscribe(url: string, headers: OutgoingHttpHeaders = {}, method
     });
     req.on('response', (res) => {
       clearTimeout(timer);
-      const start = performance.now();
       const waiters = new Set<() => void>();
       let endedResolve!: () => void;
       const ended = new Promise<void>((r) => { endedResolve = r; });
@@ -69,6 +71,9 @@ export function subscribe(url: string, headers: OutgoingHttpHeaders = {}, method
         },
         close() {
           req.destroy();
+        },
+        pause() {
+          res.pause();
         },
       };
       res.setEncoding('utf8');

@@ -217,7 +217,8 @@ export class SseHub {
       res.destroy();
       return false;
     }
-    if (res.writableLength + frame.length > this.opts.maxBufferedBytes) {
+    // Judged on the backlog, not the frame, so one large event still goes to an idle stream.
+    if (res.writableLength > this.opts.maxBufferedBytes) {
       // The standby, if any, takes over; this browser re-subscribes with Last-Event-ID.
       this.remove(s);
       this.opts.onDrop?.('slow-consumer', s.topic);
