@@ -3,7 +3,7 @@ import type { AddressInfo } from 'node:net';
 import { MobilePush } from '@pushgate/relay';
 import t, { type Test } from 'tap';
 import { FileDirectory } from '../src/directory/file.js';
-import { once, openClient, silentLogger, startTestGateway, testDirectoryData } from './helpers.js';
+import { once, openClient, silentLogger, startTestGateway, testDirectoryData, waitFor } from './helpers.js';
 
 const KEEPALIVE = { type: 'KeepAlive', message: '', payload: null };
 const PONG = '{"type":"KeepAlive","message":"Pong","payload":null}';
@@ -128,12 +128,3 @@ t.test('TestPushNotification without a payload uses a default title and leaves t
   t.same(Object.keys(msg.payload), ['timestamp', 'userId', 'title', 'message', 'type']);
   t.equal(msg.payload.title, 'Test notification');
 });
-
-/** Poll a condition on the event loop, bounded. */
-async function waitFor(cond: () => boolean, ms = 5000): Promise<void> {
-  const end = Date.now() + ms;
-  while (!cond()) {
-    if (Date.now() > end) throw new Error('condition not met in time');
-    await new Promise((r) => setImmediate(r));
-  }
-}
