@@ -11,6 +11,7 @@ import type { Directory } from './directory/directory.js';
 import { FileDirectory } from './directory/file.js';
 import { GatewayError } from './errors.js';
 import { startGateway, type Gateway } from './server.js';
+import { startSseEndpoints, type SseEndpoints } from './sse/mount.js';
 
 const USAGE = `usage: pushgate serve [--config <file>]
 
@@ -123,10 +124,14 @@ async function main(argv: string[], env: NodeJS.ProcessEnv): Promise<number> {
   });
 
   let gateway: Gateway;
+  let sse: SseEndpoints | undefined;
   try {
-    gateway = await startGateway({ config, directory, logger, relay });
+    sse = await startSseEndpoints(config, directory, logger);
+    gateway = await startGateway({ config, directory, logger, relay, httpRoutes: sse.httpRoutes });
+    sse.attach(gateway.context);
   } catch (err) {
     process.stderr.write(`pushgate: ${(err as Error).message}\n`);
+    await sse?.close();
     await relay.close();
     await directory.close();
     return 1;
@@ -149,6 +154,8 @@ async function main(argv: string[], env: NodeJS.ProcessEnv): Promise<number> {
       }, config.shutdownTimeoutMs + 500);
       budget.unref();
       (async () => {
+        // SSE streams end first so the server's close need not wait for them.
+        await sse?.close();
         await gateway.close();
         await relay.close();
         await directory.close();
