@@ -16,7 +16,7 @@ import { Registry } from './registry.js';
 import { count, createStats, type GatewayStats } from './stats.js';
 
 /** Handles one plain HTTP request; answers it completely (status, body). */
-export type HttpHandler = (req: IncomingMessage, res: ServerResponse, ctx: GatewayContext) => void | Promise<void>;
+export type HttpHandler = (req: IncomingMessage, res: ServerResponse, ctx: GatewayContext) => unknown;
 
 /**
  * A plain HTTP route. `path` is an exact pathname (`/metrics`) or a predicate
@@ -122,11 +122,16 @@ export async function startGateway(opts: GatewayOptions): Promise<Gateway> {
       plain(res, 426, 'Upgrade Required: this path is a WebSocket endpoint');
       return;
     }
-    Promise.resolve(handler(req, res, ctx)).catch((err: unknown) => {
+    const failed = (err: unknown): void => {
       logger.error({ err, path: pathname }, 'HTTP handler failed');
       if (!res.headersSent) plain(res, 500, 'Internal server error');
       else res.destroy();
-    });
+    };
+    try {
+      Promise.resolve(handler(req, res, ctx)).catch(failed);
+    } catch (err) {
+      failed(err);
+    }
   });
 
   server.on('upgrade', (req: IncomingMessage, socket: Duplex, head: Buffer) => {

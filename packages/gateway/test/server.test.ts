@@ -1,5 +1,9 @@
 import t from 'tap';
-import { hostMessage, HOST_UUID, openClient, openRegisteredClient, postMessage, startTestGateway, httpRequest } from './helpers.js';
+import { FileDirectory } from '../src/directory/file.js';
+import {
+  hostMessage, HOST_UUID, httpRequest, openClient, openRegisteredClient, postMessage, startTestGateway, testDirectoryData,
+  tryHandshake, waitFor, TEST_API_KEY,
+} from './helpers.js';
 
 t.test('a registered browser receives the notification POSTed to /message', async (t) => {
   const gw = await startTestGateway();
@@ -15,6 +19,8 @@ t.test('a registered browser receives the notification POSTed to /message', asyn
     message: 'CRITICAL - host unreachable',
     payload: { timestamp: ts, userId: 1, title: 'PROBLEM: web-01 is DOWN!', message: 'CRITICAL - host unreachable', type: 'host', hostUuid: HOST_UUID, icon: '/img/push_notifications/wh/HostPushIconDOWN.png' },
   }));
+  t.equal(gw.stats.messages['200'], 1);
+  t.match(gw.url, /^http:\/\/127\.0\.0\.1:\d+$/);
 });
 
 t.test('GET /healthz answers 200 ok', async (t) => {
@@ -23,5 +29,86 @@ t.test('GET /healthz answers 200 ok', async (t) => {
   const res = await httpRequest(`${gw.url}/healthz`);
   t.equal(res.status, 200);
   t.equal(res.body, 'ok');
-  void openClient;
+});
+
+class SickDirectory extends FileDirectory {
+  sick = true;
+  override health(): { ok: true } {
+    return (this.sick ? { ok: false, reason: 'connection refused' } : { ok: true }) as { ok: true };
+  }
+}
+
+t.test('GET /readyz follows directory.health()', async (t) => {
+  const directory = new SickDirectory(testDirectoryData());
+  const gw = await startTestGateway({ directory });
+  t.teardown(() => gw.close());
+  const sick = await httpRequest(`${gw.url}/readyz`);
+  t.equal(sick.status, 503);
+  t.equal(sick.body, 'directory: connection refused');
+  directory.sick = false;
+  const ok = await httpRequest(`${gw.url}/readyz`);
+  t.equal(ok.status, 200);
+  t.equal(ok.body, 'ok');
+});
+
+t.test('HTTP routes added by exact path or by predicate are served instead of the WebSocket endpoint', async (t) => {
+  const gw = await startTestGateway({
+    httpRoutes: [{ path: '/metrics', handler: (_req, res) => res.end('metrics here') }],
+  });
+  t.teardown(() => gw.close());
+  gw.addRoute({
+    path: (p) => /\/notifications\/v\d+\/subscribe$/.test(p),
+    handler: (req, res, ctx) => res.end(`sse ${req.url} ${ctx.registry.size}`),
+  });
+  t.equal((await httpRequest(`${gw.url}/metrics`)).body, 'metrics here');
+  t.equal((await httpRequest(`${gw.url}/icingaweb2/notifications/v1/subscribe`)).body, 'sse /icingaweb2/notifications/v1/subscribe 0');
+  t.equal((await httpRequest(`${gw.url}/other`)).status, 426);
+  gw.addRoute({ path: '/boom', handler: () => { throw new Error('handler bug'); } });
+  const boom = await httpRequest(`${gw.url}/boom`);
+  t.equal(boom.status, 500, 'a throwing handler answers 500 and the server lives on');
+  t.equal((await httpRequest(`${gw.url}/healthz`)).body, 'ok');
+  t.equal((await tryHandshake(gw, '/metrics', `access_token, ${TEST_API_KEY}`)).status, 400);
+});
+
+class ExportDirectory extends FileDirectory {
+  running: boolean | undefined = true;
+  polls = 0;
+  async exportRunning(): Promise<boolean | undefined> {
+    this.polls++;
+    return this.running;
+  }
+}
+
+t.test('ExportStatus is broadcast while clients are connected and the last value greets new clients', async (t) => {
+  const directory = new ExportDirectory(testDirectoryData());
+  const gw = await startTestGateway({ directory, config: { websocket: { exportStatusIntervalMs: 20 } } });
+  t.teardown(() => gw.close());
+  await new Promise((r) => setTimeout(r, 60));
+  t.equal(directory.polls, 0, 'no queries without clients');
+
+  const first = await openClient(gw, { browserUuid: 'one' });
+  t.teardown(() => first.close());
+  t.equal(await first.next(), '{"type":"ExportStatus","message":"","payload":true}');
+  directory.running = false;
+  let frame = await first.next();
+  // A poll may have been in flight when the value changed.
+  while (frame.endsWith('true}')) frame = await first.next();
+  t.equal(frame, '{"type":"ExportStatus","message":"","payload":false}');
+
+  const second = await openClient(gw, { browserUuid: 'two', skipGreeting: false });
+  t.teardown(() => second.close());
+  t.equal(JSON.parse(await second.next()).type, 'ConnectionEstablished');
+  t.equal(await second.next(), '{"type":"ExportStatus","message":"","payload":false}', 'right after ConnectionEstablished');
+});
+
+t.test('no ExportStatus is sent while the directory has no export record', async (t) => {
+  const directory = new ExportDirectory(testDirectoryData());
+  directory.running = undefined;
+  const gw = await startTestGateway({ directory, config: { websocket: { exportStatusIntervalMs: 10 } } });
+  t.teardown(() => gw.close());
+  const client = await openClient(gw);
+  t.teardown(() => client.close());
+  await waitFor(() => directory.polls >= 3);
+  client.send({ type: 'KeepAlive', message: '', payload: null });
+  t.equal(await client.next(), '{"type":"KeepAlive","message":"Pong","payload":null}', 'the Pong is the first frame');
 });
