@@ -121,7 +121,10 @@ function onClose(this: Connection, code: number): void {
   const ctx = this.ctx;
   ctx.registry.remove(this);
   count(ctx.stats.closes, this.closeReason);
-  if (ctx.logger.isLevelEnabled('debug')) {
+  if (this.closeReason !== 'client' && this.closeReason !== 'shutdown') {
+    // Dropped by the gateway: never silent.
+    ctx.logger.info({ conn: this.clientUuid, user: this.userId, code, reason: this.closeReason }, 'websocket dropped');
+  } else if (ctx.logger.isLevelEnabled('debug')) {
     ctx.logger.debug({ conn: this.clientUuid, user: this.userId, code, reason: this.closeReason }, 'websocket closed');
   }
 }

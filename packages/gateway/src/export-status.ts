@@ -31,7 +31,7 @@ export class ExportStatus {
       if (typeof running !== 'boolean' || ctx.closing) return;
       ctx.exportRunning = running;
       const frame = Buffer.from(envelope(ServerMessageType.ExportStatus, '', running));
-      for (const conn of ctx.registry.all()) conn.sendFrame(frame);
+      ctx.registry.broadcast(frame);
     } catch (err) {
       ctx.logger.warn({ err }, 'export status query failed');
     } finally {

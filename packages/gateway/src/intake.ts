@@ -52,6 +52,9 @@ function readBody(req: IncomingMessage, limit: number): Promise<Buffer> {
 
 function reply(ctx: GatewayContext, res: ServerResponse, [status, text]: Reply, extraHeaders?: Record<string, string>): void {
   count(ctx.stats.messages, String(status));
+  // 202 means a notification was dropped: log it with the reason. Rejections are the caller's to report.
+  if (status === 202) ctx.logger.info({ status, reason: text }, '/message dropped');
+  else if (status !== 200 && ctx.logger.isLevelEnabled('debug')) ctx.logger.debug({ status, reason: text }, '/message rejected');
   if (res.headersSent) return;
   res.writeHead(status, { 'Content-Type': 'text/plain; charset=utf-8', 'Content-Length': Buffer.byteLength(text), ...extraHeaders });
   res.end(text);

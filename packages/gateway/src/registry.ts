@@ -88,6 +88,22 @@ export class Registry {
     return out;
   }
 
+  /**
+   * Send one serialised frame to every connection; returns how many got it.
+   * ws frames an unmasked server message as a small header plus the same
+   * payload Buffer (no copy), so framing once with `Sender.frame` and
+   * writing to ws's private socket would save only the header while
+   * bypassing ws's send state: not worth it.
+   */
+  broadcast(frame: Buffer): number {
+    let n = 0;
+    for (const conn of this.all()) {
+      conn.sendFrame(frame);
+      n++;
+    }
+    return n;
+  }
+
   /** Every open connection (for broadcasts and the heartbeat sweep). */
   *all(): IterableIterator<Connection> {
     for (const browsers of this.#users.values()) for (const tabs of browsers.values()) yield* tabs;

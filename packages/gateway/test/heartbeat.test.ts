@@ -1,5 +1,6 @@
+import { connect, type Socket } from 'node:net';
 import t from 'tap';
-import { openClient, startTestGateway, waitFor, WAIT_MS } from './helpers.js';
+import { once, openClient, startTestGateway, waitFor, TEST_API_KEY, WAIT_MS } from './helpers.js';
 
 const fast = { websocket: { pingIntervalMs: 40, pongTimeoutMs: 150, writeTimeoutMs: 1000 } };
 
@@ -39,4 +40,62 @@ t.test('frames from the client count as liveness even without pongs', async (t) 
   }
   t.equal(client.ws.readyState, client.ws.OPEN);
   t.equal(gw.stats.closes['pong-timeout'], undefined);
+});
+
+/**
+ * A WebSocket client that completes the handshake and then never reads, so
+ * the server's writes pile up: first in the kernel, then in `bufferedAmount`.
+ */
+async function stalledClient(port: number): Promise<Socket> {
+  const sock = connect(port, '127.0.0.1');
+  await once(sock, 'connect');
+  sock.write(
+    'GET /?userId=1&browserUuid=stalled HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: Upgrade\r\nUpgrade: websocket\r\n' +
+    `Sec-WebSocket-Version: 13\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Protocol: access_token, ${TEST_API_KEY}\r\n\r\n`,
+  );
+  let head = '';
+  while (!head.includes('\r\n\r\n')) head += String(await once(sock, 'data'));
+  if (!head.startsWith('HTTP/1.1 101')) throw new Error(`handshake failed: ${head}`);
+  sock.pause();
+  sock.on('error', () => undefined);
+  return sock;
+}
+
+const MEGABYTE_FRAME = Buffer.alloc(1 << 20, 'x');
+
+t.test('a client whose send buffer exceeds websocket.maxBufferedBytes is cut and counted as slow-consumer', async (t) => {
+  const gw = await startTestGateway({ config: { websocket: { maxBufferedBytes: 1024 } } });
+  t.teardown(() => gw.close());
+  const sock = await stalledClient(gw.port);
+  t.teardown(() => sock.destroy());
+  await waitFor(() => gw.registry.size === 1);
+  const conn = [...gw.registry.all()][0]!;
+  let sent = 0;
+  // Bounded: loopback kernel buffers hold a few MB at most.
+  while (conn.readyState === conn.OPEN && sent < 256) {
+    conn.sendFrame(MEGABYTE_FRAME);
+    sent++;
+    await new Promise((r) => setImmediate(r));
+  }
+  await waitFor(() => gw.registry.size === 0, WAIT_MS, 'slow consumer closed');
+  t.equal(gw.stats.closes['slow-consumer'], 1);
+  t.ok(sent < 256, `cut after ${sent} MB`);
+});
+
+t.test('a write that does not drain within websocket.writeTimeoutMs closes the socket as write-timeout', async (t) => {
+  const gw = await startTestGateway({ config: { websocket: { maxBufferedBytes: 512 * 1024 * 1024, writeTimeoutMs: 100 } } });
+  t.teardown(() => gw.close());
+  const sock = await stalledClient(gw.port);
+  t.teardown(() => sock.destroy());
+  await waitFor(() => gw.registry.size === 1);
+  const conn = [...gw.registry.all()][0]!;
+  let sent = 0;
+  while (conn.bufferedAmount === 0 && sent < 256) {
+    conn.sendFrame(MEGABYTE_FRAME);
+    sent++;
+    await new Promise((r) => setImmediate(r));
+  }
+  t.ok(conn.bufferedAmount > 0, 'the kernel buffers are full');
+  await waitFor(() => gw.registry.size === 0, WAIT_MS, 'write timeout close');
+  t.equal(gw.stats.closes['write-timeout'], 1);
 });
