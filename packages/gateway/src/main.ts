@@ -151,7 +151,7 @@ async function main(argv: string[], env: NodeJS.ProcessEnv): Promise<number> {
       const budget = setTimeout(() => {
         logger.warn({ timeoutMs: config.shutdownTimeoutMs }, 'shutdown budget exhausted, exiting');
         resolveExit(0);
-      }, config.shutdownTimeoutMs + 500);
+      }, config.shutdownTimeoutMs);
       budget.unref();
       (async () => {
         // SSE streams end first so the server's close need not wait for them.

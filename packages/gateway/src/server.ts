@@ -54,8 +54,8 @@ export interface Gateway {
   addRoute(route: HttpRoute): void;
   /**
    * Stop accepting, close every WebSocket with 1001, let in-flight requests
-   * finish, and resolve within `shutdownTimeoutMs` (sockets still open then
-   * are destroyed). Does not close the directory or the relay: their owner does.
+   * finish, and resolve within 3/4 of `shutdownTimeoutMs` (sockets still
+   * open then are destroyed). Does not close the directory or the relay: their owner does.
    */
   close(): Promise<void>;
 }
@@ -206,7 +206,8 @@ export async function startGateway(opts: GatewayOptions): Promise<Gateway> {
     })));
     let timer: NodeJS.Timeout | undefined;
     const deadline = new Promise<'timeout'>((resolve) => {
-      timer = setTimeout(() => resolve('timeout'), config.shutdownTimeoutMs);
+      // Three quarters of the budget: main.ts still has to close the relay and the directory.
+      timer = setTimeout(() => resolve('timeout'), Math.floor(config.shutdownTimeoutMs * 0.75));
     });
     const outcome = await Promise.race([Promise.all([serverClosed, socketsClosed]), deadline]);
     clearTimeout(timer);
