@@ -304,6 +304,8 @@ export class SseHub {
 
   /** @internal the keep-alive sweep. */
   sweep(): void {
+    // Also callable directly (tests): never leave a pending timer behind.
+    clearTimeout(this.timer);
     this.timer = undefined;
     this.timerAt = Infinity;
     const now = this.opts.now();
