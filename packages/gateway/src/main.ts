@@ -4,7 +4,6 @@
  * that reads argv and the environment, creates the root logger and exits.
  */
 import { dirname, resolve } from 'node:path';
-import { MobilePush } from '@pushgate/relay';
 import { pino, type Logger } from 'pino';
 import { loadConfigFile, parseConfig, type Config } from './config.js';
 import type { Directory } from './directory/directory.js';
@@ -116,6 +115,8 @@ async function main(argv: string[], env: NodeJS.ProcessEnv): Promise<number> {
     return 1;
   }
 
+  // Loaded after the config is known good: the relay (undici, channels) is the slowest import.
+  const { MobilePush } = await import('@pushgate/relay');
   const relay = new MobilePush({
     directory,
     logger,
