@@ -319,4 +319,22 @@ t.test('with MariaDB', { skip: await mariadbSkip() }, async (t) => {
     await c.ended;
     t.pass('close() ended the stream');
   });
+  await t.test('the pending window is bounded in count and age, each dropped row counted', async (t) => {
+    let now = Date.now();
+    const cfg = parseConfig({ icinga: { enabled: true, database: fx.connection, pending: { maxIds: 2, maxAgeMs: 60_000 } } }).icinga;
+    const p = new IcingaService({ config: cfg, connection: fx.connection, logger: pino({ level: 'silent' }), now: () => now });
+    t.teardown(() => p.close());
+    await p.poller.pollOnce();
+    const r1 = await history(1, 'pending');
+    const r2 = await history(1, 'pending');
+    const r3 = await history(1, 'pending');
+    await p.poller.pollOnce();
+    t.same(p.poller.pendingIds(), [r2, r3], `the oldest (${r1}) left when a third arrived`);
+    t.equal(p.poller.stats.pendingDropped, 1);
+    now += 60_001;
+    await p.poller.pollOnce();
+    t.same(p.poller.pendingIds(), [], 'rows pending longer than pending.maxAgeMs are given up');
+    t.equal(p.poller.stats.pendingDropped, 3);
+    await fx.query("UPDATE incident_history SET notification_state = 'failed' WHERE id IN (?)", [[r1, r2, r3]]);
+  });
 });
