@@ -127,3 +127,15 @@ t.test('the demo directory prints its API key and a ready-to-run sender example'
   r.child.kill('SIGINT');
   t.equal(await bounded(r.exited, 'exit'), 0);
 });
+
+t.test('IS_CONTAINER=1 binds all addresses when listen.host is not configured', async (t) => {
+  const dir = await tmp(t);
+  await writeFile(join(dir, 'container.yaml'), 'listen:\n  port: 0\n');
+  const r = run(t, ['serve', '--config', join(dir, 'container.yaml')], { IS_CONTAINER: '1' });
+  const port = await waitOutput(r, () => listeningPort(r));
+  const line = r.stdout().split('\n').find((l) => l.includes('"pushgate listening"'))!;
+  t.equal(JSON.parse(line).host, '0.0.0.0');
+  r.child.kill('SIGTERM');
+  t.equal(await bounded(r.exited, 'exit'), 0);
+  t.ok(port > 0);
+});
