@@ -143,7 +143,8 @@ function sendError(conn: Connection, text: string): void {
 function onMessage(this: Connection, data: RawData): void {
   this.lastSeenAt = Date.now();
   this.activitySeq = nextSequence();
-  const text = Array.isArray(data) ? Buffer.concat(data).toString('utf8') : Buffer.from(data as ArrayBuffer).toString('utf8');
+  const text = Buffer.isBuffer(data) ? data.toString('utf8')
+    : Array.isArray(data) ? Buffer.concat(data).toString('utf8') : Buffer.from(data).toString('utf8');
   let json: unknown;
   try {
     json = JSON.parse(text);
