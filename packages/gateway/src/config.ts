@@ -165,6 +165,13 @@ export const ConfigSchema = z.strictObject({
   icinga: IcingaSchema.prefault({}),
   events: EventsSchema.prefault({}),
   log: LogSchema.prefault({}),
+  /**
+   * Named notification channels, routing and the outbox (docs/channels.md).
+   * Validated in full by `@pushgate/relay`'s `NotificationsSchema` at startup
+   * (main.ts loads the relay only then: it is the slowest import); without
+   * channels no outbox is opened.
+   */
+  notifications: z.record(z.string(), z.unknown()).optional(),
   /** Serve the demo page at /demo. */
   demo: z.strictObject({ enabled: z.boolean().default(false) }).prefault({}),
   /** Graceful shutdown budget before sockets are torn down. */

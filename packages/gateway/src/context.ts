@@ -1,3 +1,4 @@
+import type { RoutedNotification } from '@pushgate/relay';
 import type { Logger } from 'pino';
 import type { Config } from './config.js';
 import type { Directory } from './directory/directory.js';
@@ -28,12 +29,28 @@ export interface PushRelay {
   close(): Promise<void>;
 }
 
+/**
+ * The named notification channels as `/message` sees them (built by
+ * `openChannels` in channels.ts over the durable outbox).
+ */
+export interface ChannelDispatcher {
+  /** Channel names a notification for this host name and user goes to (host's list + user's list, else `defaultChannels`). */
+  channelsFor(target: { host?: string; user?: string }): string[];
+  /**
+   * Journals one delivery per routed channel; resolves once each is fsynced
+   * (`queued`) or refused (`rejected: <reason>`, outbox full or closed). Never rejects.
+   */
+  dispatch(n: RoutedNotification): Promise<Record<string, string>>;
+}
+
 /** Shared state every handler of one gateway reaches through its connection or request. */
 export interface GatewayContext {
   readonly config: Config;
   readonly directory: Directory;
   readonly logger: Logger;
   readonly relay: PushRelay | undefined;
+  /** Named notification channels; undefined when none are configured. */
+  readonly channels?: ChannelDispatcher | undefined;
   readonly registry: Registry;
   readonly stats: GatewayStats;
   /** Last `exportRunning()` answer; sent to new connections. */

@@ -1,3 +1,4 @@
+import { createHash } from 'node:crypto';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { envelope, formatNotification, IntakeReplies, MessageBody, ServerMessageType, type PushNotificationPayload } from '@pushgate/protocol';
 import type { GatewayContext } from './context.js';
@@ -85,6 +86,11 @@ export async function handleMessage(ctx: GatewayContext, req: IncomingMessage, r
   }
 }
 
+/** Same body, same id: the channels' idempotency keys (`<id>:<channel>`) survive a resend. */
+function notificationId(body: MessageBody): string {
+  return createHash('sha256').update(JSON.stringify(body)).digest('base64url').slice(0, 22);
+}
+
 async function intake(ctx: GatewayContext, req: IncomingMessage, res: ServerResponse): Promise<void> {
   if (req.method !== 'POST') return reply(ctx, res, IntakeReplies.methodNotAllowed, { Allow: 'POST' });
   if (ctx.closing) return reply(ctx, res, SHUTTING_DOWN);
@@ -125,8 +131,11 @@ async function intake(ctx: GatewayContext, req: IncomingMessage, res: ServerResp
 
   if (Math.floor(Date.now() / 1000) - body.timestamp > cfg.maxAgeSeconds) return reply(ctx, res, IntakeReplies.tooOld);
 
-  const registered = ctx.registry.isRegistered(body.userId) || ctx.sse?.has(body.userId) === true;
-  if (!registered && (await ctx.directory.relaySettings()) === undefined) return reply(ctx, res, IntakeReplies.notRegistered);
+  // pushgate: configured channels are a delivery path too. Routing needs the host name, so with
+  // channels the "not registered" answer waits until host and service are known (docs/channels.md).
+  const reachable = ctx.registry.isRegistered(body.userId) || ctx.sse?.has(body.userId) === true
+    || (await ctx.directory.relaySettings()) !== undefined;
+  if (!reachable && ctx.channels === undefined) return reply(ctx, res, IntakeReplies.notRegistered);
 
   const hostName = await ctx.directory.hostName(body.hostUuid);
   if (hostName === undefined) return reply(ctx, res, IntakeReplies.noHost);
@@ -135,11 +144,24 @@ async function intake(ctx: GatewayContext, req: IncomingMessage, res: ServerResp
     serviceName = await ctx.directory.serviceName(body.serviceUuid);
     if (serviceName === undefined) return reply(ctx, res, IntakeReplies.noService);
   }
+  // Users are routed by their userId as a string (`notifications.users."7"`): the directory knows no user names.
+  const user = String(body.userId);
+  const routed = ctx.channels?.channelsFor({ host: hostName, user }) ?? [];
+  if (!reachable && routed.length === 0) return reply(ctx, res, IntakeReplies.notRegistered);
 
   const formatted = formatNotification({
     type: body.type, hostName, serviceName, state: body.state, notificationtype: body.notificationtype,
     output: body.output, ackauthor: body.ackauthor, ackcomment: body.ackcomment,
   });
+  if (ctx.channels !== undefined && routed.length > 0) {
+    // Accepted means journaled: every channel's delivery is fsynced before anyone sees 200 or a
+    // browser sees the notification. A refusal (outbox full or closed) answers 503 and delivers
+    // nothing here; deliveries already journaled for other channels still go out, and a resend of
+    // the same body has the same id, so those pending are not doubled.
+    const results = await ctx.channels.dispatch({ id: notificationId(body), host: hostName, user, title: formatted.title, message: formatted.message });
+    const refused = Object.entries(results).find(([, r]) => r.startsWith('rejected: '));
+    if (refused !== undefined) return reply(ctx, res, [503, `Notification not accepted: channel ${refused[0]}: ${refused[1].slice('rejected: '.length)}`]);
+  }
   const payload: PushNotificationPayload = {
     timestamp: body.timestamp,
     userId: body.userId,

@@ -6,6 +6,7 @@
 import { dirname, resolve } from 'node:path';
 import { pino, type Logger } from 'pino';
 import { loadConfigFile, parseConfig, type Config } from './config.js';
+import type { OpenChannels } from './channels.js';
 import type { Directory } from './directory/directory.js';
 import { FileDirectory } from './directory/file.js';
 import { GatewayError } from './errors.js';
@@ -14,6 +15,11 @@ import { startSseEndpoints, type SseEndpoints } from './sse/mount.js';
 
 const USAGE = `usage: pushgate serve [--config <file>]
 
+       pushgate test-channel <name> [--config <file>]
+
+  test-channel     send one test message through the named notification
+                   channel (docs/channels.md) and print sent, retrying: …
+                   or failed: …; exit 0 only when sent.
   --config <file>  YAML configuration (docs/configuration.md); without it the
                    gateway starts on the embedded demo directory.
 `;
@@ -29,6 +35,8 @@ const REDACT = [
 interface Args {
   command: string | undefined;
   configPath: string | undefined;
+  /** `test-channel`: the channel name. */
+  channel?: string;
 }
 
 function parseArgs(argv: string[]): Args | string {
@@ -44,9 +52,11 @@ function parseArgs(argv: string[]): Args | string {
       args.configPath = v;
     } else if (a.startsWith('-')) return `pushgate: unknown option ${a}\n\n${USAGE}`;
     else if (args.command === undefined) args.command = a;
+    else if (args.command === 'test-channel' && args.channel === undefined) args.channel = a;
     else return `pushgate: unexpected argument ${a}\n\n${USAGE}`;
   }
-  if (args.command !== 'serve') return args.command === undefined ? USAGE : `pushgate: unknown command ${args.command}\n\n${USAGE}`;
+  if (args.command === 'test-channel' && args.channel === undefined) return `pushgate: test-channel needs a channel name\n\n${USAGE}`;
+  if (args.command !== 'serve' && args.command !== 'test-channel') return args.command === undefined ? USAGE : `pushgate: unknown command ${args.command}\n\n${USAGE}`;
   if (args.configPath === '') return `pushgate: --config needs a file path\n\n${USAGE}`;
   return args;
 }
@@ -100,6 +110,7 @@ async function main(argv: string[], env: NodeJS.ProcessEnv): Promise<number> {
     process.stderr.write(`pushgate: ${(err as Error).message}\n`);
     return 1;
   }
+  if (args.command === 'test-channel') return testChannelCommand(config, args.channel as string, args.configPath);
   // openITCOCKPIT's container image binds all addresses; we do the same unless told otherwise.
   const host = config.listen.host ?? (env.IS_CONTAINER === '1' ? '0.0.0.0' : '127.0.0.1');
   config = Object.freeze({ ...config, listen: Object.freeze({ ...config.listen, host }) });
@@ -124,15 +135,31 @@ async function main(argv: string[], env: NodeJS.ProcessEnv): Promise<number> {
     ...(config.relay.caFile ? { caFile: args.configPath ? resolve(dirname(args.configPath), config.relay.caFile) : config.relay.caFile } : {}),
   });
 
+  // No channels configured: no outbox is opened (and channels.ts is never loaded).
+  let channels: OpenChannels | undefined;
+  if (config.notifications !== undefined) {
+    try {
+      const { openChannels, parseChannelsSection } = await import('./channels.js');
+      const section = parseChannelsSection(config.notifications, args.configPath);
+      if (section !== undefined) channels = await openChannels(section, { logger, ...(args.configPath ? { baseDir: dirname(resolve(args.configPath)) } : {}) });
+    } catch (err) {
+      process.stderr.write(`pushgate: ${codedMessage(err)}\n`);
+      await relay.close();
+      await directory.close();
+      return 1;
+    }
+  }
+
   let gateway: Gateway;
   let sse: SseEndpoints | undefined;
   try {
     sse = await startSseEndpoints(config, directory, logger);
-    gateway = await startGateway({ config, directory, logger, relay, httpRoutes: sse.httpRoutes });
+    gateway = await startGateway({ config, directory, logger, relay, httpRoutes: sse.httpRoutes, ...(channels ? { channels: channels.dispatcher } : {}) });
     sse.attach(gateway.context);
   } catch (err) {
     process.stderr.write(`pushgate: ${(err as Error).message}\n`);
     await sse?.close();
+    await channels?.close();
     await relay.close();
     await directory.close();
     return 1;
@@ -158,6 +185,8 @@ async function main(argv: string[], env: NodeJS.ProcessEnv): Promise<number> {
         // SSE streams end first so the server's close need not wait for them.
         await sse?.close();
         await gateway.close();
+        // Outbox first (pending deliveries stay journaled for the next start), then the channels.
+        await channels?.close();
         await relay.close();
         await directory.close();
       })().then(() => {
@@ -173,6 +202,38 @@ async function main(argv: string[], env: NodeJS.ProcessEnv): Promise<number> {
     process.once('SIGTERM', stop);
     process.once('SIGINT', stop);
   });
+}
+
+/** `CODE: message` for coded errors (relay, gateway), the message otherwise. */
+function codedMessage(err: unknown): string {
+  const code = (err as { code?: unknown } | null)?.code;
+  const message = (err as Error)?.message ?? String(err);
+  return typeof code === 'string' && /^[A-Z]+_ERR_/.test(code) ? `${code}: ${message}` : message;
+}
+
+/** `pushgate test-channel <name>`: one attempt through one channel, outside the outbox; 0 only when sent. */
+async function testChannelCommand(config: Config, name: string, configPath: string | undefined): Promise<number> {
+  try {
+    const { createChannel, parseNotificationsConfig, testChannel } = await import('@pushgate/relay');
+    const section = parseNotificationsConfig(config.notifications ?? {}, `${configPath ?? 'config'} (section notifications)`);
+    const channelConfig = section.channels[name];
+    if (channelConfig === undefined) {
+      const known = Object.keys(section.channels);
+      process.stderr.write(`pushgate: no channel named "${name}" in ${configPath ?? 'the configuration'} (configured: ${known.length ? known.join(', ') : 'none'})\n`);
+      return 1;
+    }
+    const channel = createChannel(name, channelConfig);
+    try {
+      const result = await testChannel(channel);
+      process.stdout.write(`${result}\n`);
+      return result === 'sent' ? 0 : 1;
+    } finally {
+      await channel.close();
+    }
+  } catch (err) {
+    process.stderr.write(`pushgate: ${codedMessage(err)}\n`);
+    return 1;
+  }
 }
 
 main(process.argv.slice(2), process.env).then(

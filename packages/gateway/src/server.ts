@@ -5,7 +5,7 @@ import type { Logger } from 'pino';
 import { WebSocketServer } from 'ws';
 import type { Config } from './config.js';
 import { CloseCodes, Connection, openConnection } from './connection.js';
-import type { GatewayContext, PushRelay } from './context.js';
+import type { ChannelDispatcher, GatewayContext, PushRelay } from './context.js';
 import type { Directory } from './directory/directory.js';
 import { GatewayError } from './errors.js';
 import { ExportStatus } from './export-status.js';
@@ -36,6 +36,8 @@ export interface GatewayOptions {
   logger: Logger;
   /** Mobile push relay (`MobilePush` from `@pushgate/relay`); none disables mobile push. */
   relay?: PushRelay;
+  /** Named notification channels (`openChannels` in channels.ts); none: `/message` routes to no channel. */
+  channels?: ChannelDispatcher;
   /** Extra HTTP routes, checked after the built-in ones. */
   httpRoutes?: HttpRoute[];
 }
@@ -85,7 +87,7 @@ export async function startGateway(opts: GatewayOptions): Promise<Gateway> {
   const registry = new Registry();
   const stats = createStats();
   const ctx: GatewayContext = {
-    config, directory, logger, relay: opts.relay, registry, stats, exportRunning: undefined, closing: false,
+    config, directory, logger, relay: opts.relay, channels: opts.channels, registry, stats, exportRunning: undefined, closing: false,
   };
 
   const exact = new Map<string, HttpHandler>([
