@@ -152,6 +152,44 @@ export const EventsSchema = z.strictObject({
   replay: z.strictObject({ maxEvents: int().min(0).default(1000), maxAgeMs: ms.default(300_000) }).prefault({}),
 });
 
+/**
+ * Who may connect (SECURITY.md). `mode`: `shared-key` accepts only the
+ * directory's API key (openITCOCKPIT compatible); `token` only signed
+ * per-user tokens (token.ts), which bind a connection to one userId;
+ * `both` (default) accepts either, so openITCOCKPIT frontends keep working
+ * while token-aware clients get per-user binding.
+ */
+export const AuthSchema = z.strictObject({
+  mode: z.enum(['shared-key', 'token', 'both']).default('both'),
+  /** HMAC secrets for tokens, >= 32 characters each; the first mints, all verify (rotation). Never logged. */
+  secrets: z.array(z.string().min(32, { error: 'a token secret needs at least 32 characters' })).default([]),
+  /** Origins allowed to open WebSockets and `/events` streams (`https://oitc.example.com`); empty = any (warned at startup). */
+  allowedOrigins: z.array(z.string().min(1)).default([]),
+}).refine((a) => a.mode !== 'token' || a.secrets.length > 0, {
+  message: 'auth.mode "token" needs at least one secret in auth.secrets',
+  path: ['secrets'],
+});
+
+/** Abuse limits (SECURITY.md "Limits"); every refusal is counted in the gateway's stats. */
+export const LimitsSchema = z.strictObject({
+  /** Open WebSockets per userId; one more is refused with 429. 0 = unlimited. */
+  maxConnectionsPerUser: int().min(0).default(100),
+  /** Open WebSockets per client IP; one more is refused with 429. 0 = unlimited. */
+  maxConnectionsPerIp: int().min(0).default(1000),
+  /** Failed (401/403) handshakes per IP within `failedHandshakeWindowMs` before further ones get 429. 0 = unlimited. */
+  maxFailedHandshakesPerIp: int().min(0).default(30),
+  /** Window of `maxFailedHandshakesPerIp` (default one minute). */
+  failedHandshakeWindowMs: ms.default(60_000),
+  /** Most IPs tracked for failed handshakes; the oldest entry is dropped beyond it (memory stays bounded). */
+  maxTrackedIps: int().min(1).default(10_000),
+  /** Largest request header block (node:http `maxHeaderSize`); larger gets 431. */
+  maxHeaderBytes: int().min(1024).default(16 * 1024),
+  /** Time to receive the complete request headers, handshakes included (node:http `headersTimeout`); then 408. */
+  headersTimeoutMs: ms.default(10_000),
+  /** Time to receive a complete request (node:http `requestTimeout`); then 408. */
+  requestTimeoutMs: ms.default(30_000),
+});
+
 export const LogSchema = z.strictObject({
   level: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
 });
@@ -165,6 +203,8 @@ export const ConfigSchema = z.strictObject({
   icinga: IcingaSchema.prefault({}),
   events: EventsSchema.prefault({}),
   log: LogSchema.prefault({}),
+  auth: AuthSchema.prefault({}),
+  limits: LimitsSchema.prefault({}),
   /**
    * Named notification channels, routing and the outbox (docs/channels.md).
    * Validated in full by `@pushgate/relay`'s `NotificationsSchema` at startup

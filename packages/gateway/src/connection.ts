@@ -16,6 +16,8 @@ export const CloseCodes = {
   slowConsumer: 4000,
   /** A write was not flushed within `websocket.writeTimeoutMs`. */
   writeTimeout: 4001,
+  /** The signed token that authenticated the connection expired: fetch a new one, then reconnect. */
+  tokenExpired: 4401,
 } as const;
 
 /** Monotonic order of opens and client activity; ties cannot happen, unlike `Date.now()`. */
@@ -57,6 +59,8 @@ export class Connection extends WebSocket {
   bufferedSince = 0;
   /** Why the gateway closed it, for the close counter; `client` when the peer did. */
   closeReason = 'client';
+  /** Expiry of the token it authenticated with, unix seconds; 0 for an API key (never expires). */
+  tokenExpiresAt = 0;
 
   /**
    * Write one already serialised text frame. A socket already over
@@ -95,6 +99,7 @@ export function openConnection(ctx: GatewayContext, conn: Connection, id: Identi
   conn.ctx = ctx;
   conn.userId = id.userId;
   conn.browserUuid = id.browserUuid;
+  conn.tokenExpiresAt = id.tokenExpiresAt ?? 0;
   conn.clientUuid = randomUUID();
   conn.openedSeq = nextSequence();
   conn.lastSeenAt = Date.now();

@@ -2,6 +2,7 @@ import type { IncomingMessage } from 'node:http';
 import type { Duplex } from 'node:stream';
 import type { Directory } from './directory/directory.js';
 import { GatewayError } from './errors.js';
+import { INTAKE_SCOPE_USER, looksLikeToken, verifyToken } from './token.js';
 
 /** The subprotocol the openITCOCKPIT frontend offers first and the server echoes. */
 export const ACCESS_TOKEN_PROTOCOL = 'access_token';
@@ -10,12 +11,67 @@ export const ACCESS_TOKEN_PROTOCOL = 'access_token';
 export interface Identity {
   userId: number;
   browserUuid: string;
+  /** Expiry of the token that authenticated it, unix seconds; absent for an API key. */
+  tokenExpiresAt?: number;
+}
+
+/** Which credentials are accepted (config `auth`, SECURITY.md). */
+export interface AuthPolicy {
+  /** `shared-key`: the directory's API key only; `token`: signed tokens only; `both`: either. */
+  readonly mode: 'shared-key' | 'token' | 'both';
+  /** Token secrets; every one verifies (rotation). */
+  readonly secrets: readonly string[];
+}
+
+/** The policy of a gateway without `auth` config: the openITCOCKPIT-compatible key only. */
+export const SHARED_KEY_ONLY: AuthPolicy = Object.freeze({ mode: 'shared-key', secrets: [] });
+
+/**
+ * Outcome of {@link checkCredential}: accepted (with the token's userId and
+ * expiry when it was a token), or the HTTP status to refuse with.
+ */
+export type CredentialResult =
+  | { ok: true; token?: { userId: number; expiresAt: number } }
+  | { ok: false; status: 401 | 503; reason: string };
+
+/**
+ * Check one credential (an API key or a signed token, token.ts) under
+ * `policy`. A token is recognised by its `v1.` prefix; in `shared-key` mode
+ * it is just a wrong key. `reason` never contains the credential.
+ * @param nowS current unix time in seconds (token expiry).
+ */
+export async function checkCredential(credential: string, policy: AuthPolicy, directory: Directory, nowS: number): Promise<CredentialResult> {
+  if (policy.mode !== 'shared-key' && looksLikeToken(credential)) {
+    const t = verifyToken(credential, policy.secrets, nowS);
+    if (!t.ok) return { ok: false, status: 401, reason: `token ${t.reason}` };
+    return { ok: true, token: { userId: t.userId, expiresAt: t.expiresAt } };
+  }
+  if (policy.mode === 'token') return { ok: false, status: 401, reason: 'auth.mode is token: API keys are not accepted' };
+  try {
+    if (!(await directory.verifyApiKey(credential))) return { ok: false, status: 401, reason: 'API key not accepted' };
+  } catch (err) {
+    if (err instanceof GatewayError && err.code === 'GW_ERR_DIRECTORY_UNAVAILABLE') {
+      return { ok: false, status: 503, reason: `directory unavailable: ${err.message}` };
+    }
+    throw err;
+  }
+  return { ok: true };
 }
 
 /** Outcome of {@link authenticate}: an identity, or the HTTP status to refuse with. */
 export type AuthResult =
   | ({ ok: true } & Identity)
   | { ok: false; status: 401 | 503; reason: string };
+
+/**
+ * Bind a checked credential to the requested user: a token must name the
+ * query's `userId` (the intake scope, userId 0, never subscribes). `undefined` = fine.
+ */
+export function tokenUserMismatch(cred: CredentialResult & { ok: true }, userId: number): string | undefined {
+  if (!cred.token) return undefined;
+  if (cred.token.userId === INTAKE_SCOPE_USER) return 'an intake token cannot subscribe';
+  return cred.token.userId === userId ? undefined : 'token is for another userId';
+}
 
 const POSITIVE_INT = /^\d{1,15}$/;
 
@@ -25,9 +81,12 @@ const POSITIVE_INT = /^\d{1,15}$/;
  * `Sec-WebSocket-Protocol: access_token, <key>` with exactly two values and a
  * key the directory accepts. `reason` is for logs and never contains the key.
  * A directory that cannot answer gives 503 rather than a misleading 401.
- * Signed per-user tokens and an Origin allow-list plug in here.
+ * Under `policy` the key slot may carry a signed token instead (PROTOCOL.md
+ * §6): it must name the query's `userId`, and its expiry rides along in the
+ * identity so the heartbeat can close the socket when it passes.
+ * @param nowS current unix time in seconds (default now).
  */
-export async function authenticate(req: IncomingMessage, directory: Directory): Promise<AuthResult> {
+export async function authenticate(req: IncomingMessage, directory: Directory, policy: AuthPolicy = SHARED_KEY_ONLY, nowS = Math.floor(Date.now() / 1000)): Promise<AuthResult> {
   const query = new URL(req.url ?? '/', 'http://localhost').searchParams;
   const rawUser = query.get('userId') ?? '';
   const userId = POSITIVE_INT.test(rawUser) ? Number(rawUser) : 0;
@@ -43,19 +102,15 @@ export async function authenticate(req: IncomingMessage, directory: Directory): 
   const key = values[1] ?? '';
   if (key === '') return { ok: false, status: 401, reason: 'API key is empty' };
 
-  try {
-    if (!(await directory.verifyApiKey(key))) return { ok: false, status: 401, reason: 'API key not accepted' };
-  } catch (err) {
-    if (err instanceof GatewayError && err.code === 'GW_ERR_DIRECTORY_UNAVAILABLE') {
-      return { ok: false, status: 503, reason: `directory unavailable: ${err.message}` };
-    }
-    throw err;
-  }
-  return { ok: true, userId, browserUuid };
+  const cred = await checkCredential(key, policy, directory, nowS);
+  if (!cred.ok) return cred;
+  const mismatch = tokenUserMismatch(cred, userId);
+  if (mismatch !== undefined) return { ok: false, status: 401, reason: mismatch };
+  return cred.token ? { ok: true, userId, browserUuid, tokenExpiresAt: cred.token.expiresAt } : { ok: true, userId, browserUuid };
 }
 
 const STATUS_TEXT: Record<number, string> = {
-  400: 'Bad Request', 401: 'Unauthorized', 403: 'Forbidden', 426: 'Upgrade Required',
+  400: 'Bad Request', 401: 'Unauthorized', 403: 'Forbidden', 426: 'Upgrade Required', 429: 'Too Many Requests',
   500: 'Internal Server Error', 503: 'Service Unavailable',
 };
 

@@ -11,7 +11,9 @@ import type { GatewayContext } from './context.js';
  *   `websocket.pongTimeoutMs` (close reason `pong-timeout`);
  * - closes with 4000 a socket whose `bufferedAmount` is above
  *   `websocket.maxBufferedBytes` (`slow-consumer`), and with 4001 one whose
- *   buffer has not drained for `websocket.writeTimeoutMs` (`write-timeout`).
+ *   buffer has not drained for `websocket.writeTimeoutMs` (`write-timeout`);
+ * - closes with 4401 a connection whose signed token expired (`token-expired`):
+ *   the client fetches a new token and reconnects.
  *
  * The tick is a quarter of the shortest of those intervals, so a deadline is
  * overshot by at most 25 %.
@@ -41,6 +43,10 @@ export class Heartbeat {
       if (now - conn.lastSeenAt > pongTimeoutMs) {
         conn.closeReason = 'pong-timeout';
         conn.terminate();
+        continue;
+      }
+      if (conn.tokenExpiresAt !== 0 && now >= conn.tokenExpiresAt * 1000) {
+        conn.closeFor('token-expired', CloseCodes.tokenExpired, 'token expired, fetch a new one');
         continue;
       }
       const buffered = conn.bufferedAmount;

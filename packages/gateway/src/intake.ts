@@ -3,6 +3,8 @@ import type { IncomingMessage, ServerResponse } from 'node:http';
 import { envelope, formatNotification, IntakeReplies, MessageBody, ServerMessageType, type PushNotificationPayload } from '@pushgate/protocol';
 import type { GatewayContext } from './context.js';
 import { GatewayError } from './errors.js';
+import { checkCredential } from './handshake.js';
+import { INTAKE_SCOPE_USER } from './token.js';
 import { count } from './stats.js';
 
 type Reply = readonly [number, string];
@@ -97,8 +99,15 @@ async function intake(ctx: GatewayContext, req: IncomingMessage, res: ServerResp
 
   const cfg = ctx.config.message;
   if (!(cfg.allowUnauthenticatedLoopback && isLoopback(req.socket.remoteAddress))) {
+    // The API key, or (auth.mode token/both) a token of the intake scope, userId 0: a user's own token cannot post.
     const key = requestApiKey(req);
-    if (key === undefined || !(await ctx.directory.verifyApiKey(key))) return reply(ctx, res, UNAUTHORIZED);
+    if (key === undefined) return reply(ctx, res, UNAUTHORIZED);
+    const cred = await checkCredential(key, ctx.config.auth, ctx.directory, Math.floor(Date.now() / 1000));
+    if (!cred.ok) {
+      if (cred.status === 503) throw new GatewayError('GW_ERR_DIRECTORY_UNAVAILABLE', cred.reason);
+      return reply(ctx, res, UNAUTHORIZED);
+    }
+    if (cred.token !== undefined && cred.token.userId !== INTAKE_SCOPE_USER) return reply(ctx, res, UNAUTHORIZED);
   }
 
   let raw: Buffer;

@@ -12,8 +12,13 @@ import { FileDirectory } from './directory/file.js';
 import { GatewayError } from './errors.js';
 import { startGateway, type Gateway } from './server.js';
 import { startSseEndpoints, type SseEndpoints } from './sse/mount.js';
+import { mintToken, parseDurationSeconds } from './token.js';
 
 const USAGE = `usage: pushgate serve [--config <file>]
+       pushgate token --user <id> --ttl <duration> [--config <file>]
+                   print a signed token (SECURITY.md) for a user, or for
+                   --user 0 (intake: POST /message); ttl like 90s, 15m, 8h, 30d;
+                   signed with the first of auth.secrets.
 
        pushgate test-channel <name> [--config <file>]
 
@@ -27,7 +32,7 @@ const USAGE = `usage: pushgate serve [--config <file>]
 /** Secrets that must never reach the log, wherever they appear in a log object. */
 const REDACT = [
   'apiKey', '*.apiKey', 'apiKeys', '*.apiKeys', 'authKey', '*.authKey', 'auth_key', '*.auth_key',
-  'token', '*.token', 'password', '*.password', 'secret', '*.secret',
+  'token', '*.token', 'password', '*.password', 'secret', '*.secret', 'secrets', '*.secrets', '*.*.secrets',
   'req.headers.authorization', 'req.headers["x-api-key"]', 'req.headers["sec-websocket-protocol"]',
   'headers.authorization', 'headers["x-api-key"]', 'headers["sec-websocket-protocol"]',
 ];
@@ -35,6 +40,9 @@ const REDACT = [
 interface Args {
   command: string | undefined;
   configPath: string | undefined;
+  /** `token`: `--user` and `--ttl` as given. */
+  user?: string;
+  ttl?: string;
   /** `test-channel`: the channel name. */
   channel?: string;
 }
@@ -50,11 +58,17 @@ function parseArgs(argv: string[]): Args | string {
       const v = argv[++i];
       if (v === undefined || v === '') return `pushgate: --config needs a file path\n\n${USAGE}`;
       args.configPath = v;
+    } else if (a === '--user' || a === '--ttl') {
+      const v = argv[++i];
+      if (v === undefined || v === '') return `pushgate: ${a} needs a value\n\n${USAGE}`;
+      if (a === '--user') args.user = v;
+      else args.ttl = v;
     } else if (a.startsWith('-')) return `pushgate: unknown option ${a}\n\n${USAGE}`;
     else if (args.command === undefined) args.command = a;
     else if (args.command === 'test-channel' && args.channel === undefined) args.channel = a;
     else return `pushgate: unexpected argument ${a}\n\n${USAGE}`;
   }
+  if (args.command === 'token') return args.user === undefined || args.ttl === undefined ? `pushgate: token needs --user and --ttl\n\n${USAGE}` : args;
   if (args.command === 'test-channel' && args.channel === undefined) return `pushgate: test-channel needs a channel name\n\n${USAGE}`;
   if (args.command !== 'serve' && args.command !== 'test-channel') return args.command === undefined ? USAGE : `pushgate: unknown command ${args.command}\n\n${USAGE}`;
   if (args.configPath === '') return `pushgate: --config needs a file path\n\n${USAGE}`;
@@ -96,6 +110,23 @@ function demoBanner(gw: Gateway, key: string, port: number): string {
   ].join('\n');
 }
 
+/** `pushgate token`: print one token to stdout; never logged anywhere else. */
+function printToken(config: Config, args: Args): number {
+  const user = /^\d{1,15}$/.test(args.user ?? '') ? Number(args.user) : -1;
+  const ttl = parseDurationSeconds(args.ttl ?? '');
+  if (user < 0) return fail('pushgate: --user must be an integer >= 0 (0 = intake scope)\n');
+  if (ttl === undefined) return fail('pushgate: --ttl must be a duration like 90s, 15m, 8h or 30d\n');
+  const secret = config.auth.secrets[0];
+  if (secret === undefined) return fail('pushgate: auth.secrets is empty: configure a token secret (--config <file>)\n');
+  process.stdout.write(`${mintToken(user, Math.floor(Date.now() / 1000) + ttl, secret)}\n`);
+  return 0;
+}
+
+function fail(message: string): number {
+  process.stderr.write(message);
+  return 1;
+}
+
 async function main(argv: string[], env: NodeJS.ProcessEnv): Promise<number> {
   const args = parseArgs(argv);
   if (typeof args === 'string') {
@@ -111,6 +142,7 @@ async function main(argv: string[], env: NodeJS.ProcessEnv): Promise<number> {
     return 1;
   }
   if (args.command === 'test-channel') return testChannelCommand(config, args.channel as string, args.configPath);
+  if (args.command === 'token') return printToken(config, args);
   // openITCOCKPIT's container image binds all addresses; we do the same unless told otherwise.
   const host = config.listen.host ?? (env.IS_CONTAINER === '1' ? '0.0.0.0' : '127.0.0.1');
   config = Object.freeze({ ...config, listen: Object.freeze({ ...config.listen, host }) });
@@ -165,6 +197,9 @@ async function main(argv: string[], env: NodeJS.ProcessEnv): Promise<number> {
     return 1;
   }
   logger.info({ url: gateway.url, host, port: gateway.port, directory: directory.kind }, 'pushgate listening');
+  if (config.auth.allowedOrigins.length === 0) {
+    logger.warn('auth.allowedOrigins is empty: WebSockets and /events accept any Origin (cross-site WebSocket hijacking is possible); list your frontend origins');
+  }
   if (config.message.allowUnauthenticatedLoopback) {
     logger.warn('message.allowUnauthenticatedLoopback is on: loopback peers may POST /message without an API key');
   }

@@ -148,7 +148,7 @@ export async function startGateway(opts: GatewayOptions): Promise<Gateway> {
       rejectUpgrade(socket, 400, 'This path does not accept WebSocket upgrades');
       return;
     }
-    authenticate(req, directory).then((result) => {
+    authenticate(req, directory, config.auth).then((result) => {
       if (!result.ok) {
         count(stats.handshakesRejected, String(result.status));
         if (logger.isLevelEnabled('debug')) logger.debug({ reason: result.reason, status: result.status }, 'websocket handshake rejected');

@@ -2,6 +2,7 @@ import type { Logger } from 'pino';
 import type { Config } from '../config.js';
 import type { GatewayContext } from '../context.js';
 import type { Directory } from '../directory/directory.js';
+import { checkCredential } from '../handshake.js';
 import { startIcinga, type IcingaService } from '../icinga/route.js';
 import type { HttpRoute } from '../server.js';
 import { PushSse } from './notifications.js';
@@ -31,6 +32,7 @@ export async function startSseEndpoints(config: Config, directory: Directory, lo
   const events = e.enabled
     ? new PushSse({
       verifyApiKey: (key) => directory.verifyApiKey(key),
+      authenticate: (credential) => checkCredential(credential, config.auth, directory, Math.floor(Date.now() / 1000)),
       logger,
       keepAliveFirstMs: e.keepAliveFirstMs,
       keepAliveMs: e.keepAliveMs,

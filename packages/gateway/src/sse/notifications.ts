@@ -1,6 +1,7 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { Logger } from 'pino';
 import { GatewayError } from '../errors.js';
+import { tokenUserMismatch, type CredentialResult } from '../handshake.js';
 import { frameEvent, parseLastEventId, SseHub } from './stream.js';
 
 /**
@@ -23,6 +24,11 @@ const CREDENTIAL_PARAMS = ['apiKey', 'api_key', 'key', 'token', 'access_token'];
 export interface PushSseOptions {
   /** Checks an API key (the directory's `verifyApiKey`); rejects with `GW_ERR_DIRECTORY_UNAVAILABLE` when it cannot answer. */
   verifyApiKey: (key: string) => Promise<boolean>;
+  /**
+   * Checks a credential under the `auth` policy (handshake.ts `checkCredential`):
+   * when given it replaces `verifyApiKey`, and a token must name the query's `userId`.
+   */
+  authenticate?: (credential: string) => Promise<CredentialResult>;
   logger: Logger;
   /** First keep-alive comment after opening, ms (default 1000). */
   keepAliveFirstMs?: number;
@@ -110,7 +116,11 @@ export class PushSse {
     if (browserUuid === '') return plain(res, 400, 'Bad Request: browserUuid is missing or empty\n');
     const key = apiKeyOf(req);
     if (key === undefined) return plain(res, 401, 'Unauthorized\n', { 'WWW-Authenticate': 'Bearer' });
-    try {
+    if (this.o.authenticate) {
+      const cred = await this.o.authenticate(key);
+      if (!cred.ok && cred.status === 503) return plain(res, 503, 'Service Unavailable: directory unavailable\n', { 'Retry-After': '3' });
+      if (!cred.ok || tokenUserMismatch(cred, userId) !== undefined) return plain(res, 401, 'Unauthorized\n', { 'WWW-Authenticate': 'Bearer' });
+    } else try {
       if (!(await this.o.verifyApiKey(key))) return plain(res, 401, 'Unauthorized\n', { 'WWW-Authenticate': 'Bearer' });
     } catch (err) {
       if (!(err instanceof GatewayError && err.code === 'GW_ERR_DIRECTORY_UNAVAILABLE')) throw err;
