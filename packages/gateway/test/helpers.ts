@@ -8,7 +8,7 @@ import { request } from 'node:http';
 import { pino, type Logger } from 'pino';
 import { WebSocket } from 'ws';
 import { parseConfig, type ConfigInput } from '../src/config.js';
-import type { PushRelay } from '../src/context.js';
+import type { ChannelDispatcher, PushRelay } from '../src/context.js';
 import type { Directory } from '../src/directory/directory.js';
 import { FileDirectory, type DirectoryFile } from '../src/directory/file.js';
 import { startGateway, type Gateway, type HttpRoute } from '../src/server.js';
@@ -47,6 +47,8 @@ export interface TestGatewayOptions {
   /** Directory to use; default a FileDirectory over {@link testDirectoryData}. */
   directory?: Directory;
   relay?: PushRelay;
+  /** Named notification channels (`openChannels(...).dispatcher`). */
+  channels?: ChannelDispatcher;
   logger?: Logger;
   httpRoutes?: HttpRoute[];
 }
@@ -60,6 +62,7 @@ export async function startTestGateway(opts: TestGatewayOptions = {}): Promise<G
     directory: opts.directory ?? new FileDirectory(testDirectoryData()),
     logger: opts.logger ?? silentLogger(),
     ...(opts.relay ? { relay: opts.relay } : {}),
+    ...(opts.channels ? { channels: opts.channels } : {}),
     ...(opts.httpRoutes ? { httpRoutes: opts.httpRoutes } : {}),
   });
 }
