@@ -75,6 +75,8 @@ export const WebSocketSchema = z.strictObject({
   maxBufferedBytes: int().min(1024).default(1024 * 1024),
   /** ExportStatus broadcast interval while clients are connected. */
   exportStatusIntervalMs: ms.default(3000),
+  /** `?since=<id>` replay (replay.ts): most notifications kept per user (0 = none), and their longest age. */
+  replay: z.strictObject({ maxEvents: int().min(0).default(100), maxAgeMs: ms.default(300_000) }).prefault({}),
 });
 
 export const MessageSchema = z.strictObject({

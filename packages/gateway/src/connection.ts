@@ -4,6 +4,7 @@ import { ClientEnvelope, envelope, RegisterPayload, ServerMessageType, TestPaylo
 import { WebSocket, type RawData } from 'ws';
 import type { GatewayContext } from './context.js';
 import type { Identity } from './handshake.js';
+import { parseSince } from './replay.js';
 import { count } from './stats.js';
 
 /** Close codes the gateway uses (docs/errors.md "WebSocket close codes"). */
@@ -95,7 +96,7 @@ export class Connection extends WebSocket {
  * listeners, greet it with `ConnectionEstablished` and the last known
  * export status.
  */
-export function openConnection(ctx: GatewayContext, conn: Connection, id: Identity, _req: IncomingMessage): void {
+export function openConnection(ctx: GatewayContext, conn: Connection, id: Identity, req: IncomingMessage): void {
   conn.ctx = ctx;
   conn.userId = id.userId;
   conn.browserUuid = id.browserUuid;
@@ -112,6 +113,14 @@ export function openConnection(ctx: GatewayContext, conn: Connection, id: Identi
   conn.sendFrame(Buffer.from(envelope(ServerMessageType.ConnectionEstablished, Texts.connectionEstablished, { clientUuid: conn.clientUuid })));
   if (ctx.exportRunning !== undefined) {
     conn.sendFrame(Buffer.from(envelope(ServerMessageType.ExportStatus, '', ctx.exportRunning)));
+  }
+  // pushgate: `?since=<id>` resume. Written in the same tick as registry.add, so no live frame can
+  // come in between: the client gets each id once, in order.
+  const since = parseSince(req.url);
+  if (since !== undefined) {
+    const { gap, frames } = ctx.replay.resume(conn.userId, since);
+    if (gap) conn.sendFrame(gap);
+    for (const frame of frames) conn.sendFrame(frame);
   }
   if (ctx.logger.isLevelEnabled('debug')) {
     ctx.logger.debug({ conn: conn.clientUuid, user: conn.userId }, 'websocket connected');
@@ -205,7 +214,9 @@ function sendTestNotification(conn: Connection, title: string, icon: string): vo
     type: 'host',
   };
   if (icon !== '') payload.icon = icon;
+  payload.id = ctx.replay.nextId();
   const frame = Buffer.from(envelope(ServerMessageType.ProcessPushNotification, Texts.testNotification, payload));
+  ctx.replay.record(conn.userId, payload.id, frame);
   for (const c of ctx.registry.toUserOnePerBrowser(conn.userId)) c.sendFrame(frame);
   ctx.relay?.enqueue({
     userId: conn.userId,

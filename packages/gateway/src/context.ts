@@ -3,6 +3,8 @@ import type { Logger } from 'pino';
 import type { Config } from './config.js';
 import type { Directory } from './directory/directory.js';
 import type { Registry } from './registry.js';
+import type { ReplayLog } from './replay.js';
+import type { ReplayLog } from './replay.js';
 import type { GatewayStats } from './stats.js';
 
 /**
@@ -53,6 +55,8 @@ export interface GatewayContext {
   readonly channels?: ChannelDispatcher | undefined;
   readonly registry: Registry;
   readonly stats: GatewayStats;
+  /** Ids and kept frames of `ProcessPushNotification`, for `?since=` resumes. */
+  readonly replay: ReplayLog;
   /** Last `exportRunning()` answer; sent to new connections. */
   exportRunning: boolean | undefined;
   /** Set once close() started: new upgrades and intake get 503. */

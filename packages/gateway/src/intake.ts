@@ -182,9 +182,11 @@ async function intake(ctx: GatewayContext, req: IncomingMessage, res: ServerResp
   if (body.serviceUuid !== '') payload.serviceUuid = body.serviceUuid;
   const icon = formatted.icon || body.icon;
   if (icon !== '') payload.icon = icon;
+  payload.id = ctx.replay.nextId();
 
-  // Serialised once; the same Buffer goes to every routed socket.
+  // Serialised once; the same Buffer goes to every routed socket and into the replay log.
   const frame = Buffer.from(envelope(ServerMessageType.ProcessPushNotification, formatted.message, payload));
+  ctx.replay.record(body.userId, payload.id, frame);
   for (const conn of ctx.registry.toUserOnePerBrowser(body.userId)) conn.sendFrame(frame);
   ctx.sse?.publish(body.userId, frame);
   reply(ctx, res, IntakeReplies.ok);

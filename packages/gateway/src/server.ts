@@ -13,6 +13,7 @@ import { authenticate, rejectUpgrade, selectProtocol } from './handshake.js';
 import { Heartbeat } from './heartbeat.js';
 import { handleMessage } from './intake.js';
 import { Registry } from './registry.js';
+import { ReplayLog } from './replay.js';
 import { count, createStats, type GatewayStats } from './stats.js';
 
 /** Handles one plain HTTP request; answers it completely (status, body). */
@@ -87,7 +88,8 @@ export async function startGateway(opts: GatewayOptions): Promise<Gateway> {
   const registry = new Registry();
   const stats = createStats();
   const ctx: GatewayContext = {
-    config, directory, logger, relay: opts.relay, channels: opts.channels, registry, stats, exportRunning: undefined, closing: false,
+    config, directory, logger, relay: opts.relay, channels: opts.channels, registry, stats,
+    replay: new ReplayLog(config.websocket.replay), exportRunning: undefined, closing: false,
   };
 
   const exact = new Map<string, HttpHandler>([

@@ -107,7 +107,7 @@ t.test('TestPushNotification sends the user a ProcessPushNotification and a CUST
   const frame = await client.next();
   const ts = JSON.parse(frame).payload.timestamp;
   t.ok(ts >= before && ts <= before + 5, 'timestamp is now in unix seconds');
-  t.equal(frame, `{"type":"ProcessPushNotification","message":"This is a test push notification triggered by the client","payload":{"timestamp":${ts},"userId":3,"title":"Hello","message":"Hello","type":"host","icon":"/img/test.png"}}`);
+  t.equal(frame, `{"type":"ProcessPushNotification","message":"This is a test push notification triggered by the client","payload":{"timestamp":${ts},"userId":3,"title":"Hello","message":"Hello","type":"host","icon":"/img/test.png","id":${gw.context.replay.lastId}}}`);
 
   await pushed;
   t.equal(pg.requests.length, 1);
@@ -125,6 +125,6 @@ t.test('TestPushNotification without a payload uses a default title and leaves t
   t.teardown(() => client.close());
   client.send({ type: 'TestPushNotification', message: '' });
   const msg = JSON.parse(await client.next());
-  t.same(Object.keys(msg.payload), ['timestamp', 'userId', 'title', 'message', 'type']);
+  t.same(Object.keys(msg.payload), ['timestamp', 'userId', 'title', 'message', 'type', 'id']);
   t.equal(msg.payload.title, 'Test notification');
 });

@@ -128,7 +128,7 @@ t.test('a service notification is formatted and delivered with both uuids, type 
     message: 'HTTP 500',
     payload: {
       timestamp: ts, userId: 1, title: 'PROBLEM: web-01/HTTP is CRITICAL!', message: 'HTTP 500', type: 'service',
-      hostUuid: HOST_UUID, serviceUuid: SERVICE_UUID, icon: '/img/push_notifications/wh/ServicePushIconCRITICAL.png',
+      hostUuid: HOST_UUID, serviceUuid: SERVICE_UUID, icon: '/img/push_notifications/wh/ServicePushIconCRITICAL.png', id: gw.context.replay.lastId,
     },
   }));
 });
@@ -140,7 +140,7 @@ t.test('an acknowledgement carries no icon', async (t) => {
   t.teardown(() => client.close());
   const ts = Math.floor(Date.now() / 1000);
   await postMessage(gw, hostMessage({ timestamp: ts, notificationtype: 'ACKNOWLEDGEMENT', state: 2, ackauthor: 'alice', ackcomment: 'on it' }));
-  t.equal(await client.next(), `{"type":"ProcessPushNotification","message":"alice: on it","payload":{"timestamp":${ts},"userId":1,"title":"Acknowledgement for web-01 (UNREACHABLE)","message":"alice: on it","type":"host","hostUuid":"${HOST_UUID}"}}`);
+  t.equal(await client.next(), `{"type":"ProcessPushNotification","message":"alice: on it","payload":{"timestamp":${ts},"userId":1,"title":"Acknowledgement for web-01 (UNREACHABLE)","message":"alice: on it","type":"host","hostUuid":"${HOST_UUID}","id":${gw.context.replay.lastId}}}`);
 });
 
 class FailingDirectory extends FileDirectory {

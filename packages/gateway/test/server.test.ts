@@ -17,7 +17,7 @@ t.test('a registered browser receives the notification POSTed to /message', asyn
   t.equal(await client.next(), JSON.stringify({
     type: 'ProcessPushNotification',
     message: 'CRITICAL - host unreachable',
-    payload: { timestamp: ts, userId: 1, title: 'PROBLEM: web-01 is DOWN!', message: 'CRITICAL - host unreachable', type: 'host', hostUuid: HOST_UUID, icon: '/img/push_notifications/wh/HostPushIconDOWN.png' },
+    payload: { timestamp: ts, userId: 1, title: 'PROBLEM: web-01 is DOWN!', message: 'CRITICAL - host unreachable', type: 'host', hostUuid: HOST_UUID, icon: '/img/push_notifications/wh/HostPushIconDOWN.png', id: gw.context.replay.lastId },
   }));
   t.equal(gw.stats.messages['200'], 1);
   t.match(gw.url, /^http:\/\/127\.0\.0\.1:\d+$/);
