@@ -62,6 +62,8 @@ export class Connection extends WebSocket {
   closeReason = 'client';
   /** Expiry of the token it authenticated with, unix seconds; 0 for an API key (never expires). */
   tokenExpiresAt = 0;
+  /** Peer address, for the per-IP connection limit (`limits.maxConnectionsPerIp`). */
+  remoteIp = '';
 
   /**
    * Write one already serialised text frame. A socket already over
@@ -134,6 +136,7 @@ function onPong(this: Connection): void {
 function onClose(this: Connection, code: number): void {
   const ctx = this.ctx;
   ctx.registry.remove(this);
+  ctx.guard?.closed(this.remoteIp);
   count(ctx.stats.closes, this.closeReason);
   if (this.closeReason !== 'client' && this.closeReason !== 'shutdown') {
     // Dropped by the gateway: never silent.

@@ -2,6 +2,7 @@ import type { RoutedNotification } from '@pushgate/relay';
 import type { Logger } from 'pino';
 import type { Config } from './config.js';
 import type { Directory } from './directory/directory.js';
+import type { HandshakeGuard } from './guard.js';
 import type { Registry } from './registry.js';
 import type { ReplayLog } from './replay.js';
 import type { ReplayLog } from './replay.js';
@@ -61,6 +62,8 @@ export interface GatewayContext {
   exportRunning: boolean | undefined;
   /** Set once close() started: new upgrades and intake get 503. */
   closing: boolean;
+  /** Per-IP handshake limits (guard.ts); set by startGateway, swept by the heartbeat. */
+  guard?: HandshakeGuard;
   /**
    * pushgate's own SSE subscribers (`sse/notifications.ts`): a user with an
    * open stream counts as registered at `/message`, and every routed

@@ -109,6 +109,21 @@ export async function authenticate(req: IncomingMessage, directory: Directory, p
   return cred.token ? { ok: true, userId, browserUuid, tokenExpiresAt: cred.token.expiresAt } : { ok: true, userId, browserUuid };
 }
 
+/**
+ * True when a request with this `Origin` header may open a WebSocket or an
+ * `/events` stream (`auth.allowedOrigins`): an empty list allows any; a
+ * request without Origin is not from a browser page (browsers always send it
+ * on WebSocket upgrades), and Origin only defends against a foreign page
+ * using a browser's credentials, so it is allowed. Compared case-insensitively,
+ * a trailing `/` ignored.
+ */
+export function originAllowed(origin: string | string[] | undefined, allowed: readonly string[]): boolean {
+  if (allowed.length === 0 || origin === undefined) return true;
+  if (Array.isArray(origin)) return false;
+  const o = origin.toLowerCase().replace(/\/$/, '');
+  return allowed.some((a) => a.toLowerCase().replace(/\/$/, '') === o);
+}
+
 const STATUS_TEXT: Record<number, string> = {
   400: 'Bad Request', 401: 'Unauthorized', 403: 'Forbidden', 426: 'Upgrade Required', 429: 'Too Many Requests',
   500: 'Internal Server Error', 503: 'Service Unavailable',

@@ -38,6 +38,8 @@ export class Heartbeat {
     const { pongTimeoutMs, writeTimeoutMs, maxBufferedBytes } = config.websocket;
     const ping = now >= this.#nextPingAt;
     if (ping) this.#nextPingAt = now + config.websocket.pingIntervalMs;
+    // The handshake guard's failure windows ride on this timer (no timer of their own).
+    this.#ctx.guard?.sweep(now);
     for (const conn of registry.all()) {
       if (conn.readyState !== WebSocket.OPEN) continue;
       if (now - conn.lastSeenAt > pongTimeoutMs) {

@@ -9,7 +9,8 @@ import type { ChannelDispatcher, GatewayContext, PushRelay } from './context.js'
 import type { Directory } from './directory/directory.js';
 import { GatewayError } from './errors.js';
 import { ExportStatus } from './export-status.js';
-import { authenticate, rejectUpgrade, selectProtocol } from './handshake.js';
+import { HandshakeGuard } from './guard.js';
+import { authenticate, originAllowed, rejectUpgrade, selectProtocol } from './handshake.js';
 import { Heartbeat } from './heartbeat.js';
 import { handleMessage } from './intake.js';
 import { Registry } from './registry.js';
@@ -92,6 +93,9 @@ export async function startGateway(opts: GatewayOptions): Promise<Gateway> {
     replay: new ReplayLog(config.websocket.replay), exportRunning: undefined, closing: false,
   };
 
+  const guard = new HandshakeGuard(config.limits);
+  ctx.guard = guard;
+
   const exact = new Map<string, HttpHandler>([
     ['/message', (req, res, c) => handleMessage(c, req, res)],
     ['/healthz', healthz],
@@ -119,7 +123,15 @@ export async function startGateway(opts: GatewayOptions): Promise<Gateway> {
     WebSocket: Connection,
   });
 
-  const server: Server = createServer((req, res) => {
+  const { limits } = config;
+  // Node refuses a headersTimeout above requestTimeout; its checks run every connectionsCheckingInterval (default 30 s).
+  const headersTimeout = Math.min(limits.headersTimeoutMs, limits.requestTimeoutMs);
+  const server: Server = createServer({
+    maxHeaderSize: limits.maxHeaderBytes,
+    headersTimeout,
+    requestTimeout: limits.requestTimeoutMs,
+    connectionsCheckingInterval: Math.max(10, Math.min(30_000, Math.floor(headersTimeout / 4))),
+  }, (req, res) => {
     const pathname = pathOf(req);
     const handler = findRoute(pathname);
     if (!handler) {
@@ -150,8 +162,21 @@ export async function startGateway(opts: GatewayOptions): Promise<Gateway> {
       rejectUpgrade(socket, 400, 'This path does not accept WebSocket upgrades');
       return;
     }
+    // Abuse limits (SECURITY.md "Limits"): refused before any directory work.
+    const ip = req.socket.remoteAddress ?? '';
+    const refuse = (status: number, limit: string, body: string): void => {
+      count(stats.handshakesRejected, String(status));
+      count(stats.limitRefusals, limit);
+      rejectUpgrade(socket, status, body);
+    };
+    if (guard.failuresExceeded(ip, Date.now())) return refuse(429, 'failed-handshakes', 'Too many failed handshakes');
+    if (!originAllowed(req.headers.origin, config.auth.allowedOrigins)) {
+      guard.recordFailure(ip, Date.now());
+      return refuse(403, 'origin', 'Origin not allowed');
+    }
     authenticate(req, directory, config.auth).then((result) => {
       if (!result.ok) {
+        if (result.status === 401) guard.recordFailure(ip, Date.now());
         count(stats.handshakesRejected, String(result.status));
         if (logger.isLevelEnabled('debug')) logger.debug({ reason: result.reason, status: result.status }, 'websocket handshake rejected');
         rejectUpgrade(socket, result.status, result.status === 401 ? 'Unauthorized' : 'Directory unavailable');
@@ -161,8 +186,13 @@ export async function startGateway(opts: GatewayOptions): Promise<Gateway> {
         rejectUpgrade(socket, 503, 'Shutting down');
         return;
       }
+      const perUser = config.limits.maxConnectionsPerUser;
+      if (perUser !== 0 && registry.countUser(result.userId) >= perUser) return refuse(429, 'user-connections', 'Too many connections for this user');
+      if (guard.ipFull(ip)) return refuse(429, 'ip-connections', 'Too many connections from this address');
       wss.handleUpgrade(req, socket, head, (ws) => {
         socket.off('error', onSocketError);
+        (ws as Connection).remoteIp = ip;
+        guard.opened(ip);
         openConnection(ctx, ws as Connection, result, req);
       });
     }, (err: unknown) => {

@@ -8,7 +8,7 @@ export interface GatewayStats {
   connectionsOpened: number;
   /** Handshakes answered with an HTTP error, by status (`"401"`, `"503"`). */
   handshakesRejected: Record<string, number>;
-  /** Closed connections by reason (`client`, `pong-timeout`, `slow-consumer`, `write-timeout`, `too-big`, `protocol-error`, `shutdown`). */
+  /** Closed connections by reason (`client`, `pong-timeout`, `slow-consumer`, `write-timeout`, `too-big`, `protocol-error`, `shutdown`, `token-expired`). */
   closes: Record<string, number>;
   /** `/message` answers by status code (`"200"`, `"202"`, `"400"`, ...). */
   messages: Record<string, number>;
@@ -16,11 +16,16 @@ export interface GatewayStats {
   framesSent: number;
   /** Client frames answered with an `Error` message (bad JSON, bad payload, unknown type). */
   clientErrors: number;
+  /**
+   * Requests refused by an abuse limit (SECURITY.md "Limits"), by limit:
+   * `origin` (403), `user-connections`, `ip-connections`, `failed-handshakes` (429).
+   */
+  limitRefusals: Record<string, number>;
 }
 
 /** Fresh zeroed counters. */
 export function createStats(): GatewayStats {
-  return { connectionsOpened: 0, handshakesRejected: {}, closes: {}, messages: {}, framesSent: 0, clientErrors: 0 };
+  return { connectionsOpened: 0, handshakesRejected: {}, closes: {}, messages: {}, framesSent: 0, clientErrors: 0, limitRefusals: {} };
 }
 
 /** Add one to `counts[key]`. */

@@ -1,3 +1,5 @@
+import { request } from 'node:http';
+import { connect } from 'node:net';
 import t, { type Test } from 'tap';
 import { WebSocket } from 'ws';
 import { parseConfig, type ConfigInput } from '../src/config.js';
@@ -126,4 +128,157 @@ t.test('/events accepts a token for its userId and refuses another user\'s token
     t.equal(refused.status, 401, what);
     refused.close();
   }
+});
+
+/** A WebSocket handshake with extra headers, optionally from another loopback address; the HTTP answer, or 101. */
+function handshake(gw: Gateway, path: string, headers: Record<string, string> = {}, localAddress?: string): Promise<{ status: number; body: string }> {
+  return new Promise((resolve, reject) => {
+    const req = request(`${gw.url}${path}`, {
+      headers: {
+        Connection: 'Upgrade', Upgrade: 'websocket', 'Sec-WebSocket-Version': '13', 'Sec-WebSocket-Key': 'dGhlIHNhbXBsZSBub25jZQ==',
+        'Sec-WebSocket-Protocol': proto(TEST_API_KEY), ...headers,
+      },
+      timeout: WAIT_MS,
+      agent: false,
+      ...(localAddress ? { localAddress } : {}),
+    });
+    req.on('upgrade', (res, socket) => { socket.destroy(); resolve({ status: res.statusCode ?? 0, body: '' }); });
+    req.on('response', (res) => {
+      let body = '';
+      res.on('data', (c: Buffer) => { body += c.toString(); });
+      res.on('end', () => resolve({ status: res.statusCode ?? 0, body }));
+    });
+    req.on('timeout', () => req.destroy(new Error(`no answer within ${WAIT_MS} ms`)));
+    req.on('error', reject);
+    req.end();
+  });
+}
+
+/** Write raw bytes on a fresh TCP connection and collect everything until the server closes it (bounded). */
+function raw(port: number, text: string): Promise<string> {
+  return new Promise((resolve, reject) => {
+    const sock = connect(port, '127.0.0.1');
+    let out = '';
+    const timer = setTimeout(() => { sock.destroy(); reject(new Error(`server kept the connection open; got ${JSON.stringify(out)}`)); }, WAIT_MS * 2);
+    sock.on('data', (c: Buffer) => { out += c.toString('latin1'); });
+    sock.on('error', () => undefined);
+    sock.on('close', () => { clearTimeout(timer); resolve(out); });
+    sock.write(text);
+  });
+}
+
+const ORIGIN = 'https://oitc.example.com';
+
+t.test('a WebSocket from an Origin not in auth.allowedOrigins gets 403; listed or absent Origins open', async (t) => {
+  const gw = await gateway(t, { auth: { mode: 'both', secrets: [SECRET], allowedOrigins: [ORIGIN] } });
+  t.same(await handshake(gw, '/?userId=1&browserUuid=b', { Origin: 'https://evil.example' }), { status: 403, body: 'Origin not allowed' });
+  t.equal((await handshake(gw, '/?userId=1&browserUuid=b', { Origin: ORIGIN })).status, 101);
+  t.equal((await handshake(gw, '/?userId=1&browserUuid=b', { Origin: 'HTTPS://OITC.example.com/' })).status, 101, 'case and trailing slash');
+  t.equal((await handshake(gw, '/?userId=1&browserUuid=b')).status, 101, 'no Origin: not a browser page');
+  t.equal(gw.stats.limitRefusals.origin, 1);
+  t.equal(gw.stats.handshakesRejected['403'], 1);
+});
+
+t.test('an /events stream from an Origin not in auth.allowedOrigins gets 403', async (t) => {
+  const config = parseConfig({ events: { enabled: true, keepAliveFirstMs: 60_000 }, auth: { allowedOrigins: [ORIGIN] } });
+  const directory = new FileDirectory(testDirectoryData());
+  const sse = await startSseEndpoints(config, directory, silentLogger());
+  const gw = await startTestGateway({ directory, httpRoutes: sse.httpRoutes });
+  t.teardown(async () => { await sse.close(); await gw.close(); });
+  const url = `${gw.url}${EVENTS_PATH}?userId=3&browserUuid=b`;
+  const refused = await subscribe(url, { 'X-Api-Key': TEST_API_KEY, Origin: 'https://evil.example' });
+  t.equal(refused.status, 403);
+  refused.close();
+  const ok = await subscribe(url, { 'X-Api-Key': TEST_API_KEY, Origin: ORIGIN });
+  t.teardown(() => ok.close());
+  t.equal(ok.status, 200);
+});
+
+t.test('one WebSocket more than limits.maxConnectionsPerUser gets 429 and is counted; other users still connect', async (t) => {
+  const gw = await gateway(t, { limits: { maxConnectionsPerUser: 2 } });
+  const a = await openClient(gw, { userId: 1, browserUuid: 'a' });
+  const b = await openClient(gw, { userId: 1, browserUuid: 'b' });
+  t.same(await handshake(gw, '/?userId=1&browserUuid=c'), { status: 429, body: 'Too many connections for this user' });
+  t.equal(gw.stats.limitRefusals['user-connections'], 1);
+  const other = await openClient(gw, { userId: 2 });
+  await a.close();
+  await waitFor(() => gw.registry.countUser(1) === 1, WAIT_MS, 'a closed');
+  t.equal((await handshake(gw, '/?userId=1&browserUuid=c')).status, 101, 'a freed slot can be used');
+  await b.close();
+  await other.close();
+});
+
+t.test('one WebSocket more than limits.maxConnectionsPerIp gets 429 and is counted', async (t) => {
+  const gw = await gateway(t, { limits: { maxConnectionsPerIp: 2 } });
+  const a = await openClient(gw, { userId: 1 });
+  const b = await openClient(gw, { userId: 2 });
+  t.same(await handshake(gw, '/?userId=3&browserUuid=c'), { status: 429, body: 'Too many connections from this address' });
+  t.equal(gw.stats.limitRefusals['ip-connections'], 1);
+  t.equal((await handshake(gw, '/?userId=3&browserUuid=c', {}, '127.0.0.2')).status, 101, 'another address is not affected');
+  await a.close();
+  await waitFor(() => gw.registry.size <= 1, WAIT_MS, 'a closed');
+  t.equal((await handshake(gw, '/?userId=3&browserUuid=c')).status, 101, 'a freed slot can be used');
+  await b.close();
+});
+
+t.test('after limits.maxFailedHandshakesPerIp failures an address gets 429, even with a good key, until the window ends', async (t) => {
+  const windowMs = 400;
+  const gw = await gateway(t, { limits: { maxFailedHandshakesPerIp: 3, failedHandshakeWindowMs: windowMs } });
+  for (let i = 0; i < 3; i++) t.equal((await handshake(gw, '/?userId=1&browserUuid=b', { 'Sec-WebSocket-Protocol': proto('wrong-key') })).status, 401);
+  t.same(await handshake(gw, '/?userId=1&browserUuid=b'), { status: 429, body: 'Too many failed handshakes' });
+  t.equal(gw.stats.limitRefusals['failed-handshakes'], 1);
+  t.equal((await handshake(gw, '/?userId=1&browserUuid=b', {}, '127.0.0.2')).status, 101, 'another address is not affected');
+  await new Promise((r) => setTimeout(r, windowMs + 50));
+  t.equal((await handshake(gw, '/?userId=1&browserUuid=b')).status, 101, 'the window ended');
+});
+
+t.test('failed-handshake tracking keeps at most limits.maxTrackedIps addresses', async (t) => {
+  const gw = await gateway(t, { limits: { maxTrackedIps: 2 } });
+  for (const ip of ['127.0.0.1', '127.0.0.2', '127.0.0.3', '127.0.0.4']) {
+    t.equal((await handshake(gw, '/?userId=1&browserUuid=b', { 'Sec-WebSocket-Protocol': proto('wrong') }, ip)).status, 401);
+  }
+  t.equal(gw.context.guard?.trackedIps, 2);
+});
+
+t.test('a /message body over message.maxBodyBytes gets 413', async (t) => {
+  const gw = await gateway(t, { message: { maxBodyBytes: 1024 } });
+  const r = await postMessage(gw, hostMessage({ output: 'x'.repeat(2048) }));
+  t.equal(r.status, 413);
+  t.equal(r.body, 'Payload too large');
+});
+
+t.test('a request whose headers exceed limits.maxHeaderBytes gets 431', async (t) => {
+  const gw = await gateway(t, { limits: { maxHeaderBytes: 1024 } });
+  const out = await raw(gw.port, `GET /healthz HTTP/1.1\r\nHost: x\r\nX-Big: ${'a'.repeat(4096)}\r\n\r\n`);
+  t.match(out, /^HTTP\/1\.1 431 /);
+});
+
+t.test('a request whose headers do not complete within limits.headersTimeoutMs gets 408 and is closed', async (t) => {
+  const gw = await gateway(t, { limits: { headersTimeoutMs: 200, requestTimeoutMs: 400 } });
+  const out = await raw(gw.port, 'GET /?userId=1&browserUuid=b HTTP/1.1\r\nHost: x\r\nUpgrade: websocket\r\n');
+  t.match(out, /^HTTP\/1\.1 408 /);
+});
+
+t.test('a paused reader flooded past websocket.maxBufferedBytes is closed and counted while another user keeps receiving', async (t) => {
+  const gw = await gateway(t, { websocket: { maxBufferedBytes: 1024 } });
+  const reader = await openRegisteredClient(gw, { userId: 1 });
+  t.teardown(() => reader.close());
+  const slow = await openClient(gw, { userId: 2 });
+  t.teardown(() => slow.ws.terminate());
+  (slow.ws as unknown as { _socket: { pause(): void } })._socket.pause();
+  const conn = gw.registry.toUser(2)[0]!;
+  const frame = Buffer.alloc(1 << 20, 'x');
+  let sent = 0;
+  // Bounded: loopback kernel buffers hold a few MB at most.
+  while (conn.readyState === WebSocket.OPEN && sent < 256) {
+    for (const c of gw.registry.toUser(2)) c.sendFrame(frame);
+    sent++;
+    await new Promise((r) => setImmediate(r));
+  }
+  await waitFor(() => gw.registry.countUser(2) === 0, WAIT_MS, 'slow reader closed');
+  t.equal(gw.stats.closes['slow-consumer'], 1);
+  t.ok(sent < 256, `cut after ${sent} MB`);
+  const r = await postMessage(gw, hostMessage({ userId: 1 }));
+  t.equal(r.status, 200);
+  t.equal(JSON.parse(await reader.next()).type, 'ProcessPushNotification');
 });

@@ -33,6 +33,7 @@ export async function startSseEndpoints(config: Config, directory: Directory, lo
     ? new PushSse({
       verifyApiKey: (key) => directory.verifyApiKey(key),
       authenticate: (credential) => checkCredential(credential, config.auth, directory, Math.floor(Date.now() / 1000)),
+      allowedOrigins: config.auth.allowedOrigins,
       logger,
       keepAliveFirstMs: e.keepAliveFirstMs,
       keepAliveMs: e.keepAliveMs,
