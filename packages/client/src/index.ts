@@ -1,0 +1,8 @@
+/**
+ * `@pushgate/client`: dependency-free browser client for pushgate
+ * (README "Browser client"). Bundled to `dist/pushgate-client.js` (ESM).
+ */
+export { PushgateClient } from './client.js';
+export type { ClientState, PushgateClientEventMap, PushgateClientOptions, PushNotification } from './client.js';
+export { TabGroup } from './tabs.js';
+export type { TabGroupEvents, TabMessage } from './tabs.js';
