@@ -1,6 +1,10 @@
+import { readFileSync } from 'node:fs';
 import { isAbsolute, resolve } from 'node:path';
 import type { Logger } from 'pino';
-import { channelsFor, createChannels, dispatch, Outbox, parseNotificationsConfig, type Channel, type NotificationsConfig } from '@pushgate/relay';
+import {
+  channelsFor, createChannels, dispatch, MOBILE_PUSH_CHANNEL, MobilePushChannel, mobilePushDelivery, Outbox, parseNotificationsConfig, RelayError,
+  type Channel, type DeviceDirectory, type NotificationsConfig,
+} from '@pushgate/relay';
 import type { ChannelDispatcher } from './context.js';
 
 /**
@@ -31,6 +35,12 @@ export interface OpenChannelsOptions {
   source?: string;
   /** Extra wait before a journal write to batch fsyncs, ms (OutboxOptions.flushDelayMs). Default 0. */
   flushDelayMs?: number;
+  /**
+   * Mobile push through the outbox (one delivery per device, channel
+   * `mobile-push`): the directory with relay settings and devices, the
+   * relay's `caFile` (PEM path) and `timeoutMs`. Absent: no mobile push channel.
+   */
+  mobile?: { directory: DeviceDirectory; caFile?: string; timeoutMs?: number };
 }
 
 /**
@@ -52,7 +62,17 @@ export function parseChannelsSection(section: unknown, source = 'config'): Notif
  * `RELAY_ERR_JOURNAL` (the outbox directory cannot be created, read or written).
  */
 export async function openChannels(cfg: NotificationsConfig, opts: OpenChannelsOptions): Promise<OpenChannels> {
-  const channels = createChannels(cfg);
+  const channels: Map<string, Channel> = createChannels(cfg);
+  const mobile = opts.mobile;
+  if (mobile !== undefined) {
+    if (channels.has(MOBILE_PUSH_CHANNEL)) {
+      await Promise.allSettled([...channels.values()].map((c) => c.close()));
+      throw new RelayError('RELAY_ERR_CHANNEL_CONFIG', `channels.${MOBILE_PUSH_CHANNEL}: the name is reserved for mobile push (relay section)`);
+    }
+    const ca = mobile.caFile === undefined ? undefined : readCaFile(mobile.caFile);
+    const channel = new MobilePushChannel({ directory: mobile.directory, ...(ca !== undefined ? { ca } : {}), ...(mobile.timeoutMs !== undefined ? { timeoutMs: mobile.timeoutMs } : {}) });
+    channels.set(channel.name, channel);
+  }
   const o = cfg.outbox;
   const dir = isAbsolute(o.dir) ? o.dir : resolve(opts.baseDir ?? '.', o.dir);
   let outbox: Outbox;
@@ -78,6 +98,16 @@ export async function openChannels(cfg: NotificationsConfig, opts: OpenChannelsO
   const dispatcher: ChannelDispatcher = {
     channelsFor: (target) => channelsFor(cfg, target),
     dispatch: (n) => dispatch(cfg, outbox, n, log),
+    ...(mobile !== undefined
+      ? {
+          async mobile(id, job) {
+            const tokens = await mobile.directory.devices(job.userId);
+            const settled = await Promise.allSettled(tokens.map((token) => outbox.enqueue(mobilePushDelivery(id, job, token))));
+            const refused = settled.find((s): s is PromiseRejectedResult => s.status === 'rejected');
+            return refused === undefined ? undefined : (refused.reason as Error)?.message ?? String(refused.reason);
+          },
+        } satisfies Pick<ChannelDispatcher, 'mobile'>
+      : {}),
   };
   let closing: Promise<void> | undefined;
   return {
@@ -93,4 +123,15 @@ export async function openChannels(cfg: NotificationsConfig, opts: OpenChannelsO
       return closing;
     },
   };
+}
+
+function readCaFile(path: string): string {
+  let pem: string;
+  try {
+    pem = readFileSync(path, 'utf8');
+  } catch (cause) {
+    throw new RelayError('RELAY_ERR_CA_FILE', `cannot read CA file ${path}`, { cause });
+  }
+  if (!pem.includes('-----BEGIN CERTIFICATE-----')) throw new RelayError('RELAY_ERR_CA_FILE', `CA file ${path} holds no PEM certificate`);
+  return pem;
 }

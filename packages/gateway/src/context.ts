@@ -44,6 +44,13 @@ export interface ChannelDispatcher {
    * (`queued`) or refused (`rejected: <reason>`, outbox full or closed). Never rejects.
    */
   dispatch(n: RoutedNotification): Promise<Record<string, string>>;
+  /**
+   * Mobile push through the outbox: journals one delivery per device of
+   * `job.userId` (id `<id>:mobile-push:<token hash>`). Resolves with the
+   * first refusal's reason, or undefined when every device's delivery is
+   * journaled. Absent: mobile push goes through `relay` (in memory).
+   */
+  mobile?(id: string, job: PushJob): Promise<string | undefined>;
 }
 
 /** Shared state every handler of one gateway reaches through its connection or request. */

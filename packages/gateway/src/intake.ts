@@ -1,7 +1,7 @@
 import { createHash } from 'node:crypto';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { envelope, formatNotification, IntakeReplies, MessageBody, ServerMessageType, type PushNotificationPayload } from '@pushgate/protocol';
-import type { GatewayContext } from './context.js';
+import type { GatewayContext, PushJob } from './context.js';
 import { GatewayError } from './errors.js';
 import { checkCredential } from './handshake.js';
 import { INTAKE_SCOPE_USER } from './token.js';
@@ -162,14 +162,31 @@ async function intake(ctx: GatewayContext, req: IncomingMessage, res: ServerResp
     type: body.type, hostName, serviceName, state: body.state, notificationtype: body.notificationtype,
     output: body.output, ackauthor: body.ackauthor, ackcomment: body.ackcomment,
   });
+  const id = notificationId(body);
+  const job: PushJob = {
+    userId: body.userId,
+    title: formatted.title,
+    body: formatted.message,
+    type: body.type,
+    notificationType: body.notificationtype,
+    currentState: body.state,
+    hostUuid: body.hostUuid,
+    serviceUuid: body.serviceUuid,
+  };
   if (ctx.channels !== undefined && routed.length > 0) {
     // Accepted means journaled: every channel's delivery is fsynced before anyone sees 200 or a
     // browser sees the notification. A refusal (outbox full or closed) answers 503 and delivers
     // nothing here; deliveries already journaled for other channels still go out, and a resend of
     // the same body has the same id, so those pending are not doubled.
-    const results = await ctx.channels.dispatch({ id: notificationId(body), host: hostName, user, title: formatted.title, message: formatted.message });
+    const results = await ctx.channels.dispatch({ id, host: hostName, user, title: formatted.title, message: formatted.message });
     const refused = Object.entries(results).find(([, r]) => r.startsWith('rejected: '));
     if (refused !== undefined) return reply(ctx, res, [503, `Notification not accepted: channel ${refused[0]}: ${refused[1].slice('rejected: '.length)}`]);
+  }
+  // With the outbox open, mobile push is journaled too (one delivery per device), under the same rule.
+  const mobile = ctx.channels?.mobile;
+  if (mobile !== undefined && (await ctx.directory.relaySettings()) !== undefined) {
+    const refused = await mobile(id, job);
+    if (refused !== undefined) return reply(ctx, res, [503, `Notification not accepted: mobile push: ${refused}`]);
   }
   const payload: PushNotificationPayload = {
     timestamp: body.timestamp,
@@ -191,14 +208,5 @@ async function intake(ctx: GatewayContext, req: IncomingMessage, res: ServerResp
   ctx.sse?.publish(body.userId, frame);
   reply(ctx, res, IntakeReplies.ok);
 
-  ctx.relay?.enqueue({
-    userId: body.userId,
-    title: formatted.title,
-    body: formatted.message,
-    type: body.type,
-    notificationType: body.notificationtype,
-    currentState: body.state,
-    hostUuid: body.hostUuid,
-    serviceUuid: body.serviceUuid,
-  });
+  if (mobile === undefined) ctx.relay?.enqueue(job);
 }

@@ -173,7 +173,10 @@ async function main(argv: string[], env: NodeJS.ProcessEnv): Promise<number> {
     try {
       const { openChannels, parseChannelsSection } = await import('./channels.js');
       const section = parseChannelsSection(config.notifications, args.configPath);
-      if (section !== undefined) channels = await openChannels(section, { logger, ...(args.configPath ? { baseDir: dirname(resolve(args.configPath)) } : {}) });
+      // With the outbox open, mobile push goes through it as well (one durable delivery per device).
+      const caFile = config.relay.caFile ? (args.configPath ? resolve(dirname(args.configPath), config.relay.caFile) : config.relay.caFile) : undefined;
+      const mobile = { directory, timeoutMs: config.relay.timeoutMs, ...(caFile !== undefined ? { caFile } : {}) };
+      if (section !== undefined) channels = await openChannels(section, { logger, mobile, ...(args.configPath ? { baseDir: dirname(resolve(args.configPath)) } : {}) });
     } catch (err) {
       process.stderr.write(`pushgate: ${codedMessage(err)}\n`);
       await relay.close();

@@ -25,14 +25,15 @@ interface Received {
 }
 
 /** A real HTTP server standing in for a webhook receiver; records every request. */
-async function receiver(t: Test, answer: (req: IncomingMessage, res: ServerResponse) => void = (_q, s) => s.end('ok'), port = 0): Promise<{ server: Server; url: string; port: number; got: Received[] }> {
+async function receiver(t: Test, answer: (req: IncomingMessage, res: ServerResponse, body: string) => void = (_q, s) => s.end('ok'), port = 0): Promise<{ server: Server; url: string; port: number; got: Received[] }> {
   const got: Received[] = [];
   const server = createServer((req, res) => {
     const chunks: Buffer[] = [];
     req.on('data', (c: Buffer) => chunks.push(c));
     req.on('end', () => {
-      got.push({ method: req.method ?? '', url: req.url ?? '', headers: req.headers, body: Buffer.concat(chunks).toString('utf8') });
-      answer(req, res);
+      const body = Buffer.concat(chunks).toString('utf8');
+      got.push({ method: req.method ?? '', url: req.url ?? '', headers: req.headers, body });
+      answer(req, res, body);
     });
   });
   await new Promise<void>((resolve) => server.listen(port, '127.0.0.1', resolve));
@@ -148,6 +149,53 @@ t.test('a full outbox answers 503 with the reason and the browser gets nothing',
   client.send({ type: 'KeepAlive', message: '', payload: null });
   t.equal((await client.nextJson()).type, 'KeepAlive', 'the refused notification never reached the browser');
   t.equal(ch.outbox.pending, 1);
+});
+
+t.test('with the outbox open, mobile push is journaled per device before 200 and a 410 deletes the device', async (t) => {
+  const AUTH = 'relay-auth-key-0123456789';
+  // The stand-in push gateway answers 410 Gone for the device token "tok-gone".
+  const rx = await receiver(t, (_q, s, body) => {
+    s.statusCode = (JSON.parse(body) as { token: string }).token === 'tok-gone' ? 410 : 200;
+    s.end();
+  });
+  const dir = await tmp(t);
+  const directory = new FileDirectory(testDirectoryData({
+    relay: { address: 'http://127.0.0.1', port: rx.port, authKey: AUTH, enabled: true },
+    devices: { '1': ['tok-phone', 'tok-gone'] },
+  }));
+  const cfg = parseChannelsSection({ channels: { hook: { type: 'webhook', url: `${rx.url}/hook` } }, hosts: { [HOST_NAME]: { channels: [] } }, outbox: { dir } })!;
+  const ch = await openChannels(cfg, { logger: silentLogger(), mobile: { directory } });
+  t.teardown(() => ch.close());
+  const gw = await startTestGateway({ channels: ch.dispatcher, directory });
+  t.teardown(() => gw.close());
+
+  const res = await postMessage(gw, hostMessage());
+  t.equal(res.status, 200);
+  const journal = (await readFile(join(dir, 'journal.jsonl'), 'utf8')).split('\n').filter((l) => l !== '').map((l) => JSON.parse(l) as { t: string; d?: { id: string; channel: string; data?: Record<string, unknown> } });
+  const adds = journal.filter((r) => r.t === 'a').map((r) => r.d!);
+  t.equal(adds.length, 2, 'one journaled delivery per device when 200 arrives');
+  for (const d of adds) {
+    t.equal(d.channel, 'mobile-push');
+    t.match(d.id, /^[A-Za-z0-9_-]{22}:mobile-push:[0-9a-f]{12}$/);
+    t.notOk(JSON.stringify(d).includes(AUTH), 'the auth key is not journaled');
+  }
+  await ch.outbox.idle();
+  t.equal(rx.got.length, 2);
+  const byToken = new Map(rx.got.map((r) => [(JSON.parse(r.body) as { token: string }).token, r]));
+  const phone = byToken.get('tok-phone')!;
+  t.equal(phone.method, 'POST');
+  t.equal(phone.url, '/notifications/send-notification.json');
+  t.equal(phone.headers['content-type'], 'application/json');
+  t.equal(phone.headers['x-api-key'], AUTH);
+  t.equal(phone.body, `{"title":"PROBLEM: web-01 is DOWN!","body":"CRITICAL - host unreachable","token":"tok-phone","type":"host","notification_type":"PROBLEM","current_state":1,"host_uuid":"${HOST_UUID}","service_uuid":"","user_id":1,"auth_key":"${AUTH}"}`);
+  t.same(await directory.devices(1), ['tok-phone'], 'the gone device was deleted');
+  t.equal(ch.outbox.stats.sent, 1);
+  // The dead letter is written just after the outbox forgets the delivery: poll for it, bounded.
+  let dead = '';
+  for (const end = Date.now() + WAIT_MS; !dead.includes('410 device gone') && Date.now() < end; await new Promise((r) => setTimeout(r, 10))) {
+    dead = await readFile(join(dir, 'dead-letter.jsonl'), 'utf8').catch(() => '');
+  }
+  t.match(dead, /"reason":"refused: 410 device gone, token deleted"/);
 });
 
 interface Run {

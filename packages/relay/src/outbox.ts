@@ -16,6 +16,8 @@ export interface DeliveryInput {
   url?: string;
   /** -2..2, default 0. */
   priority?: number;
+  /** Channel-specific fields, journaled as given (`Delivery.data`). Never secrets: the journal is plain text. */
+  data?: Record<string, string | number>;
   /** Lifetime from now, in ms; then the delivery is dead-lettered as expired. Default the outbox's `ttlMs`. */
   ttlMs?: number;
 }
@@ -219,6 +221,7 @@ export class Outbox {
       message: input.message,
       ...(input.url !== undefined ? { url: input.url } : {}),
       ...(input.priority !== undefined ? { priority: input.priority } : {}),
+      ...(input.data !== undefined ? { data: input.data } : {}),
       createdAt: now,
       expiresAt: now + (input.ttlMs ?? this.#ttlMs),
     };

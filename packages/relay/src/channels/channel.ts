@@ -25,6 +25,8 @@ export interface Delivery {
   url?: string;
   /** Urgency -2..2 (Pushover's scale; 0 normal, 2 emergency). Default 0. */
   priority?: number;
+  /** Channel-specific fields journaled with the delivery (mobile push: the push body's fields). Never secrets. */
+  data?: Record<string, string | number>;
   /** When the outbox accepted it, ms since the epoch. */
   createdAt: number;
   /** After this (ms since the epoch) it is dead-lettered as expired instead of tried. */
