@@ -65,6 +65,7 @@ function reply(ctx: GatewayContext, res: ServerResponse, [status, text]: Reply, 
 
 const TOO_LARGE: Reply = [413, 'Payload too large'];
 const UNAUTHORIZED: Reply = [401, 'Unauthorized'];
+const TOO_MANY_FAILURES: Reply = [429, 'Too many failed authentications'];
 const SHUTTING_DOWN: Reply = [503, 'Shutting down'];
 const INTERNAL: Reply = [500, 'Internal server error'];
 
@@ -100,14 +101,24 @@ async function intake(ctx: GatewayContext, req: IncomingMessage, res: ServerResp
   const cfg = ctx.config.message;
   if (!(cfg.allowUnauthenticatedLoopback && isLoopback(req.socket.remoteAddress))) {
     // The API key, or (auth.mode token/both) a token of the intake scope, userId 0: a user's own token cannot post.
+    // Key guessing here spends the same per-IP budget as failed WebSocket handshakes (limits.maxFailedHandshakesPerIp).
+    const ip = req.socket.remoteAddress ?? '';
+    if (ctx.guard?.failuresExceeded(ip, Date.now())) {
+      count(ctx.stats.limitRefusals, 'failed-handshakes');
+      return reply(ctx, res, TOO_MANY_FAILURES);
+    }
+    const unauthorized = (): void => {
+      ctx.guard?.recordFailure(ip, Date.now());
+      reply(ctx, res, UNAUTHORIZED);
+    };
     const key = requestApiKey(req);
-    if (key === undefined) return reply(ctx, res, UNAUTHORIZED);
+    if (key === undefined) return unauthorized();
     const cred = await checkCredential(key, ctx.config.auth, ctx.directory, Math.floor(Date.now() / 1000));
     if (!cred.ok) {
       if (cred.status === 503) throw new GatewayError('GW_ERR_DIRECTORY_UNAVAILABLE', cred.reason);
-      return reply(ctx, res, UNAUTHORIZED);
+      return unauthorized();
     }
-    if (cred.token !== undefined && cred.token.userId !== INTAKE_SCOPE_USER) return reply(ctx, res, UNAUTHORIZED);
+    if (cred.token !== undefined && cred.token.userId !== INTAKE_SCOPE_USER) return unauthorized();
   }
 
   let raw: Buffer;

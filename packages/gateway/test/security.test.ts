@@ -300,3 +300,13 @@ t.test('tokens, keys and secrets never reach the log, even at trace level', asyn
   t.ok(logged.length > 0, 'something was logged');
   for (const secret of [good, forged, SECRET, TEST_API_KEY, 'wrong-key-0123456789', good.split('.')[3]!]) t.notOk(logged.includes(secret), 'not logged');
 });
+
+t.test('after limits.maxFailedHandshakesPerIp failed /message authentications the address gets 429, even with the key', async (t) => {
+  const gw = await gateway(t, { limits: { maxFailedHandshakesPerIp: 2 } });
+  for (let i = 0; i < 2; i++) t.equal((await postMessage(gw, hostMessage(), { apiKey: 'wrong-key' })).status, 401);
+  const r = await postMessage(gw, hostMessage());
+  t.equal(r.status, 429);
+  t.equal(r.body, 'Too many failed authentications');
+  t.equal(gw.stats.limitRefusals['failed-handshakes'], 1);
+  t.same(await handshake(gw, '/?userId=1&browserUuid=b'), { status: 429, body: 'Too many failed handshakes' }, 'one budget for both');
+});
