@@ -10,6 +10,7 @@ import type { OpenChannels } from './channels.js';
 import type { Directory } from './directory/directory.js';
 import { FileDirectory } from './directory/file.js';
 import { GatewayError } from './errors.js';
+import { demoRoutes } from './demo.js';
 import { startGateway, type Gateway } from './server.js';
 import { startSseEndpoints, type SseEndpoints } from './sse/mount.js';
 import { mintToken, parseDurationSeconds } from './token.js';
@@ -136,7 +137,8 @@ async function main(argv: string[], env: NodeJS.ProcessEnv): Promise<number> {
 
   let config: Config;
   try {
-    config = args.configPath ? await loadConfigFile(args.configPath) : parseConfig({});
+    // The embedded default shows the demo page (/demo); a config file decides for itself (off by default).
+    config = args.configPath ? await loadConfigFile(args.configPath) : parseConfig({ demo: { enabled: true } });
   } catch (err) {
     process.stderr.write(`pushgate: ${(err as Error).message}\n`);
     return 1;
@@ -189,7 +191,9 @@ async function main(argv: string[], env: NodeJS.ProcessEnv): Promise<number> {
   let sse: SseEndpoints | undefined;
   try {
     sse = await startSseEndpoints(config, directory, logger);
-    gateway = await startGateway({ config, directory, logger, relay, httpRoutes: sse.httpRoutes, ...(channels ? { channels: channels.dispatcher } : {}) });
+    gateway = await startGateway({ config, directory, logger, relay, httpRoutes: config.demo.enabled
+      // The page gets the key only on the embedded demo directory (demo.ts), never in a configured deployment.
+      ? [...sse.httpRoutes, ...demoRoutes(demoKey === undefined ? {} : { demoApiKey: demoKey })] : sse.httpRoutes, ...(channels ? { channels: channels.dispatcher } : {}) });
     sse.attach(gateway.context);
   } catch (err) {
     process.stderr.write(`pushgate: ${(err as Error).message}\n`);
@@ -206,7 +210,9 @@ async function main(argv: string[], env: NodeJS.ProcessEnv): Promise<number> {
   if (config.message.allowUnauthenticatedLoopback) {
     logger.warn('message.allowUnauthenticatedLoopback is on: loopback peers may POST /message without an API key');
   }
-  if (demoKey !== undefined) process.stderr.write(demoBanner(gateway, demoKey, gateway.port));
+  if (demoKey !== undefined) {
+    process.stderr.write(demoBanner(gateway, demoKey, gateway.port) + (config.demo.enabled ? `  Or open the demo page in a browser: ${gateway.url}/demo\n\n` : ''));
+  }
 
   return new Promise<number>((resolveExit) => {
     let stopping = false;
