@@ -1,0 +1,243 @@
+/**
+ * `@pushgate/client` and the demo page in a real browser: Debian's Chromium
+ * driven by playwright-core against a real gateway on loopback port 0.
+ * `window.Notification` is wrapped by an init script that records each
+ * notification the page shows (instrumentation of the browser API; the
+ * client itself runs unchanged).
+ *
+ * Chromium: `/usr/bin/chromium` (scripts/test installs it when missing);
+ * absent outside CI the test skips with the reason, under CI=true it fails.
+ * `PUSHGATE_UPDATE_SCREENSHOT=1` rewrites docs/demo.png.
+ */
+import { existsSync } from 'node:fs';
+import { mkdtemp, readFile, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import t from 'tap';
+import { chromium, type Browser, type BrowserContext, type Page } from 'playwright-core';
+import { parseConfig } from '../../gateway/src/config.js';
+import { demoRoutes } from '../../gateway/src/demo.js';
+import { icingaFrame } from '../../gateway/src/icinga/poller.js';
+import { IcingaService } from '../../gateway/src/icinga/route.js';
+import { createIcingaFixture, mariadbSkip } from '../../gateway/test/fixtures/icinga.js';
+import {
+  hostMessage, openRegisteredClient, postMessage, SERVICE_UUID, silentLogger, startTestGateway, TEST_API_KEY, waitFor,
+} from '../../gateway/test/helpers.js';
+import { until } from '../../gateway/test/sse-client.js';
+import { startTcpProxy } from '../../gateway/test/tcp-proxy.js';
+
+const CHROMIUM = '/usr/bin/chromium';
+const FLAGS = [
+  '--headless', '--no-sandbox', '--disable-gpu', '--disable-background-networking',
+  '--disable-component-update', '--disable-sync', '--no-first-run',
+];
+/** Bound of every wait in a browser (Chromium on a loaded 2-core machine). */
+const BROWSER_WAIT_MS = 20_000;
+const repo = new URL('../../../', import.meta.url);
+
+function chromiumSkip(): string | false {
+  if (existsSync(CHROMIUM)) return false;
+  if (process.env.CI === 'true') return false;
+  return `Chromium not found at ${CHROMIUM}; install it with: apt-get install -y chromium (scripts/test does when it can)`;
+}
+
+/** Records every notification the page constructs, in `window.__shown`, then constructs the real one. */
+const RECORD_NOTIFICATIONS = `(() => {
+  window.__shown = [];
+  const Real = window.Notification;
+  if (typeof Real !== 'function') return;
+  window.Notification = class extends Real {
+    constructor(title, options) {
+      super(title, options);
+      window.__shown.push({ title, tag: options && options.tag, body: options && options.body });
+    }
+  };
+})();`;
+
+interface Shown { title: string; tag?: string; body?: string }
+
+async function shown(page: Page): Promise<Shown[]> {
+  return page.evaluate('window.__shown') as Promise<Shown[]>;
+}
+
+/** Wait until the demo page's state badge reads `state`. */
+async function waitState(page: Page, state: string): Promise<void> {
+  await page.waitForFunction(`document.getElementById('status').dataset.state === ${JSON.stringify(state)}`, undefined, { timeout: BROWSER_WAIT_MS });
+}
+
+/** Wait until the demo page lists a notification whose title contains `text`. */
+async function waitListed(page: Page, text: string): Promise<void> {
+  await page.waitForFunction(`[...document.querySelectorAll('#list .title')].some((e) => e.textContent.includes(${JSON.stringify(text)}))`, undefined, { timeout: BROWSER_WAIT_MS });
+}
+
+async function listed(page: Page): Promise<string[]> {
+  return page.evaluate(`[...document.querySelectorAll('#list .title')].map((e) => e.textContent)`) as Promise<string[]>;
+}
+
+async function newContext(browser: Browser, origin: string, opts: { userAgent?: string } = {}): Promise<BrowserContext> {
+  // bypassCSP: waitForFunction polls string predicates with eval, which the demo page's CSP (script-src 'self') forbids.
+  const context = await browser.newContext({ bypassCSP: true, ...(opts.userAgent ? { userAgent: opts.userAgent } : {}) });
+  await context.grantPermissions(['notifications'], { origin });
+  await context.addInitScript(RECORD_NOTIFICATIONS);
+  return context;
+}
+
+t.test('in Chromium', { skip: chromiumSkip() }, async (t) => {
+  const browser = await chromium.launch({ executablePath: CHROMIUM, headless: true, args: FLAGS, timeout: BROWSER_WAIT_MS });
+  // Closing the browser ends the Chromium processes it started.
+  t.teardown(() => browser.close());
+
+  const gw = await startTestGateway({ httpRoutes: demoRoutes({ demoApiKey: TEST_API_KEY }) });
+  t.teardown(() => gw.close());
+
+  await t.test('a /message notification is shown exactly once across 3 tabs of one browser, and once in a second browser', async (t) => {
+    const a = await newContext(browser, gw.url);
+    t.teardown(() => a.close());
+    const tabs = [await a.newPage(), await a.newPage(), await a.newPage()];
+    for (const p of tabs) await p.goto(`${gw.url}/demo?userId=1`);
+    for (const p of tabs) await waitState(p, 'connected');
+    const b = await newContext(browser, gw.url);
+    t.teardown(() => b.close());
+    const other = await b.newPage();
+    await other.goto(`${gw.url}/demo?userId=1`);
+    await waitState(other, 'connected');
+    await waitFor(() => gw.registry.isRegistered(1) && gw.registry.countUser(1) === 2, BROWSER_WAIT_MS, 'one connection per browser, registered');
+
+    const res = await postMessage(gw, hostMessage({ type: 'service', serviceUuid: SERVICE_UUID, state: 2, output: 'HTTP 500' }));
+    t.equal(res.status, 200);
+    const title = 'PROBLEM: web-01/HTTP is CRITICAL!';
+    // Each tab shows (or not) in the same task that lists it: once all list it, every show has happened.
+    for (const p of [...tabs, other]) await waitListed(p, title);
+    const inA = (await Promise.all(tabs.map(shown))).flat();
+    t.same(inA.map((n) => n.title), [title], 'one OS notification in browser A');
+    t.equal(inA[0]?.tag, `pushgate:${hostMessage().hostUuid as string}:${SERVICE_UUID}`, 'tagged per host and service');
+    t.equal(inA[0]?.body, 'HTTP 500');
+    t.same((await shown(other)).map((n) => n.title), [title], 'one in browser B');
+    const leaders = await Promise.all(tabs.map((p) => p.evaluate('window.pushgateClient.leader')));
+    t.equal(leaders.filter(Boolean).length, 1, 'one leader tab');
+  });
+
+  await t.test('a notification sent while the connection is cut is shown exactly once after the client reconnects', async (t) => {
+    const proxy = await startTcpProxy({ host: '127.0.0.1', port: gw.port });
+    t.teardown(() => proxy.close());
+    const origin = `http://127.0.0.1:${proxy.port}`;
+    // The user's other device keeps them registered at /message while this browser is away.
+    const phone = await openRegisteredClient(gw, { userId: 2, browserUuid: 'other-device' });
+    t.teardown(() => phone.close());
+    const ctx = await newContext(browser, origin);
+    t.teardown(() => ctx.close());
+    const page = await ctx.newPage();
+    await page.goto(`${origin}/demo?userId=2`);
+    await waitState(page, 'connected');
+    await waitFor(() => gw.registry.countUser(2) === 2, BROWSER_WAIT_MS, 'the browser connected through the proxy');
+
+    const before = await postMessage(gw, hostMessage({ userId: 2, output: 'before the cut' }));
+    t.equal(before.status, 200);
+    await waitListed(page, 'PROBLEM: web-01 is DOWN!');
+    await phone.next();
+
+    proxy.cut();
+    await waitState(page, 'reconnecting');
+    await waitFor(() => gw.registry.countUser(2) === 1, BROWSER_WAIT_MS, 'the gateway saw the browser go');
+    const during = await postMessage(gw, hostMessage({ userId: 2, notificationtype: 'RECOVERY', state: 0, output: 'sent while cut' }));
+    t.equal(during.status, 200);
+    await phone.next();
+    t.same((await shown(page)).map((n) => n.title), ['PROBLEM: web-01 is DOWN!'], 'nothing new while cut');
+
+    proxy.restore();
+    await waitListed(page, 'RECOVERY: web-01 is UP!');
+    await waitState(page, 'connected');
+    const after = await postMessage(gw, hostMessage({ userId: 2, notificationtype: 'ACKNOWLEDGEMENT', ackauthor: 'alice', ackcomment: 'on it' }));
+    t.equal(after.status, 200);
+    await waitListed(page, 'Acknowledgement for web-01');
+    t.same((await shown(page)).map((n) => n.title),
+      ['PROBLEM: web-01 is DOWN!', 'RECOVERY: web-01 is UP!', 'Acknowledgement for web-01 (DOWN)'],
+      'each once, in order: the missed one replayed after the reconnect');
+    t.same(await listed(page), ['Acknowledgement for web-01 (DOWN)', 'RECOVERY: web-01 is UP!', 'PROBLEM: web-01 is DOWN!']);
+  });
+
+  await t.test('the demo page shows state and notifications and its button sends a test notification', async (t) => {
+    const ctx = await newContext(browser, gw.url);
+    t.teardown(() => ctx.close());
+    const page = await ctx.newPage();
+    await page.setViewportSize({ width: 900, height: 640 });
+    const response = await page.goto(`${gw.url}/demo?userId=3`);
+    t.match(response?.headers()['content-security-policy'], /script-src 'self'/, 'no inline script runs on the page');
+    t.equal(response?.headers()['cache-control'], 'no-store', 'the page carrying the demo key is never cached');
+    await waitState(page, 'connected');
+    await waitFor(() => gw.registry.isRegistered(3), BROWSER_WAIT_MS, 'user 3 registered');
+    t.equal(await page.textContent('#status'), 'connected');
+    t.ok(await page.isHidden('#login'), 'the embedded demo needs no key form');
+    await postMessage(gw, hostMessage({ userId: 3, type: 'service', serviceUuid: SERVICE_UUID, state: 2, output: 'HTTP CRITICAL - 500 Internal Server Error' }));
+    await waitListed(page, 'PROBLEM: web-01/HTTP is CRITICAL!');
+    await page.click('#test');
+    await waitListed(page, 'Test notification from the demo page');
+    t.same((await shown(page)).map((n) => n.title), ['PROBLEM: web-01/HTTP is CRITICAL!', 'Test notification from the demo page']);
+
+    const dir = await mkdtemp(join(tmpdir(), 'pushgate-demo-'));
+    t.teardown(() => rm(dir, { recursive: true, force: true }));
+    const target = process.env.PUSHGATE_UPDATE_SCREENSHOT === '1' ? new URL('docs/demo.png', repo).pathname : join(dir, 'demo.png');
+    await page.screenshot({ path: target, fullPage: true });
+    const png = await readFile(target);
+    t.equal(png.subarray(1, 4).toString('latin1'), 'PNG', 'a PNG screenshot');
+  });
+
+  await t.test('a configured deployment\'s demo page asks for the key instead of carrying one', async (t) => {
+    const plain = await startTestGateway({ httpRoutes: demoRoutes() });
+    t.teardown(() => plain.close());
+    const ctx = await newContext(browser, plain.url);
+    t.teardown(() => ctx.close());
+    const page = await ctx.newPage();
+    await page.goto(`${plain.url}/demo`);
+    t.notOk(await page.isHidden('#login'), 'the key form is shown');
+    t.notMatch(await page.content(), TEST_API_KEY);
+    await page.fill('#apiKey', 'wrong-key-0123456789abcdef');
+    await page.click('#login button');
+    await waitState(page, 'rejected');
+    t.match(await page.textContent('#detail'), /refused/);
+    await page.evaluate('window.pushgateClient.stop()');
+  });
+
+  await t.test('an Icinga-style EventSource page receives an icinga2.notification', { skip: await mariadbSkip() }, async (t) => {
+    const UA = 'Mozilla/5.0 (X11; Linux x86_64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/130.0 Safari/537.36';
+    const fx = await createIcingaFixture();
+    t.teardown(() => fx.drop());
+    await fx.query(`INSERT INTO contact (id, full_name, username, deleted) VALUES (1, 'Alice', 'alice', 'n')`);
+    await fx.query('INSERT INTO browser_session (php_session_id, username, user_agent, authenticated_at) VALUES (?, ?, ?, ?)',
+      ['sess-alice', 'alice', UA, Date.now() - 1000]);
+    await fx.query(`INSERT INTO object (id, name) VALUES (UNHEX(SHA2('web-01!HTTP', 256)), 'web-01!HTTP')`);
+    const T0 = Date.UTC(2024, 4, 1, 12, 0, 0, 123);
+    await fx.query(`INSERT INTO incident (id, object_id, started_at, severity) VALUES (1, UNHEX(SHA2('web-01!HTTP', 256)), ?, 'crit')`, [T0]);
+    const config = parseConfig({
+      icinga: { enabled: true, database: fx.connection, pollIntervalMs: 600_000, keepAliveFirstMs: 600_000, keepAliveMs: 600_000 },
+    }).icinga;
+    const svc = new IcingaService({ config, connection: fx.connection, logger: silentLogger() });
+    t.teardown(() => svc.close());
+    const port = await svc.listen('127.0.0.1', 0);
+    await svc.poller.pollOnce();
+
+    const origin = `http://127.0.0.1:${port}`;
+    const ctx = await newContext(browser, origin, { userAgent: UA });
+    t.teardown(() => ctx.close());
+    await ctx.addCookies([{ name: 'Icingaweb2', value: 'sess-alice', url: origin }]);
+    const page = await ctx.newPage();
+    // Only this page is served by the test (Icinga Web's role); the stream is the real endpoint on the same origin.
+    await page.route(`${origin}/icingaweb2/`, (route) => route.fulfill({
+      contentType: 'text/html',
+      body: `<!doctype html><script>
+        window.events = [];
+        const es = new EventSource('/icingaweb2/notifications/v1/subscribe');
+        es.addEventListener('icinga2.notification', (e) => window.events.push({ data: e.data, id: e.lastEventId }));
+      </script>`,
+    }));
+    await page.goto(`${origin}/icingaweb2/`);
+    await until(() => svc.hub.size('1') === 1, 'the browser\'s stream', BROWSER_WAIT_MS);
+    await fx.query(`INSERT INTO incident_history (id, incident_id, event_id, contact_id, channel_id, time, message, type, notification_state)
+      VALUES (1, 1, 1, 1, 1, ?, 'HTTP CRITICAL - 500', 'notified', 'sent')`, [T0 + 1]);
+    await svc.poller.pollOnce();
+    await page.waitForFunction('window.events.length === 1', undefined, { timeout: BROWSER_WAIT_MS });
+    const expected = icingaFrame({ id: 1, time: T0 + 1, incidentId: 1, severity: 'crit', title: 'web-01!HTTP', message: 'HTTP CRITICAL - 500' }, 3000)
+      .toString().split('\n').find((l) => l.startsWith('data: '))!.slice('data: '.length);
+    t.same(await page.evaluate('window.events'), [{ data: expected, id: '1' }]);
+  });
+});
