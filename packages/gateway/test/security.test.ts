@@ -310,3 +310,13 @@ t.test('after limits.maxFailedHandshakesPerIp failed /message authentications th
   t.equal(gw.stats.limitRefusals['failed-handshakes'], 1);
   t.same(await handshake(gw, '/?userId=1&browserUuid=b'), { status: 429, body: 'Too many failed handshakes' }, 'one budget for both');
 });
+
+t.test('in auth.mode token /message refuses the shared API key and accepts an intake token in X-Api-Key', async (t) => {
+  const gw = await gateway(t, { auth: { mode: 'token', secrets: [SECRET] } });
+  const ws = await openRegisteredClient(gw, { apiKey: token(1) });
+  t.teardown(() => ws.close());
+  t.equal((await postMessage(gw, hostMessage())).status, 401, 'shared key');
+  const r = await postMessage(gw, hostMessage(), { apiKey: token(0) });
+  t.equal(r.status, 200, r.body);
+  t.equal(JSON.parse(await ws.next()).type, 'ProcessPushNotification');
+});
