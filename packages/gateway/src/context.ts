@@ -5,7 +5,6 @@ import type { Directory } from './directory/directory.js';
 import type { HandshakeGuard } from './guard.js';
 import type { Registry } from './registry.js';
 import type { ReplayLog } from './replay.js';
-import type { ReplayLog } from './replay.js';
 import type { GatewayStats } from './stats.js';
 
 /**
