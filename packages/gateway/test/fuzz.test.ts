@@ -8,12 +8,16 @@ import fc from 'fast-check';
 import t from 'tap';
 import { WebSocket } from 'ws';
 import { parseConfig } from '../src/config.js';
+import { FileDirectory } from '../src/directory/file.js';
 import { GatewayError } from '../src/errors.js';
+import { startSseEndpoints } from '../src/sse/mount.js';
+import { EVENTS_PATH } from '../src/sse/notifications.js';
 import { mintToken, verifyToken } from '../src/token.js';
 import {
-  HOST_UUID, hostMessage, httpRequest, openClient, openRegisteredClient, postMessage, SERVICE_UUID, startTestGateway,
-  tryHandshake, type TestClient,
+  HOST_UUID, hostMessage, httpRequest, openClient, openRegisteredClient, postMessage, SERVICE_UUID, silentLogger, startTestGateway,
+  TEST_API_KEY, testDirectoryData, tryHandshake, type TestClient,
 } from './helpers.js';
+import { subscribe } from './sse-client.js';
 
 const RUNS = Number(process.env.FUZZ_RUNS ?? '') || 100;
 const SECRET = 'fuzz-secret-0123456789abcdef0123456789';
@@ -155,4 +159,28 @@ t.test('parseConfig on random and mutated objects returns a frozen config or thr
     }
   }), options);
   t.pass('no counterexample');
+});
+
+t.test('random /events query strings and headers get 200, 204, 400, 401 or 403, never 500', async (t) => {
+  const config = parseConfig({ events: { enabled: true, keepAliveFirstMs: 60_000 }, auth: { mode: 'both', secrets: [SECRET], allowedOrigins: ['https://oitc.example.com'] } });
+  const directory = new FileDirectory(testDirectoryData());
+  const sse = await startSseEndpoints(config, directory, silentLogger());
+  const gw = await startTestGateway({ directory, httpRoutes: sse.httpRoutes, config: { auth: { mode: 'both', secrets: [SECRET] } } });
+  t.teardown(async () => { await sse.close(); await gw.close(); });
+  const token = mintToken(1, Math.floor(Date.now() / 1000) + 3600, SECRET);
+  const printable = (a: fc.Arbitrary<string>): fc.Arbitrary<string> => a.filter((h) => /^[\x21-\x7e]([\x20-\x7e]*[\x21-\x7e])?$/.test(h));
+  const query = fc.dictionary(fc.constantFrom('userId', 'browserUuid', 'token', 'x'), fc.oneof(fc.constant('1'), fc.string({ maxLength: 12 })))
+    .map((q) => `?${new URLSearchParams(q).toString()}`);
+  const headers = fc.record({
+    Authorization: fc.oneof(fc.constant(`Bearer ${token}`), fc.constant(`Bearer ${TEST_API_KEY}`), printable(fc.string({ maxLength: 60 })), mutated(fc.constant(`Bearer ${token}`)).filter((h) => /^[\x21-\x7e]([\x20-\x7e]*[\x21-\x7e])?$/.test(h))),
+    'Last-Event-ID': printable(fc.string({ maxLength: 20 })),
+    Origin: fc.oneof(fc.constant('https://oitc.example.com'), printable(fc.string({ maxLength: 20 }))),
+  }, { requiredKeys: [] });
+  await fc.assert(fc.asyncProperty(query, headers, async (q, h) => {
+    const c = await subscribe(`${gw.url}${EVENTS_PATH}${q}`, h);
+    c.close();
+    return [200, 204, 400, 401, 403].includes(c.status);
+  }), { numRuns: Math.min(RUNS, 100) });
+  t.equal((await httpRequest(`${gw.url}/healthz`)).status, 200);
+  t.same(unhandled, []);
 });
