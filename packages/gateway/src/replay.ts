@@ -59,6 +59,11 @@ export class ReplayLog {
   /** Ids issued before this process started cannot be replayed. */
   readonly #firstId: number;
   #last: number;
+  /** Every record in order, so frames past `maxAgeMs` leave even for users who get nothing new. */
+  readonly #order: { userId: number; at: number }[] = [];
+  #orderHead = 0;
+  /** Highest id lost with a user's log dropped as empty; stands in for `lost` of users without a log. */
+  #forgotten = 0;
 
   constructor(opts: ReplayOptions) {
     this.#maxEvents = opts.maxEvents;
@@ -85,6 +90,8 @@ export class ReplayLog {
     const now = this.#now();
     log.entries.push({ id, at: now, frame });
     this.#expire(log, now);
+    this.#order.push({ userId, at: now });
+    this.#sweep(now);
   }
 
   /**
@@ -104,7 +111,7 @@ export class ReplayLog {
       }
     }
     // Lost: something above `since` expired, or `since` predates this process, or names an id never issued.
-    const lost = log?.lost ?? 0;
+    const lost = log?.lost ?? this.#forgotten;
     const gapped = since < lost || since < this.#firstId - 1 || since > this.#last;
     const gap = gapped
       ? Buffer.from(envelope<ReplayGapPayload>(REPLAY_GAP, gapMessage(since), { since, oldest }))
@@ -117,9 +124,29 @@ export class ReplayLog {
     return this.#last;
   }
 
-  /** Users with kept frames (for tests and metrics). */
+  /** Users with a log (kept frames, or lost ones not yet swept); bounded by the users notified within `maxAgeMs`. */
   get userCount(): number {
     return this.#users.size;
+  }
+
+  /** Expire the users whose oldest records passed `maxAgeMs`; drop logs left empty. */
+  #sweep(now: number): void {
+    const order = this.#order;
+    const cutoff = now - this.#maxAgeMs;
+    while (this.#orderHead < order.length && order[this.#orderHead]!.at < cutoff) {
+      const { userId } = order[this.#orderHead++]!;
+      const log = this.#users.get(userId);
+      if (!log) continue;
+      this.#expire(log, now);
+      if (log.head === log.entries.length) {
+        this.#users.delete(userId);
+        if (log.lost > this.#forgotten) this.#forgotten = log.lost;
+      }
+    }
+    if (this.#orderHead > 1024 && this.#orderHead * 2 > order.length) {
+      order.splice(0, this.#orderHead);
+      this.#orderHead = 0;
+    }
   }
 
   #expire(log: UserLog, now: number): void {

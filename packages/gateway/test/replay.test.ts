@@ -180,6 +180,20 @@ t.test('the replay log drops frames older than maxAgeMs and counts them as lost'
   t.end();
 });
 
+t.test('a user who gets nothing new still loses frames past maxAgeMs, and resuming behind them is a gap', (t) => {
+  let now = 1_000_000;
+  const log = new ReplayLog({ maxEvents: 10, maxAgeMs: 1000, now: () => now });
+  const quiet = log.nextId();
+  log.record(1, quiet, Buffer.from('quiet'));
+  now += 2000;
+  log.record(2, log.nextId(), Buffer.from('busy'));
+  t.equal(log.userCount, 1, 'user 1\'s log was dropped by the sweep');
+  t.ok(log.resume(1, quiet - 1).gap, 'what user 1 missed is gone: gap');
+  t.same(log.resume(1, quiet - 1).frames, []);
+  t.notOk(log.resume(1, quiet).gap, 'nothing after its last id was lost');
+  t.end();
+});
+
 t.test('the replay log stays bounded under many notifications and keeps the newest', (t) => {
   const log = new ReplayLog({ maxEvents: 3, maxAgeMs: 60_000, now: () => 5 });
   let last = 0;
