@@ -184,6 +184,12 @@ export const LimitsSchema = z.strictObject({
   failedHandshakeWindowMs: ms.default(60_000),
   /** Most IPs tracked for failed handshakes; the oldest entry is dropped beyond it (memory stays bounded). */
   maxTrackedIps: int().min(1).default(10_000),
+  /**
+   * Peer addresses the per-IP limits do not apply to: your reverse proxy, through which every browser
+   * arrives. Default loopback, because the default listen address is loopback and only the local
+   * reverse proxy (openITCOCKPIT's nginx) reaches it; limiting it would limit all users together.
+   */
+  exemptAddresses: z.array(z.string().min(1)).default(['127.0.0.1', '::1', '::ffff:127.0.0.1']),
   /** Largest request header block (node:http `maxHeaderSize`); larger gets 431. */
   maxHeaderBytes: int().min(1024).default(16 * 1024),
   /** Time to receive the complete request headers, handshakes included (node:http `headersTimeout`); then 408. */

@@ -6,30 +6,33 @@ import type { Config } from './config.js';
  * within a window. Both maps are bounded: connection counts by the open
  * sockets themselves, failure windows by `limits.maxTrackedIps` (the oldest
  * entry is dropped first) and by {@link HandshakeGuard.sweep}, which the
- * heartbeat's one timer calls (no timer of its own).
+ * heartbeat's one timer calls (no timer of its own). Addresses in
+ * `limits.exemptAddresses` (default loopback: the local reverse proxy) are never limited.
  */
 export class HandshakeGuard {
   readonly #limits: Config['limits'];
   readonly #open = new Map<string, number>();
   /** ip → failures in the window that started at `since` (ms); Map order = insertion = oldest first. */
   readonly #failures = new Map<string, { count: number; since: number }>();
+  readonly #exempt: ReadonlySet<string>;
 
   /** @param limits the validated `limits` config section. */
   constructor(limits: Config['limits']) {
     this.#limits = limits;
+    this.#exempt = new Set(limits.exemptAddresses);
   }
 
   /** True when `ip` reached `limits.maxFailedHandshakesPerIp` within the current window. */
   failuresExceeded(ip: string, now: number): boolean {
     const max = this.#limits.maxFailedHandshakesPerIp;
-    if (max === 0) return false;
+    if (max === 0 || this.#exempt.has(ip)) return false;
     const f = this.#failures.get(ip);
     return f !== undefined && now - f.since < this.#limits.failedHandshakeWindowMs && f.count >= max;
   }
 
   /** Count one failed handshake of `ip` (`now` in ms). */
   recordFailure(ip: string, now: number): void {
-    if (this.#limits.maxFailedHandshakesPerIp === 0) return;
+    if (this.#limits.maxFailedHandshakesPerIp === 0 || this.#exempt.has(ip)) return;
     const f = this.#failures.get(ip);
     if (f !== undefined && now - f.since < this.#limits.failedHandshakeWindowMs) {
       f.count++;
@@ -46,7 +49,7 @@ export class HandshakeGuard {
   /** True when one more WebSocket from `ip` would exceed `limits.maxConnectionsPerIp`. */
   ipFull(ip: string): boolean {
     const max = this.#limits.maxConnectionsPerIp;
-    return max !== 0 && (this.#open.get(ip) ?? 0) >= max;
+    return max !== 0 && !this.#exempt.has(ip) && (this.#open.get(ip) ?? 0) >= max;
   }
 
   /** A WebSocket from `ip` opened. */

@@ -211,7 +211,7 @@ t.test('one WebSocket more than limits.maxConnectionsPerUser gets 429 and is cou
 });
 
 t.test('one WebSocket more than limits.maxConnectionsPerIp gets 429 and is counted', async (t) => {
-  const gw = await gateway(t, { limits: { maxConnectionsPerIp: 2 } });
+  const gw = await gateway(t, { limits: { maxConnectionsPerIp: 2, exemptAddresses: [] } });
   const a = await openClient(gw, { userId: 1 });
   const b = await openClient(gw, { userId: 2 });
   t.same(await handshake(gw, '/?userId=3&browserUuid=c'), { status: 429, body: 'Too many connections from this address' });
@@ -225,7 +225,7 @@ t.test('one WebSocket more than limits.maxConnectionsPerIp gets 429 and is count
 
 t.test('after limits.maxFailedHandshakesPerIp failures an address gets 429, even with a good key, until the window ends', async (t) => {
   const windowMs = 400;
-  const gw = await gateway(t, { limits: { maxFailedHandshakesPerIp: 3, failedHandshakeWindowMs: windowMs } });
+  const gw = await gateway(t, { limits: { maxFailedHandshakesPerIp: 3, failedHandshakeWindowMs: windowMs, exemptAddresses: [] } });
   for (let i = 0; i < 3; i++) t.equal((await handshake(gw, '/?userId=1&browserUuid=b', { 'Sec-WebSocket-Protocol': proto('wrong-key') })).status, 401);
   t.same(await handshake(gw, '/?userId=1&browserUuid=b'), { status: 429, body: 'Too many failed handshakes' });
   t.equal(gw.stats.limitRefusals['failed-handshakes'], 1);
@@ -235,7 +235,7 @@ t.test('after limits.maxFailedHandshakesPerIp failures an address gets 429, even
 });
 
 t.test('failed-handshake tracking keeps at most limits.maxTrackedIps addresses', async (t) => {
-  const gw = await gateway(t, { limits: { maxTrackedIps: 2 } });
+  const gw = await gateway(t, { limits: { maxTrackedIps: 2, exemptAddresses: [] } });
   for (const ip of ['127.0.0.1', '127.0.0.2', '127.0.0.3', '127.0.0.4']) {
     t.equal((await handshake(gw, '/?userId=1&browserUuid=b', { 'Sec-WebSocket-Protocol': proto('wrong') }, ip)).status, 401);
   }
@@ -302,7 +302,7 @@ t.test('tokens, keys and secrets never reach the log, even at trace level', asyn
 });
 
 t.test('after limits.maxFailedHandshakesPerIp failed /message authentications the address gets 429, even with the key', async (t) => {
-  const gw = await gateway(t, { limits: { maxFailedHandshakesPerIp: 2 } });
+  const gw = await gateway(t, { limits: { maxFailedHandshakesPerIp: 2, exemptAddresses: [] } });
   for (let i = 0; i < 2; i++) t.equal((await postMessage(gw, hostMessage(), { apiKey: 'wrong-key' })).status, 401);
   const r = await postMessage(gw, hostMessage());
   t.equal(r.status, 429);
@@ -319,4 +319,17 @@ t.test('in auth.mode token /message refuses the shared API key and accepts an in
   const r = await postMessage(gw, hostMessage(), { apiKey: token(0) });
   t.equal(r.status, 200, r.body);
   t.equal(JSON.parse(await ws.next()).type, 'ProcessPushNotification');
+});
+
+t.test('limits.exemptAddresses (default loopback, the local reverse proxy) are never limited per IP', async (t) => {
+  const gw = await gateway(t, { limits: { maxConnectionsPerIp: 1, maxFailedHandshakesPerIp: 1 } });
+  for (let i = 0; i < 3; i++) t.equal((await handshake(gw, '/?userId=1&browserUuid=b', { 'Sec-WebSocket-Protocol': proto('wrong') })).status, 401);
+  const a = await openClient(gw, { userId: 1 });
+  const b = await openClient(gw, { userId: 2 });
+  t.equal(gw.registry.size, 2);
+  t.same(gw.stats.limitRefusals, {});
+  t.equal((await handshake(gw, '/?userId=1&browserUuid=b', { 'Sec-WebSocket-Protocol': proto('wrong') }, '127.0.0.2')).status, 401);
+  t.same(await handshake(gw, '/?userId=3&browserUuid=b', {}, '127.0.0.2'), { status: 429, body: 'Too many failed handshakes' }, 'other addresses are');
+  await a.close();
+  await b.close();
 });
