@@ -5,7 +5,7 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import t, { type Test } from 'tap';
 import { WebSocket } from 'ws';
-import { TestClient, TEST_API_KEY, WAIT_MS } from './helpers.js';
+import { httpRequest, TestClient, TEST_API_KEY, WAIT_MS } from './helpers.js';
 
 const MAIN = fileURLToPath(new URL('../dist/main.js', import.meta.url));
 
@@ -138,4 +138,38 @@ t.test('IS_CONTAINER=1 binds all addresses when listen.host is not configured', 
   r.child.kill('SIGTERM');
   t.equal(await bounded(r.exited, 'exit'), 0);
   t.ok(port > 0);
+});
+
+t.test('the demo page carries the key only on the demo directory, and is off unless demo.enabled', async (t) => {
+  const dir = await tmp(t);
+  await writeFile(join(dir, 'demo.yaml'), 'listen:\n  port: 0\ndemo:\n  enabled: true\n');
+  const demo = run(t, ['serve', '--config', join(dir, 'demo.yaml')]);
+  const key = await waitOutput(demo, () => /demo API key: ([0-9a-f]{160})\n/.exec(demo.stderr())?.[1]);
+  const port = await waitOutput(demo, () => listeningPort(demo));
+  await waitOutput(demo, () => (demo.stderr().includes('/demo\n') ? true : undefined));
+  t.match(demo.stderr(), `Or open the demo page in a browser: http://127.0.0.1:${port}/demo`);
+  const page = await httpRequest(`http://127.0.0.1:${port}/demo`);
+  t.equal(page.status, 200);
+  t.match(page.body, `"apiKey":"${key}"`, 'the embedded demo page is given the demo key');
+  t.equal((await httpRequest(`http://127.0.0.1:${port}/demo/pushgate-client.js`)).status, 200, 'the client bundle is served');
+  demo.child.kill('SIGTERM');
+  t.equal(await bounded(demo.exited, 'exit'), 0);
+
+  await writeFile(join(dir, 'directory.yaml'), `apiKeys: ["${TEST_API_KEY}"]\nhosts: {}\n`);
+  await writeFile(join(dir, 'file.yaml'), 'listen:\n  port: 0\ndirectory:\n  type: file\n  path: directory.yaml\ndemo:\n  enabled: true\n');
+  const configured = run(t, ['serve', '--config', join(dir, 'file.yaml')]);
+  const p2 = await waitOutput(configured, () => listeningPort(configured));
+  const form = await httpRequest(`http://127.0.0.1:${p2}/demo`);
+  t.equal(form.status, 200);
+  t.notMatch(form.body, TEST_API_KEY, 'a configured deployment\'s page never carries a key');
+  t.match(form.body, '{"demo":false}');
+  configured.child.kill('SIGTERM');
+  t.equal(await bounded(configured.exited, 'exit'), 0);
+
+  await writeFile(join(dir, 'off.yaml'), 'listen:\n  port: 0\n');
+  const off = run(t, ['serve', '--config', join(dir, 'off.yaml')]);
+  const p3 = await waitOutput(off, () => listeningPort(off));
+  t.equal((await httpRequest(`http://127.0.0.1:${p3}/demo`)).status, 426, 'off by default in a config file: /demo is just the WebSocket endpoint');
+  off.child.kill('SIGTERM');
+  t.equal(await bounded(off.exited, 'exit'), 0);
 });
