@@ -11,9 +11,11 @@ import type { HttpHandler, HttpRoute } from './server.js';
  * Demo-only key injection: when the gateway runs on the embedded demo
  * directory (started without a config), main.ts passes that directory's
  * freshly generated API key and the page carries it in an inline JSON
- * block, so a newcomer sees notifications without copying a key. A
- * configured deployment never gets this: its page asks for the key, which
- * stays in the page's memory.
+ * block, so a newcomer sees notifications without copying a key. Only
+ * loopback peers get it (the embedded default listens on 127.0.0.1, but
+ * IS_CONTAINER=1 binds every address); others, and every configured
+ * deployment, get a page that asks for the key, which stays in the page's
+ * memory.
  */
 
 /** Options of {@link demoRoutes}. */
@@ -50,6 +52,10 @@ function onlyGet(handler: HttpHandler): HttpHandler {
   };
 }
 
+function isLoopback(address: string | undefined): boolean {
+  return address === '::1' || address?.startsWith('127.') === true || address?.startsWith('::ffff:127.') === true;
+}
+
 /** JSON safe inside an HTML `<script>` element. */
 function scriptJson(value: unknown): string {
   return JSON.stringify(value).replace(/</g, '\\u003c').replace(/>/g, '\\u003e').replace(/&/g, '\\u0026');
@@ -59,9 +65,16 @@ function scriptJson(value: unknown): string {
 export function demoRoutes(opts: DemoOptions = {}): HttpRoute[] {
   const bundlePath = opts.clientBundlePath ?? createRequire(import.meta.url).resolve('@pushgate/client/dist/pushgate-client.js');
   let bundle: Promise<Buffer> | undefined;
-  const html = page(opts.demoApiKey === undefined ? { demo: false } : { demo: true, apiKey: opts.demoApiKey });
+  const withKey = opts.demoApiKey === undefined ? undefined : page({ demo: true, apiKey: opts.demoApiKey });
+  const withoutKey = page({ demo: false });
   return [
-    { path: DEMO_PATH, handler: onlyGet((req, res) => send(res, 200, 'text/html; charset=utf-8', html, req.method)) },
+    {
+      path: DEMO_PATH,
+      handler: onlyGet((req, res) => {
+        const html = withKey !== undefined && isLoopback(req.socket.remoteAddress) ? withKey : withoutKey;
+        send(res, 200, 'text/html; charset=utf-8', html, req.method);
+      }),
+    },
     { path: `${DEMO_PATH}/demo.js`, handler: onlyGet((req, res) => send(res, 200, 'text/javascript; charset=utf-8', DEMO_JS, req.method)) },
     {
       path: `${DEMO_PATH}/pushgate-client.js`,
