@@ -66,8 +66,8 @@ async function waitState(page: Page, state: string): Promise<void> {
 }
 
 /** Wait until the demo page lists a notification whose title contains `text`. */
-async function waitListed(page: Page, text: string): Promise<void> {
-  await page.waitForFunction(`[...document.querySelectorAll('#list .title')].some((e) => e.textContent.includes(${JSON.stringify(text)}))`, undefined, { timeout: BROWSER_WAIT_MS });
+async function waitListed(page: Page, text: string, ms = BROWSER_WAIT_MS): Promise<void> {
+  await page.waitForFunction(`[...document.querySelectorAll('#list .title')].some((e) => e.textContent.includes(${JSON.stringify(text)}))`, undefined, { timeout: ms });
 }
 
 async function listed(page: Page): Promise<string[]> {
@@ -145,7 +145,8 @@ t.test('in Chromium', { skip: chromiumSkip() }, async (t) => {
     t.same((await shown(page)).map((n) => n.title), ['PROBLEM: web-01 is DOWN!'], 'nothing new while cut');
 
     proxy.restore();
-    await waitListed(page, 'RECOVERY: web-01 is UP!');
+    // The backoff doubles per failed attempt while cut (0.5 s, 1 s, 2 s, ...): a slow machine may wait one long step.
+    await waitListed(page, 'RECOVERY: web-01 is UP!', 3 * BROWSER_WAIT_MS);
     await waitState(page, 'connected');
     const after = await postMessage(gw, hostMessage({ userId: 2, notificationtype: 'ACKNOWLEDGEMENT', ackauthor: 'alice', ackcomment: 'on it' }));
     t.equal(after.status, 200);
