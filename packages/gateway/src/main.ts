@@ -162,12 +162,20 @@ async function main(argv: string[], env: NodeJS.ProcessEnv): Promise<number> {
 
   // Loaded after the config is known good: the relay (undici, channels) is the slowest import.
   const { MobilePush } = await import('@pushgate/relay');
-  const relay = new MobilePush({
-    directory,
-    logger,
-    timeoutMs: config.relay.timeoutMs,
-    ...(config.relay.caFile ? { caFile: args.configPath ? resolve(dirname(args.configPath), config.relay.caFile) : config.relay.caFile } : {}),
-  });
+  let relay: InstanceType<typeof MobilePush>;
+  try {
+    relay = new MobilePush({
+      directory,
+      logger,
+      timeoutMs: config.relay.timeoutMs,
+      ...(config.relay.caFile ? { caFile: args.configPath ? resolve(dirname(args.configPath), config.relay.caFile) : config.relay.caFile } : {}),
+    });
+  } catch (err) {
+    // An unreadable CA file is a configuration error: one line, exit 1.
+    process.stderr.write(`pushgate: ${codedMessage(err)}\n`);
+    await directory.close();
+    return 1;
+  }
 
   // No channels configured: no outbox is opened (and channels.ts is never loaded).
   let channels: OpenChannels | undefined;

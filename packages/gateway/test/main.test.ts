@@ -103,6 +103,16 @@ t.test('an invalid config file stops startup with the key path and reason on std
   t.equal(r.stdout(), '', 'nothing was started');
 });
 
+t.test('an unreadable relay.caFile stops startup with a coded one-line error, not a stack trace', async (t) => {
+  const dir = await tmp(t);
+  await writeFile(join(dir, 'ca.yaml'), 'listen:\n  port: 0\nrelay:\n  caFile: missing-ca.pem\n');
+  const r = run(t, ['serve', '--config', join(dir, 'ca.yaml')]);
+  t.equal(await bounded(r.exited, 'exit'), 1);
+  t.match(r.stderr(), `pushgate: RELAY_ERR_CA_FILE: `);
+  t.match(r.stderr(), join(dir, 'missing-ca.pem'), 'names the resolved path');
+  t.notMatch(r.stderr(), /\n\s+at /, 'no stack trace');
+});
+
 t.test('a missing config file and unknown commands are clear errors', async (t) => {
   const missing = run(t, ['serve', '--config', '/nonexistent/pushgate.yaml']);
   t.equal(await bounded(missing.exited, 'exit'), 1);
