@@ -1,4 +1,4 @@
-import type { RoutedNotification } from '@pushgate/relay';
+import type { PushJob, RoutedNotification } from '@pushgate/relay';
 import type { Logger } from 'pino';
 import type { Config } from './config.js';
 import type { Directory } from './directory/directory.js';
@@ -7,20 +7,7 @@ import type { Registry } from './registry.js';
 import type { ReplayLog } from './replay.js';
 import type { GatewayStats } from './stats.js';
 
-/**
- * One mobile push job (PROTOCOL.md §4), the shape `@pushgate/relay`'s
- * `MobilePush.enqueue` takes.
- */
-export interface PushJob {
-  userId: number;
-  title: string;
-  body: string;
-  type: 'host' | 'service';
-  notificationType: string;
-  currentState: number;
-  hostUuid: string;
-  serviceUuid: string;
-}
+export type { PushJob };
 
 /**
  * What the gateway needs of the mobile push relay (`MobilePush` from
