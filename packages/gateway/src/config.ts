@@ -77,6 +77,10 @@ export const WebSocketSchema = z.strictObject({
   exportStatusIntervalMs: ms.default(3000),
   /** `?since=<id>` replay (replay.ts): most notifications kept per user (0 = none), and their longest age. */
   replay: z.strictObject({ maxEvents: int().min(0).default(100), maxAgeMs: ms.default(300_000) }).prefault({}),
+}).refine((w) => w.pingIntervalMs < w.pongTimeoutMs, {
+  // A ping only proves liveness if its pong can arrive before the deadline.
+  message: 'must be below websocket.pongTimeoutMs, or healthy clients are dropped between pings',
+  path: ['pingIntervalMs'],
 });
 
 export const MessageSchema = z.strictObject({
