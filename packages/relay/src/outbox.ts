@@ -5,22 +5,14 @@ import type { Logger } from 'pino';
 import type { Channel, Delivery, SendResult } from './channels/channel.js';
 import { RelayError } from './errors.js';
 
-/** What a caller hands to {@link Outbox.enqueue}. */
-export interface DeliveryInput {
-  /** Idempotency key; enqueueing an id that is still pending is a no-op. Default: a random UUID. */
-  id?: string;
-  /** Name of a channel the outbox was given. */
-  channel: string;
-  title: string;
-  message: string;
-  url?: string;
-  /** -2..2, default 0. */
-  priority?: number;
-  /** Channel-specific fields, journaled as given (`Delivery.data`). Never secrets: the journal is plain text. */
-  data?: Record<string, string | number>;
-  /** Lifetime from now, in ms; then the delivery is dead-lettered as expired. Default the outbox's `ttlMs`. */
-  ttlMs?: number;
-}
+/**
+ * What a caller hands to {@link Outbox.enqueue}: a {@link Delivery} whose
+ * timestamps the outbox sets. `id` is the idempotency key (enqueueing an id
+ * that is still pending is a no-op), default a random UUID; `ttlMs` is the
+ * lifetime from now, default the outbox's `ttlMs`. `data` is journaled as
+ * given, in plain text: never secrets.
+ */
+export type DeliveryInput = Omit<Delivery, 'id' | 'createdAt' | 'expiresAt'> & { id?: string; ttlMs?: number };
 
 /** How a delivery ended. */
 export type Outcome = { kind: 'sent'; attempts: number } | { kind: 'dead'; reason: string; attempts: number };
