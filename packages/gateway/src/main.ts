@@ -213,7 +213,7 @@ async function main(argv: string[], env: NodeJS.ProcessEnv): Promise<number> {
   }
   logger.info({ url: gateway.url, host, port: gateway.port, directory: directory.kind }, 'pushgate listening');
   if (config.auth.allowedOrigins.length === 0) {
-    logger.warn('auth.allowedOrigins is empty: WebSockets and /events accept any Origin (cross-site WebSocket hijacking is possible); list your frontend origins');
+    logger.warn('auth.allowedOrigins is empty: WebSockets, /events and the Icinga SSE endpoint accept any Origin (cross-site WebSocket hijacking is possible); list your frontend origins');
   }
   if (config.message.allowUnauthenticatedLoopback) {
     logger.warn('message.allowUnauthenticatedLoopback is on: loopback peers may POST /message without an API key');

@@ -70,6 +70,30 @@ t.test('when the database is unreachable a subscription gets 503 and polls are c
   t.equal(svc.poller.stats.pollErrors, 1);
 });
 
+t.test('with auth.allowedOrigins set, a subscription from an unlisted Origin gets 403 before any session lookup', async (t) => {
+  const config = parseConfig({
+    icinga: { enabled: true, database: { host: '127.0.0.1', port: 1, user: 'nobody' }, queryTimeoutMs: 2000, keepAliveFirstMs: 600_000 },
+  }).icinga;
+  const svc = new IcingaService({
+    config, connection: config.database!, logger: pino({ level: 'silent' }), allowedOrigins: ['https://icinga.example.com'],
+  });
+  t.teardown(() => svc.close());
+  const port = await svc.listen('127.0.0.1', 0);
+  const url = `http://127.0.0.1:${port}${PATH}`;
+  const headers = { Cookie: 'Icingaweb2=x', 'User-Agent': UA };
+  const foreign = await subscribe(url, { ...headers, Origin: 'https://evil.example.net' });
+  await foreign.ended;
+  t.equal(foreign.status, 403);
+  t.equal(svc.stats.answers['403'], 1);
+  // A listed Origin, and a request without one (not from a web page), reach the session check
+  // (503 here: the database is unreachable).
+  for (const extra of [{ Origin: 'https://icinga.example.com' }, {}]) {
+    const c = await subscribe(url, { ...headers, ...extra });
+    await c.ended;
+    t.equal(c.status, 503);
+  }
+});
+
 t.test('with MariaDB', { skip: await mariadbSkip() }, async (t) => {
   const fx: IcingaFixture = await createIcingaFixture();
   t.teardown(() => fx.drop());

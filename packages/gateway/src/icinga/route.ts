@@ -4,6 +4,7 @@ import type { Logger } from 'pino';
 import type { Config } from '../config.js';
 import { readMyCnf } from '../directory/mycnf.js';
 import { GatewayError } from '../errors.js';
+import { originAllowed } from '../handshake.js';
 import { parseLastEventId, SseHub } from '../sse/stream.js';
 import { IcingaDirectory, type IcingaDbConnection } from './directory.js';
 import { IcingaPoller } from './poller.js';
@@ -41,11 +42,13 @@ export interface IcingaServiceOptions {
   logger: Logger;
   /** Clock in ms (default `Date.now`); tests may pass their own. */
   now?: () => number;
+  /** `auth.allowedOrigins`: a subscription whose Origin is not listed gets 403 (default empty: any). */
+  allowedOrigins?: readonly string[];
 }
 
 /** Counters of the Icinga endpoint, for metrics. */
 export interface IcingaStats {
-  /** Subscribe answers by status (`"200"`, `"204"`, `"400"`, `"405"`, `"503"`). */
+  /** Subscribe answers by status (`"200"`, `"204"`, `"400"`, `"403"`, `"405"`, `"503"`). */
   answers: Record<string, number>;
   /** 204s by reason (`no-cookie`, `user-agent-mismatch`, ..., `stream-limit`). */
   refused: Record<string, number>;
@@ -79,11 +82,13 @@ export class IcingaService {
   private readonly log: Logger;
   private server: Server | undefined;
   private closing = false;
+  private readonly allowedOrigins: readonly string[];
 
   constructor(opts: IcingaServiceOptions) {
     const { config, logger } = opts;
     this.log = logger.child({ mod: 'icinga' });
     const now = opts.now ?? Date.now;
+    this.allowedOrigins = opts.allowedOrigins ?? [];
     this.directory = new IcingaDirectory({
       connection: opts.connection,
       sessionMaxAgeMs: config.sessionMaxAgeMs,
@@ -164,6 +169,11 @@ export class IcingaService {
       const what = version === undefined ? 'invalid protocol version' : `unsupported protocol version ${version}`;
       return plain(res, 400, `Bad Request: ${what}; this server speaks version ${ICINGA_PROTOCOL_VERSION}\n`);
     }
+    // Cross-site hijacking: a page elsewhere must not open a stream with the user's cookie.
+    if (!originAllowed(req.headers.origin, this.allowedOrigins)) {
+      inc(this.stats.answers, '403');
+      return plain(res, 403, 'Forbidden: origin not allowed\n');
+    }
     if (this.closing) {
       inc(this.stats.answers, '503');
       return plain(res, 503, 'Service Unavailable: shutting down\n');
@@ -237,9 +247,9 @@ function requestedVersion(req: IncomingMessage): number | undefined {
  * `service.close()` before `gateway.close()` so open streams end at once.
  * Rejects with `GW_ERR_DIRECTORY_CONFIG` or `GW_ERR_LISTEN`.
  */
-export async function startIcinga(cfg: IcingaConfig, logger: Logger): Promise<IcingaService | undefined> {
+export async function startIcinga(cfg: IcingaConfig, logger: Logger, allowedOrigins: readonly string[] = []): Promise<IcingaService | undefined> {
   if (!cfg.enabled) return undefined;
-  const service = new IcingaService({ config: cfg, connection: await icingaConnection(cfg), logger });
+  const service = new IcingaService({ config: cfg, connection: await icingaConnection(cfg), logger, allowedOrigins });
   try {
     if (cfg.listen) {
       const port = await service.listen(cfg.listen.host, cfg.listen.port);

@@ -27,7 +27,7 @@ export interface SseEndpoints {
  * `GW_ERR_DIRECTORY_CONFIG` or `GW_ERR_LISTEN` from the Icinga side.
  */
 export async function startSseEndpoints(config: Config, directory: Directory, logger: Logger): Promise<SseEndpoints> {
-  const icinga = await startIcinga(config.icinga, logger);
+  const icinga = await startIcinga(config.icinga, logger, config.auth.allowedOrigins);
   const e = config.events;
   const events = e.enabled
     ? new PushSse({
