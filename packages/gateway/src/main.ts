@@ -3,6 +3,7 @@
  * `pushgate serve [--config <file>]`: the gateway daemon. The only module
  * that reads argv and the environment, creates the root logger and exits.
  */
+import { readFile } from 'node:fs/promises';
 import { dirname, resolve } from 'node:path';
 import { pino, type Logger } from 'pino';
 import { loadConfigFile, parseConfig, type Config } from './config.js';
@@ -22,6 +23,10 @@ const USAGE = `usage: pushgate serve [--config <file>]
                    signed with the first of auth.secrets.
 
        pushgate test-channel <name> [--config <file>]
+       pushgate check --url <url> [--key <key> | --key-file <file>] [--user-id <n>] [--host-uuid <uuid>]
+                   [--warning <ms>] [--critical <ms>] [--timeout <ms>]
+                   Nagios plugin self-test: one status line, exit 0/1/2/3;
+                   the key defaults to env PUSHGATE_API_KEY.
 
   test-channel     send one test message through the named notification
                    channel (docs/channels.md) and print sent, retrying: …
@@ -129,6 +134,7 @@ function fail(message: string): number {
 }
 
 async function main(argv: string[], env: NodeJS.ProcessEnv): Promise<number> {
+  if (argv[0] === 'check') return checkCommand(argv.slice(1), env.PUSHGATE_API_KEY);
   const args = parseArgs(argv);
   if (typeof args === 'string') {
     process.stderr.write(args);
@@ -261,6 +267,24 @@ function codedMessage(err: unknown): string {
   const code = (err as { code?: unknown } | null)?.code;
   const message = (err as Error)?.message ?? String(err);
   return typeof code === 'string' && /^[A-Z]+_ERR_/.test(code) ? `${code}: ${message}` : message;
+}
+
+/** `pushgate check`: one Nagios status line on stdout; exit 0/1/2/3 (check.ts). */
+async function checkCommand(argv: string[], envKey: string | undefined): Promise<number> {
+  const { parseCheckArgs, runCheck, usageResult, CHECK_USAGE } = await import('./check.js');
+  const parsed = parseCheckArgs(argv, envKey);
+  if (!parsed.ok) process.stderr.write(CHECK_USAGE);
+  if (parsed.ok && 'keyFile' in parsed) {
+    try {
+      parsed.options.apiKey = (await readFile(parsed.keyFile, 'utf8')).trim();
+    } catch (err) {
+      process.stdout.write(`${usageResult(`cannot read --key-file: ${(err as NodeJS.ErrnoException).code ?? 'error'}`).line}\n`);
+      return 3;
+    }
+  }
+  const result = parsed.ok ? await runCheck(parsed.options) : usageResult(parsed.message);
+  process.stdout.write(`${result.line}\n`);
+  return result.code;
 }
 
 /** `pushgate test-channel <name>`: one attempt through one channel, outside the outbox; 0 only when sent. */

@@ -1,0 +1,101 @@
+import { spawn } from 'node:child_process';
+import { createServer } from 'node:net';
+import { fileURLToPath } from 'node:url';
+import t from 'tap';
+import { FileDirectory } from '../src/directory/file.js';
+import { HOST_UUID, startTestGateway, TEST_API_KEY, testDirectoryData, WAIT_MS } from './helpers.js';
+
+const MAIN = fileURLToPath(new URL('../dist/main.js', import.meta.url));
+
+interface Exit {
+  code: number | null;
+  stdout: string;
+  stderr: string;
+}
+
+/** Run `pushgate <args>` to completion (bounded), without PUSHGATE_API_KEY from the outer environment. */
+function pushgate(args: string[], env: NodeJS.ProcessEnv = {}): Promise<Exit> {
+  const base = { ...process.env };
+  delete base.PUSHGATE_API_KEY;
+  const child = spawn(process.execPath, [MAIN, ...args], { env: { ...base, ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
+  let stdout = '';
+  let stderr = '';
+  child.stdout.on('data', (c: Buffer) => { stdout += c.toString(); });
+  child.stderr.on('data', (c: Buffer) => { stderr += c.toString(); });
+  return new Promise((resolve, reject) => {
+    const timer = setTimeout(() => { child.kill('SIGKILL'); reject(new Error(`pushgate ${args[0]} did not exit in time:\n${stdout}\n${stderr}`)); }, WAIT_MS * 4);
+    child.once('exit', (code) => { clearTimeout(timer); resolve({ code, stdout, stderr }); });
+  });
+}
+
+/** A directory whose host lookup takes `delayMs`: the stand-in for a slow database. */
+class SlowDirectory extends FileDirectory {
+  constructor(readonly delayMs: number) {
+    super(testDirectoryData());
+  }
+
+  override async hostName(uuid: string): Promise<string | undefined> {
+    await new Promise((r) => setTimeout(r, this.delayMs));
+    return super.hostName(uuid);
+  }
+}
+
+const LINE = /^PUSHGATE OK - notification delivered in (\d+) ms \| latency=\1ms;500;2000;0\n$/;
+
+t.test('check against a healthy gateway prints one OK line with latency perfdata and exits 0', async (t) => {
+  const gw = await startTestGateway();
+  t.teardown(() => gw.close());
+  const r = await pushgate(['check', '--url', gw.url, '--host-uuid', HOST_UUID], { PUSHGATE_API_KEY: TEST_API_KEY });
+  t.match(r.stdout, LINE);
+  t.equal(r.code, 0);
+  t.notOk(r.stdout.includes(TEST_API_KEY) || r.stderr.includes(TEST_API_KEY), 'the key is never printed');
+  t.equal(gw.registry.size, 0, 'the synthetic connection is gone afterwards');
+});
+
+t.test('check against a closed port is CRITICAL (exit 2)', async (t) => {
+  const srv = createServer();
+  await new Promise<void>((resolve) => srv.listen(0, '127.0.0.1', () => resolve()));
+  const port = (srv.address() as { port: number }).port;
+  await new Promise<void>((resolve) => srv.close(() => resolve()));
+  const r = await pushgate(['check', '--url', `http://127.0.0.1:${port}`, '--key', TEST_API_KEY, '--timeout', '5000']);
+  t.match(r.stdout, /^PUSHGATE CRITICAL - cannot connect to 127\.0\.0\.1:\d+: ECONNREFUSED\n$/);
+  t.equal(r.code, 2);
+});
+
+t.test('check with a wrong key is CRITICAL (exit 2) and names the HTTP status', async (t) => {
+  const gw = await startTestGateway();
+  t.teardown(() => gw.close());
+  const wrong = 'wrong-key-0123456789abcdef0123456789abcdef';
+  const r = await pushgate(['check', '--url', gw.url, '--key', wrong, '--host-uuid', HOST_UUID]);
+  t.equal(r.stdout, 'PUSHGATE CRITICAL - WebSocket handshake rejected: HTTP 401\n');
+  t.equal(r.code, 2);
+  t.notOk(r.stdout.includes(wrong), 'the key is never printed');
+});
+
+t.test('check against a gateway with a slow directory is WARNING (exit 1) above --warning', async (t) => {
+  const gw = await startTestGateway({ directory: new SlowDirectory(400) });
+  t.teardown(() => gw.close());
+  const r = await pushgate(['check', '--url', gw.url, '--key', TEST_API_KEY, '--host-uuid', HOST_UUID, '--warning', '200', '--critical', '60000']);
+  t.match(r.stdout, /^PUSHGATE WARNING - notification delivered in \d+ ms \| latency=\d+ms;200;60000;0\n$/);
+  t.equal(r.code, 1);
+});
+
+t.test('check with an unknown host uuid is CRITICAL: the gateway rejects the message', async (t) => {
+  const gw = await startTestGateway();
+  t.teardown(() => gw.close());
+  const r = await pushgate(['check', '--url', gw.url, '--key', TEST_API_KEY, '--host-uuid', '00000000-0000-0000-0000-000000000000']);
+  t.match(r.stdout, /^PUSHGATE CRITICAL - POST \/message rejected: HTTP \d+/);
+  t.equal(r.code, 2);
+});
+
+t.test('check usage errors are UNKNOWN (exit 3)', async (t) => {
+  const noUrl = await pushgate(['check', '--key', TEST_API_KEY]);
+  t.equal(noUrl.stdout, 'PUSHGATE UNKNOWN - --url is required\n');
+  t.equal(noUrl.code, 3);
+  const noKey = await pushgate(['check', '--url', 'http://127.0.0.1:1']);
+  t.equal(noKey.code, 3);
+  t.match(noKey.stdout, /^PUSHGATE UNKNOWN - an API key is required/);
+  const bad = await pushgate(['check', '--url', 'http://127.0.0.1:1', '--key', 'k', '--warning', 'soon']);
+  t.equal(bad.stdout, 'PUSHGATE UNKNOWN - --warning must be a positive integer\n');
+  t.equal(bad.code, 3);
+});
