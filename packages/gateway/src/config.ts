@@ -202,6 +202,13 @@ export const LimitsSchema = z.strictObject({
   requestTimeoutMs: ms.default(30_000),
 });
 
+export const MetricsSchema = z.strictObject({
+  /** Serve `GET /metrics` (Prometheus text format, docs/operations.md). */
+  enabled: z.boolean().default(true),
+  /** Serve /metrics only on this address instead of the main listener (e.g. a management interface). */
+  listen: z.strictObject({ host: z.string().min(1).default('127.0.0.1'), port: port.default(9464) }).optional(),
+});
+
 export const LogSchema = z.strictObject({
   level: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
 });
@@ -215,6 +222,7 @@ export const ConfigSchema = z.strictObject({
   icinga: IcingaSchema.prefault({}),
   events: EventsSchema.prefault({}),
   log: LogSchema.prefault({}),
+  metrics: MetricsSchema.prefault({}),
   auth: AuthSchema.prefault({}),
   limits: LimitsSchema.prefault({}),
   /**

@@ -12,6 +12,7 @@ import { ExportStatus } from './export-status.js';
 import { HandshakeGuard } from './guard.js';
 import { authenticate, originAllowed, rejectUpgrade, selectProtocol } from './handshake.js';
 import { Heartbeat } from './heartbeat.js';
+import { GatewayMetrics } from './metrics.js';
 import { handleMessage } from './intake.js';
 import { Registry } from './registry.js';
 import { ReplayLog } from './replay.js';
@@ -42,6 +43,15 @@ export interface GatewayOptions {
   channels?: ChannelDispatcher;
   /** Extra HTTP routes, checked after the built-in ones. */
   httpRoutes?: HttpRoute[];
+  /** Parts `/readyz` checks besides the directory (outbox, Icinga database). */
+  readiness?: ReadinessCheck[];
+}
+
+/** One part `/readyz` checks: not ok carries a one-line reason. */
+export interface ReadinessCheck {
+  /** Shown before the reason (`outbox`, `icinga`). */
+  name: string;
+  health(): { ok: true } | { ok: false; reason: string };
 }
 
 /** A running gateway. */
@@ -54,6 +64,8 @@ export interface Gateway {
   readonly stats: GatewayStats;
   /** Shared state handlers receive. */
   readonly context: GatewayContext;
+  /** The Prometheus metrics (`metrics.enabled`); attach outside parts with `metrics.observe`. */
+  readonly metrics: GatewayMetrics | undefined;
   /** Add an HTTP route after start (exact paths win over predicates). */
   addRoute(route: HttpRoute): void;
   /**
@@ -71,12 +83,19 @@ function plain(res: ServerResponse, status: number, text: string): void {
 
 const healthz: HttpHandler = (_req, res) => plain(res, 200, 'ok');
 
-const readyz: HttpHandler = (_req, res, ctx) => {
-  if (ctx.closing) return plain(res, 503, 'shutting down');
-  const h = ctx.directory.health();
-  if (h.ok) plain(res, 200, 'ok');
-  else plain(res, 503, `directory: ${h.reason}`);
-};
+/** `/readyz`: 200 `ok`, or 503 with one `<part>: <reason>` line per failing part. */
+function readyz(checks: readonly ReadinessCheck[]): HttpHandler {
+  return (_req, res, ctx) => {
+    if (ctx.closing) return plain(res, 503, 'shutting down');
+    const failing: string[] = [];
+    for (const c of [{ name: 'directory', health: () => ctx.directory.health() }, ...checks]) {
+      const h = c.health();
+      if (!h.ok) failing.push(`${c.name}: ${h.reason}`);
+    }
+    if (failing.length === 0) plain(res, 200, 'ok');
+    else plain(res, 503, failing.join('\n'));
+  };
+}
 
 /**
  * Start the gateway: one node:http server for `/message`, `/healthz`,
@@ -99,8 +118,11 @@ export async function startGateway(opts: GatewayOptions): Promise<Gateway> {
   const exact = new Map<string, HttpHandler>([
     ['/message', (req, res, c) => handleMessage(c, req, res)],
     ['/healthz', healthz],
-    ['/readyz', readyz],
+    ['/readyz', readyz(opts.readiness ?? [])],
   ]);
+  const metrics = config.metrics.enabled ? new GatewayMetrics(ctx) : undefined;
+  // With metrics.listen, /metrics is served only there (a management address), not on the client port.
+  if (metrics && !config.metrics.listen) exact.set('/metrics', metrics.handler);
   const predicates: HttpRoute[] = [];
   const addRoute = (route: HttpRoute): void => {
     if (typeof route.path === 'string') exact.set(route.path, route.handler);
@@ -214,6 +236,14 @@ export async function startGateway(opts: GatewayOptions): Promise<Gateway> {
     });
   });
   server.on('error', (err) => logger.error({ err }, 'HTTP server error'));
+  if (metrics && config.metrics.listen) {
+    try {
+      await metrics.listen(config.metrics.listen.host, config.metrics.listen.port);
+    } catch (err) {
+      await new Promise<void>((resolve) => server.close(() => resolve()));
+      throw err;
+    }
+  }
 
   const heartbeat = new Heartbeat(ctx);
   const exportStatus = new ExportStatus(ctx);
@@ -251,6 +281,7 @@ export async function startGateway(opts: GatewayOptions): Promise<Gateway> {
       server.closeAllConnections();
     }
     wss.close();
+    await metrics?.close();
   };
 
   return {
@@ -259,6 +290,7 @@ export async function startGateway(opts: GatewayOptions): Promise<Gateway> {
     registry,
     stats,
     context: ctx,
+    metrics,
     addRoute,
     close,
   };

@@ -110,7 +110,7 @@ export class FileDirectory implements Directory {
     if (changed && this.#path) await this.#persist(this.#path);
   }
 
-  health(): { ok: true } {
+  health(): { ok: true } | { ok: false; reason: string } {
     return { ok: true };
   }
 

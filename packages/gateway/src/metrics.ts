@@ -1,0 +1,234 @@
+import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
+import { collectDefaultMetrics, Counter, Gauge, Registry } from 'prom-client';
+import type { GatewayContext } from './context.js';
+import { GatewayError } from './errors.js';
+
+/**
+ * `GET /metrics` in the Prometheus text format (docs/operations.md lists
+ * every metric). Nothing is counted here: each metric reads the gateway's
+ * existing plain counters (`ctx.stats`, the registry's O(1) sizes, the
+ * outbox, relay and Icinga counters) in a `collect` callback at scrape
+ * time, so the hot path pays nothing and a scrape costs the same at 15k
+ * clients as at one. Labels are status codes, reasons and channel names
+ * only: never a user, key or token.
+ */
+
+/** What the Prometheus counters of the durable outbox read (`Outbox` from `@pushgate/relay` fits). */
+export interface OutboxSource {
+  readonly stats: { readonly accepted: number; readonly rejected: number };
+  readonly byChannel: ReadonlyMap<string, { readonly sent: number; readonly retried: number; readonly dead: number }>;
+  readonly pending: number;
+  readonly journalBytes: number;
+}
+
+/** What the in-memory mobile push relay exposes (`MobilePush.stats`). */
+export interface MobilePushSource {
+  readonly stats: { readonly sent: number; readonly failed: number; readonly retried: number; readonly gone: number; readonly dropped: number };
+}
+
+/** An SSE endpoint's open-stream count (`SseHub.size()`). */
+export interface SseHubSource {
+  size(): number;
+}
+
+/** The Icinga endpoint's counters (`IcingaService`). */
+export interface IcingaSource {
+  readonly hub: SseHubSource;
+  readonly stats: { readonly answers: Readonly<Record<string, number>>; readonly refused: Readonly<Record<string, number>>; readonly dropped: Readonly<Record<string, number>> };
+  readonly poller: { readonly stats: { readonly polls: number; readonly pollErrors: number; readonly delivered: number } };
+}
+
+/** Parts built outside the gateway that metrics also read; each optional (absent: its series are not exported). */
+export interface MetricsSources {
+  /** The durable outbox of the notification channels. */
+  outbox?: OutboxSource | undefined;
+  /** The in-memory mobile push relay, when mobile push does not go through the outbox. */
+  mobilePush?: MobilePushSource | undefined;
+  /** pushgate's own `/events` SSE endpoint. */
+  events?: { readonly hub: SseHubSource } | undefined;
+  /** The Icinga desktop-notification endpoint. */
+  icinga?: IcingaSource | undefined;
+}
+
+/** Sets a labelled counter to the values of `counts` (one series per key). */
+function fromRecord(c: Counter<string>, label: string, counts: Readonly<Record<string, number>>, extra: Record<string, string> = {}): void {
+  for (const key of Object.keys(counts)) c.inc({ ...extra, [label]: key }, counts[key]!);
+}
+
+/**
+ * The gateway's Prometheus registry: pushgate_* metrics collected at scrape
+ * time plus prom-client's default process metrics (RSS, event-loop lag, GC).
+ */
+export class GatewayMetrics {
+  /** The prom-client registry (one per gateway, never the global one). */
+  readonly registry = new Registry();
+  /** Sources attached after start with {@link GatewayMetrics.observe}. */
+  #sources: MetricsSources = {};
+  #server: Server | undefined;
+
+  constructor(ctx: GatewayContext) {
+    const registers = [this.registry];
+    collectDefaultMetrics({ register: this.registry });
+    const src = (): MetricsSources => this.#sources;
+
+    new Gauge({
+      name: 'pushgate_connections', help: 'Open client connections by transport (ws: openITCOCKPIT WebSocket, sse: /events and Icinga streams).', labelNames: ['transport'], registers,
+      collect() {
+        const s = src();
+        this.set({ transport: 'ws' }, ctx.registry.size);
+        this.set({ transport: 'sse' }, (s.events?.hub.size() ?? 0) + (s.icinga?.hub.size() ?? 0));
+      },
+    });
+    new Gauge({
+      name: 'pushgate_registered_users', help: 'Users with at least one open WebSocket connection.', registers,
+      collect() { this.set(ctx.registry.userCount); },
+    });
+    new Counter({
+      name: 'pushgate_handshakes_total', help: 'WebSocket handshakes by outcome (accepted, rejected) and HTTP status.', labelNames: ['outcome', 'status'], registers,
+      collect() {
+        this.reset();
+        this.inc({ outcome: 'accepted', status: '101' }, ctx.stats.connectionsOpened);
+        fromRecord(this, 'status', ctx.stats.handshakesRejected, { outcome: 'rejected' });
+      },
+    });
+    new Counter({
+      name: 'pushgate_limit_refusals_total', help: 'Requests refused by an abuse limit, by limit.', labelNames: ['limit'], registers,
+      collect() { this.reset(); fromRecord(this, 'limit', ctx.stats.limitRefusals); },
+    });
+    new Counter({
+      name: 'pushgate_messages_total', help: 'POST /message answers by HTTP status.', labelNames: ['status'], registers,
+      collect() { this.reset(); fromRecord(this, 'status', ctx.stats.messages); },
+    });
+    new Counter({
+      name: 'pushgate_frames_sent_total', help: 'Server frames written to WebSockets (one per routed socket).', registers,
+      collect() { this.reset(); this.inc(ctx.stats.framesSent); },
+    });
+    new Counter({
+      name: 'pushgate_client_errors_total', help: 'Client frames answered with an Error message.', registers,
+      collect() { this.reset(); this.inc(ctx.stats.clientErrors); },
+    });
+    new Counter({
+      name: 'pushgate_closes_total', help: 'Closed connections by transport and reason (server drops: pong-timeout, slow-consumer, write-timeout, ...).', labelNames: ['transport', 'reason'], registers,
+      collect() {
+        this.reset();
+        fromRecord(this, 'reason', ctx.stats.closes, { transport: 'ws' });
+        const icinga = src().icinga;
+        if (icinga) fromRecord(this, 'reason', icinga.stats.dropped, { transport: 'sse' });
+      },
+    });
+    new Counter({
+      name: 'pushgate_icinga_subscriptions_total', help: 'Icinga SSE subscription answers by HTTP status.', labelNames: ['status'], registers,
+      collect() { this.reset(); const i = src().icinga; if (i) fromRecord(this, 'status', i.stats.answers); },
+    });
+    new Counter({
+      name: 'pushgate_icinga_polls_total', help: 'Polls of the Icinga database by outcome (ok, error).', labelNames: ['outcome'], registers,
+      collect() {
+        this.reset();
+        const p = src().icinga?.poller.stats;
+        if (!p) return;
+        this.inc({ outcome: 'ok' }, p.polls - p.pollErrors);
+        this.inc({ outcome: 'error' }, p.pollErrors);
+      },
+    });
+    new Counter({
+      name: 'pushgate_relay_deliveries_total', help: 'Outbox deliveries settled, by channel and outcome (sent, dead).', labelNames: ['channel', 'outcome'], registers,
+      collect() {
+        this.reset();
+        for (const [channel, c] of src().outbox?.byChannel ?? []) {
+          this.inc({ channel, outcome: 'sent' }, c.sent);
+          this.inc({ channel, outcome: 'dead' }, c.dead);
+        }
+      },
+    });
+    new Counter({
+      name: 'pushgate_relay_retries_total', help: 'Outbox delivery attempts that were followed by another one, by channel.', labelNames: ['channel'], registers,
+      collect() { this.reset(); for (const [channel, c] of src().outbox?.byChannel ?? []) this.inc({ channel }, c.retried); },
+    });
+    new Counter({
+      name: 'pushgate_relay_dead_letters_total', help: 'Outbox deliveries written to the dead-letter file, by channel.', labelNames: ['channel'], registers,
+      collect() { this.reset(); for (const [channel, c] of src().outbox?.byChannel ?? []) this.inc({ channel }, c.dead); },
+    });
+    new Counter({
+      name: 'pushgate_outbox_rejected_total', help: 'Deliveries the outbox refused (full, closed or journal error).', registers,
+      collect() { this.reset(); const o = src().outbox; if (o) this.inc(o.stats.rejected); },
+    });
+    new Gauge({
+      name: 'pushgate_outbox_pending', help: 'Deliveries accepted by the outbox and not yet sent or dead-lettered.', registers,
+      collect() { this.reset(); const o = src().outbox; if (o) this.set(o.pending); },
+    });
+    new Gauge({
+      name: 'pushgate_outbox_journal_bytes', help: 'Size of the outbox journal in bytes.', registers,
+      collect() { this.reset(); const o = src().outbox; if (o) this.set(o.journalBytes); },
+    });
+    new Counter({
+      name: 'pushgate_mobile_push_requests_total', help: 'In-memory mobile push relay requests by outcome (sent, failed, retried, gone, dropped).', labelNames: ['outcome'], registers,
+      collect() {
+        this.reset();
+        const m = src().mobilePush?.stats;
+        if (m) fromRecord(this, 'outcome', { sent: m.sent, failed: m.failed, retried: m.retried, gone: m.gone, dropped: m.dropped });
+      },
+    });
+  }
+
+  /** Attach parts started outside the gateway (outbox, relay, SSE endpoints); replaces earlier ones. */
+  observe(sources: MetricsSources): void {
+    this.#sources = sources;
+  }
+
+  /** Answers `GET /metrics` (405 for other methods); an HttpHandler. */
+  readonly handler = (req: IncomingMessage, res: ServerResponse): Promise<void> => this.#serve(req, res);
+
+  async #serve(req: IncomingMessage, res: ServerResponse): Promise<void> {
+    if (req.method !== 'GET' && req.method !== 'HEAD') {
+      res.writeHead(405, { Allow: 'GET, HEAD', 'Content-Type': 'text/plain; charset=utf-8' });
+      res.end('Method Not Allowed\n');
+      return;
+    }
+    const body = await this.registry.metrics();
+    res.writeHead(200, { 'Content-Type': this.registry.contentType, 'Content-Length': Buffer.byteLength(body) });
+    res.end(req.method === 'HEAD' ? undefined : body);
+  }
+
+  /**
+   * Serve /metrics alone on its own listener (config `metrics.listen`);
+   * every other path is 404. Rejects with `GW_ERR_LISTEN`. Returns the bound port.
+   */
+  async listen(host: string, port: number): Promise<number> {
+    const server = createServer((req, res) => {
+      const path = (req.url ?? '/').split('?', 1)[0];
+      if (path !== '/metrics') {
+        res.writeHead(404, { 'Content-Type': 'text/plain; charset=utf-8' });
+        res.end('Not Found\n');
+        return;
+      }
+      this.#serve(req, res).catch(() => {
+        if (!res.headersSent) res.writeHead(500);
+        res.end();
+      });
+    });
+    await new Promise<void>((resolve, reject) => {
+      server.once('error', (err) => reject(new GatewayError('GW_ERR_LISTEN', `cannot listen on ${host}:${port} for metrics: ${err.message}`, { cause: err })));
+      server.listen(port, host, () => resolve());
+    });
+    this.#server = server;
+    const addr = server.address();
+    return typeof addr === 'object' && addr !== null ? addr.port : port;
+  }
+
+  /** Bound port of the own listener (`metrics.listen`); undefined when /metrics is on the gateway's port. */
+  get port(): number | undefined {
+    const addr = this.#server?.address();
+    return typeof addr === 'object' && addr !== null ? addr.port : undefined;
+  }
+
+  /** Close the metrics listener, if any. */
+  async close(): Promise<void> {
+    const server = this.#server;
+    this.#server = undefined;
+    if (!server) return;
+    await new Promise<void>((resolve) => {
+      server.close(() => resolve());
+      server.closeIdleConnections();
+    });
+  }
+}
