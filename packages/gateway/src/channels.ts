@@ -22,6 +22,11 @@ export interface OpenChannels {
   readonly outbox: Outbox;
   /** What the gateway context takes (`GatewayOptions.channels`). */
   readonly dispatcher: ChannelDispatcher;
+  /**
+   * For `/readyz`: not ok once closed, or while full (`maxPending`
+   * deliveries pending or `maxJournalBytes` reached: new ones are refused).
+   */
+  health(): { ok: true } | { ok: false; reason: string };
   /** Closes the outbox (pending deliveries stay journaled), then the channels. Idempotent. */
   close(): Promise<void>;
 }
@@ -115,6 +120,12 @@ export async function openChannels(cfg: NotificationsConfig, opts: OpenChannelsO
     channels,
     outbox,
     dispatcher,
+    health() {
+      if (closing) return { ok: false, reason: 'closed' };
+      if (outbox.pending >= o.maxPending) return { ok: false, reason: `full: ${outbox.pending} deliveries pending (maxPending ${o.maxPending})` };
+      if (outbox.journalBytes >= o.maxJournalBytes) return { ok: false, reason: `full: journal ${outbox.journalBytes} bytes (maxJournalBytes ${o.maxJournalBytes})` };
+      return { ok: true };
+    },
     close() {
       closing ??= (async () => {
         await outbox.close();

@@ -12,7 +12,7 @@ import type { Directory } from './directory/directory.js';
 import { FileDirectory } from './directory/file.js';
 import { GatewayError } from './errors.js';
 import { demoRoutes } from './demo.js';
-import { startGateway, type Gateway } from './server.js';
+import { startGateway, type Gateway, type ReadinessCheck } from './server.js';
 import { startSseEndpoints, type SseEndpoints } from './sse/mount.js';
 import { mintToken, parseDurationSeconds } from './token.js';
 
@@ -205,10 +205,17 @@ async function main(argv: string[], env: NodeJS.ProcessEnv): Promise<number> {
   let sse: SseEndpoints | undefined;
   try {
     sse = await startSseEndpoints(config, directory, logger);
-    gateway = await startGateway({ config, directory, logger, relay, httpRoutes: config.demo.enabled
+    const { icinga } = sse;
+    const open = channels;
+    // /readyz checks these besides the directory: the outbox (open, not full) and the Icinga database.
+    const readiness: ReadinessCheck[] = [];
+    if (open) readiness.push({ name: 'outbox', health: () => open.health() });
+    if (icinga) readiness.push({ name: 'icinga', health: () => icinga.health() });
+    gateway = await startGateway({ config, directory, logger, relay, readiness, httpRoutes: config.demo.enabled
       // The page gets the key only on the embedded demo directory (demo.ts), never in a configured deployment.
       ? [...sse.httpRoutes, ...demoRoutes(demoKey === undefined ? {} : { demoApiKey: demoKey })] : sse.httpRoutes, ...(channels ? { channels: channels.dispatcher } : {}) });
     sse.attach(gateway.context);
+    gateway.metrics?.observe({ outbox: open?.outbox, mobilePush: relay, events: sse.events, icinga });
   } catch (err) {
     process.stderr.write(`pushgate: ${(err as Error).message}\n`);
     await sse?.close();

@@ -1,7 +1,16 @@
+import { mkdtemp, rm } from 'node:fs/promises';
+import { createServer } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import t from 'tap';
+import { openChannels, parseChannelsSection } from '../src/channels.js';
+import { parseConfig } from '../src/config.js';
 import { FileDirectory } from '../src/directory/file.js';
+import { startGateway } from '../src/server.js';
 import {
-  httpRequest, openRegisteredClient, postMessage, hostMessage, startTestGateway, testDirectoryData, tryHandshake, type TestClient,
+  httpRequest, openRegisteredClient, postMessage, hostMessage, silentLogger, startTestGateway, testDirectoryData, tryHandshake, waitFor, WAIT_MS,
+  type TestClient,
 } from './helpers.js';
 
 /** A directory whose health the test flips: the stand-in for a failing database. */
@@ -103,4 +112,46 @@ t.test('readyz turns 503 with the reason while the directory fails, and back to 
   t.same(await httpRequest(`${gw.url}/readyz`).then((a) => [a.status, a.body]), [503, 'directory: database unreachable']);
   directory.fault = undefined;
   t.same(await httpRequest(`${gw.url}/readyz`).then((a) => [a.status, a.body]), [200, 'ok']);
+});
+
+t.test('a full outbox shows in readyz and in the outbox and relay metrics, and a closed one says closed', async (t) => {
+  // The receiver fails every attempt, so the delivery stays pending (next retry far in the future).
+  let attempts = 0;
+  const rx = createServer((req, res) => {
+    req.resume();
+    req.on('end', () => { attempts++; res.statusCode = 500; res.end('down'); });
+  });
+  await new Promise<void>((resolve) => rx.listen(0, '127.0.0.1', resolve));
+  t.teardown(() => new Promise<void>((resolve) => { rx.closeAllConnections(); rx.close(() => resolve()); }));
+  const dir = await mkdtemp(join(tmpdir(), 'pushgate-metrics-'));
+  t.teardown(() => rm(dir, { recursive: true, force: true }));
+  const url = `http://127.0.0.1:${(rx.address() as AddressInfo).port}/hook`;
+  const cfg = parseChannelsSection({ channels: { hook: { type: 'webhook', url } }, defaultChannels: ['hook'], outbox: { dir, maxPending: 1, retryBaseMs: 600_000 } })!;
+  const ch = await openChannels(cfg, { logger: silentLogger() });
+  t.teardown(() => ch.close());
+  const gw = await startGateway({
+    config: parseConfig({ listen: { host: '127.0.0.1', port: 0 } }),
+    directory: new FileDirectory(testDirectoryData()),
+    logger: silentLogger(),
+    channels: ch.dispatcher,
+    readiness: [{ name: 'outbox', health: () => ch.health() }],
+  });
+  t.teardown(() => gw.close());
+  gw.metrics!.observe({ outbox: ch.outbox });
+
+  t.same(await httpRequest(`${gw.url}/readyz`).then((a) => [a.status, a.body]), [200, 'ok']);
+  t.equal((await postMessage(gw, hostMessage())).status, 200);
+  await waitFor(() => attempts === 1 && ch.outbox.stats.retried === 1, WAIT_MS, 'first failed attempt');
+
+  t.same(await httpRequest(`${gw.url}/readyz`).then((a) => [a.status, a.body]), [503, 'outbox: full: 1 deliveries pending (maxPending 1)']);
+  const m = samples((await httpRequest(`${gw.url}/metrics`)).body);
+  t.equal(m.get('pushgate_outbox_pending'), 1);
+  t.equal(m.get('pushgate_relay_retries_total{channel="hook"}'), 1);
+  t.equal(m.get('pushgate_relay_deliveries_total{channel="hook",outcome="sent"}'), 0);
+  t.equal(m.get('pushgate_relay_dead_letters_total{channel="hook"}'), 0);
+  t.ok(m.get('pushgate_outbox_journal_bytes')! > 0);
+  t.notOk([...m.keys()].some((k) => k.includes(url)), 'the channel URL is not a label');
+
+  await ch.close();
+  t.same(await httpRequest(`${gw.url}/readyz`).then((a) => [a.status, a.body]), [503, 'outbox: closed']);
 });

@@ -70,6 +70,8 @@ export interface IcingaPollerStats {
  */
 export class IcingaPoller {
   readonly stats: IcingaPollerStats = { polls: 0, pollErrors: 0, delivered: 0, duplicates: 0, failed: 0, pendingDropped: 0 };
+  /** Message of the last poll's database error; undefined once a poll succeeds (for `/readyz`). */
+  lastError: string | undefined;
   private readonly o: Required<Omit<IcingaPollerOptions, 'directory' | 'logger' | 'deliver'>>;
   private lastId: number | undefined;
   /** Pending row id → when first seen (ms); insertion order = age order. */
@@ -136,8 +138,10 @@ export class IcingaPoller {
       this.expirePending();
       const rows = await directory.notifiedRows(this.lastId, [...this.pending.keys()], this.o.batchSize);
       for (const row of rows) this.handle(row);
+      this.lastError = undefined;
     } catch (err) {
       this.stats.pollErrors++;
+      this.lastError = (err as Error).message;
       logger.warn({ err }, 'icinga: polling incident_history failed; retrying next interval');
     }
   }

@@ -210,6 +210,12 @@ export class IcingaService {
   }
 
   /** Stop polling, end every stream, close the own listener and the pool. */
+  /** For `/readyz`: not ok while the last poll of the Icinga database failed (one-line reason). */
+  health(): { ok: true } | { ok: false; reason: string } {
+    const err = this.poller.lastError;
+    return err === undefined ? { ok: true } : { ok: false, reason: err.split('\n', 1)[0]! };
+  }
+
   async close(): Promise<void> {
     if (this.closing) return;
     this.closing = true;
