@@ -27,6 +27,10 @@ const USAGE = `usage: pushgate serve [--config <file>]
                    [--warning <ms>] [--critical <ms>] [--timeout <ms>]
                    Nagios plugin self-test: one status line, exit 0/1/2/3;
                    the key defaults to env PUSHGATE_API_KEY.
+       pushgate status [--url <url>]
+                   connections, users, outbox and relay counters of a running
+                   gateway (GET /status, loopback only); default url
+                   http://127.0.0.1:8083.
 
   test-channel     send one test message through the named notification
                    channel (docs/channels.md) and print sent, retrying: …
@@ -135,6 +139,7 @@ function fail(message: string): number {
 
 async function main(argv: string[], env: NodeJS.ProcessEnv): Promise<number> {
   if (argv[0] === 'check') return checkCommand(argv.slice(1), env.PUSHGATE_API_KEY);
+  if (argv[0] === 'status') return statusCommand(argv.slice(1));
   const args = parseArgs(argv);
   if (typeof args === 'string') {
     process.stderr.write(args);
@@ -216,6 +221,7 @@ async function main(argv: string[], env: NodeJS.ProcessEnv): Promise<number> {
       ? [...sse.httpRoutes, ...demoRoutes(demoKey === undefined ? {} : { demoApiKey: demoKey })] : sse.httpRoutes, ...(channels ? { channels: channels.dispatcher } : {}) });
     sse.attach(gateway.context);
     gateway.metrics?.observe({ outbox: open?.outbox, mobilePush: relay, events: sse.events, icinga });
+    gateway.status.observe({ outbox: open?.outbox, mobilePush: relay });
   } catch (err) {
     process.stderr.write(`pushgate: ${(err as Error).message}\n`);
     await sse?.close();
@@ -292,6 +298,28 @@ async function checkCommand(argv: string[], envKey: string | undefined): Promise
   const result = parsed.ok ? await runCheck(parsed.options) : usageResult(parsed.message);
   process.stdout.write(`${result.line}\n`);
   return result.code;
+}
+
+/** `pushgate status [--url <url>]`: the terminal summary of `GET /status` (status.ts); exit 1 when unreachable. */
+async function statusCommand(argv: string[]): Promise<number> {
+  let url = 'http://127.0.0.1:8083';
+  for (let i = 0; i < argv.length; i++) {
+    const a = argv[i] as string;
+    if (a === '--url' && argv[i + 1]) url = argv[++i] as string;
+    else if (a.startsWith('--url=') && a.length > 6) url = a.slice(6);
+    else {
+      process.stderr.write(`pushgate: status: unexpected argument ${a}\n\n${USAGE}`);
+      return 2;
+    }
+  }
+  const { fetchStatus, formatStatus } = await import('./status.js');
+  try {
+    process.stdout.write(formatStatus(url, await fetchStatus(url)));
+    return 0;
+  } catch (err) {
+    process.stderr.write(`pushgate: ${(err as Error).message}\n`);
+    return 1;
+  }
 }
 
 /** `pushgate test-channel <name>`: one attempt through one channel, outside the outbox; 0 only when sent. */

@@ -56,6 +56,11 @@ export class Registry {
     if (this.#users.has(userId)) this.#registered.add(userId);
   }
 
+  /** Users marked registered that still have an open connection. */
+  get registeredCount(): number {
+    return this.#registered.size;
+  }
+
   /** True when some connection of the user sent `RegisterBrowserPushNotification`. */
   isRegistered(userId: number): boolean {
     return this.#registered.has(userId);

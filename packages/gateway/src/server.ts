@@ -13,6 +13,7 @@ import { HandshakeGuard } from './guard.js';
 import { authenticate, originAllowed, rejectUpgrade, selectProtocol } from './handshake.js';
 import { Heartbeat } from './heartbeat.js';
 import { GatewayMetrics } from './metrics.js';
+import { StatusEndpoint } from './status.js';
 import { handleMessage } from './intake.js';
 import { Registry } from './registry.js';
 import { ReplayLog } from './replay.js';
@@ -66,6 +67,8 @@ export interface Gateway {
   readonly context: GatewayContext;
   /** The Prometheus metrics (`metrics.enabled`); attach outside parts with `metrics.observe`. */
   readonly metrics: GatewayMetrics | undefined;
+  /** `GET /status` (loopback only, status.ts); attach the outbox and relay with `status.observe`. */
+  readonly status: StatusEndpoint;
   /** Add an HTTP route after start (exact paths win over predicates). */
   addRoute(route: HttpRoute): void;
   /**
@@ -123,6 +126,8 @@ export async function startGateway(opts: GatewayOptions): Promise<Gateway> {
   const metrics = config.metrics.enabled ? new GatewayMetrics(ctx) : undefined;
   // With metrics.listen, /metrics is served only there (a management address), not on the client port.
   if (metrics && !config.metrics.listen) exact.set('/metrics', metrics.handler);
+  const status = new StatusEndpoint();
+  exact.set('/status', status.handler);
   const predicates: HttpRoute[] = [];
   const addRoute = (route: HttpRoute): void => {
     if (typeof route.path === 'string') exact.set(route.path, route.handler);
@@ -291,6 +296,7 @@ export async function startGateway(opts: GatewayOptions): Promise<Gateway> {
     stats,
     context: ctx,
     metrics,
+    status,
     addRoute,
     close,
   };

@@ -3,7 +3,7 @@ import { createServer } from 'node:net';
 import { fileURLToPath } from 'node:url';
 import t from 'tap';
 import { FileDirectory } from '../src/directory/file.js';
-import { HOST_UUID, startTestGateway, TEST_API_KEY, testDirectoryData, WAIT_MS } from './helpers.js';
+import { HOST_UUID, httpRequest, openClient, openRegisteredClient, startTestGateway, TEST_API_KEY, testDirectoryData, WAIT_MS } from './helpers.js';
 
 const MAIN = fileURLToPath(new URL('../dist/main.js', import.meta.url));
 
@@ -98,4 +98,42 @@ t.test('check usage errors are UNKNOWN (exit 3)', async (t) => {
   const bad = await pushgate(['check', '--url', 'http://127.0.0.1:1', '--key', 'k', '--warning', 'soon']);
   t.equal(bad.stdout, 'PUSHGATE UNKNOWN - --warning must be a positive integer\n');
   t.equal(bad.code, 3);
+});
+
+t.test('status prints connections, users and registered users of a gateway with 2 clients', async (t) => {
+  const gw = await startTestGateway();
+  t.teardown(() => gw.close());
+  const a = await openRegisteredClient(gw, { userId: 1, browserUuid: 'b1' });
+  const b = await openClient(gw, { userId: 2, browserUuid: 'b2' });
+  t.teardown(async () => { await a.close(); await b.close(); });
+  const r = await pushgate(['status', '--url', gw.url]);
+  t.equal(r.code, 0, r.stderr);
+  t.match(r.stdout, new RegExp(`^pushgate at ${gw.url.replace(/\./g, '\\.')}, up \\d+`));
+  t.match(r.stdout, /\n {2}connections {8}2 open \(2 users, 1 registered\), 2 since start\n/);
+  t.match(r.stdout, /\n {2}outbox {13}none \(no notification channels\)\n/);
+});
+
+t.test('status of a stopped gateway fails with exit 1 and says why on stderr', async (t) => {
+  const srv = createServer();
+  await new Promise<void>((resolve) => srv.listen(0, '127.0.0.1', () => resolve()));
+  const port = (srv.address() as { port: number }).port;
+  await new Promise<void>((resolve) => srv.close(() => resolve()));
+  const r = await pushgate(['status', '--url', `http://127.0.0.1:${port}`]);
+  t.equal(r.code, 1);
+  t.equal(r.stdout, '');
+  t.match(r.stderr, /cannot reach http:\/\/127\.0\.0\.1:\d+: ECONNREFUSED/);
+});
+
+t.test('GET /status answers JSON counts to loopback and 403 to a proxied request', async (t) => {
+  const gw = await startTestGateway();
+  t.teardown(() => gw.close());
+  const c = await openRegisteredClient(gw);
+  t.teardown(() => c.close());
+  const ok = await httpRequest(`${gw.url}/status`);
+  t.equal(ok.status, 200);
+  t.equal(ok.headers['content-type'], 'application/json');
+  t.match(JSON.parse(ok.body), { connections: 1, users: 1, registeredUsers: 1, connectionsOpened: 1, outbox: null, mobilePush: null });
+  const proxied = await httpRequest(`${gw.url}/status`, { headers: { 'X-Forwarded-For': '203.0.113.9' } });
+  t.equal(proxied.status, 403);
+  t.equal((await httpRequest(`${gw.url}/status`, { method: 'POST' })).status, 405);
 });
