@@ -1,4 +1,7 @@
 import { spawn } from 'node:child_process';
+import { mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { createServer } from 'node:net';
 import { fileURLToPath } from 'node:url';
 import t from 'tap';
@@ -88,6 +91,20 @@ t.test('check with an unknown host uuid is CRITICAL: the gateway rejects the mes
   t.equal(r.code, 2);
 });
 
+t.test('check reads the key from --key-file, so it stays out of the process list', async (t) => {
+  const gw = await startTestGateway();
+  t.teardown(() => gw.close());
+  const dir = await mkdtemp(join(tmpdir(), 'pushgate-check-'));
+  t.teardown(() => rm(dir, { recursive: true, force: true }));
+  await writeFile(join(dir, 'api-key'), `${TEST_API_KEY}\n`);
+  const r = await pushgate(['check', '--url', gw.url, '--key-file', join(dir, 'api-key'), '--host-uuid', HOST_UUID]);
+  t.match(r.stdout, LINE);
+  t.equal(r.code, 0);
+  const missing = await pushgate(['check', '--url', gw.url, '--key-file', join(dir, 'absent')]);
+  t.equal(missing.stdout, 'PUSHGATE UNKNOWN - cannot read --key-file: ENOENT\n');
+  t.equal(missing.code, 3);
+});
+
 t.test('check usage errors are UNKNOWN (exit 3)', async (t) => {
   const noUrl = await pushgate(['check', '--key', TEST_API_KEY]);
   t.equal(noUrl.stdout, 'PUSHGATE UNKNOWN - --url is required\n');
@@ -98,6 +115,9 @@ t.test('check usage errors are UNKNOWN (exit 3)', async (t) => {
   const bad = await pushgate(['check', '--url', 'http://127.0.0.1:1', '--key', 'k', '--warning', 'soon']);
   t.equal(bad.stdout, 'PUSHGATE UNKNOWN - --warning must be a positive integer\n');
   t.equal(bad.code, 3);
+  const url = await pushgate(['check', '--url', 'ftp://example', '--key', 'k']);
+  t.equal(url.stdout, 'PUSHGATE UNKNOWN - invalid --url "ftp://example"\n');
+  t.equal(url.code, 3);
 });
 
 t.test('status prints connections, users and registered users of a gateway with 2 clients', async (t) => {
