@@ -1,5 +1,4 @@
 import { chmod, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
-import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
 import { createServer as createHttpsServer } from 'node:https';
 import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
@@ -12,32 +11,7 @@ import { MattermostChannel } from '../src/channels/mattermost.js';
 import { PushoverChannel } from '../src/channels/pushover.js';
 import { SignalChannel } from '../src/channels/signal.js';
 import { WebhookChannel } from '../src/channels/webhook.js';
-
-interface Seen {
-  method: string;
-  url: string;
-  headers: IncomingMessage['headers'];
-  body: string;
-}
-
-async function receiver(t: Test, reply: (req: Seen, n: number, res: ServerResponse) => void) {
-  const seen: Seen[] = [];
-  const server = createServer((req, res) => {
-    const chunks: Buffer[] = [];
-    req.on('data', (c: Buffer) => chunks.push(c));
-    req.on('end', () => {
-      const s = { method: req.method ?? '', url: req.url ?? '', headers: req.headers, body: Buffer.concat(chunks).toString() };
-      seen.push(s);
-      reply(s, seen.length, res);
-    });
-  });
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  t.teardown(() => {
-    server.closeAllConnections();
-    return new Promise<void>((resolve) => server.close(() => resolve()));
-  });
-  return { base: `http://127.0.0.1:${(server.address() as AddressInfo).port}`, seen };
-}
+import { receiver } from './receiver.js';
 
 function delivery(over: Partial<Delivery> = {}): Delivery {
   return { id: 'n42:chan', channel: 'chan', title: 'DOWN web01', message: 'PING CRITICAL - 100% loss', createdAt: 1_700_000_000_000, expiresAt: 1_800_000_000_000, ...over };

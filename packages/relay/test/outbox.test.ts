@@ -1,48 +1,16 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
-import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
+import { createServer, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import pino from 'pino';
 import t, { type Test } from 'tap';
+import { receiver } from './receiver.js';
 import { WebhookChannel } from '../src/channels/webhook.js';
 import { Outbox, type OutboxOptions, type Outcome } from '../src/outbox.js';
 
 const silent = pino({ level: 'silent' });
-
-interface Seen {
-  method: string;
-  url: string;
-  headers: IncomingMessage['headers'];
-  body: string;
-  at: number;
-}
-
-/** A real HTTP server on loopback that records every request and answers with `reply`. */
-async function receiver(t: Test, reply: (req: Seen, n: number, res: ServerResponse) => void) {
-  const seen: Seen[] = [];
-  let inFlight = 0;
-  const state = { maxInFlight: 0 };
-  const server = createServer((req, res) => {
-    inFlight++;
-    state.maxInFlight = Math.max(state.maxInFlight, inFlight);
-    res.on('close', () => inFlight--);
-    const chunks: Buffer[] = [];
-    req.on('data', (c: Buffer) => chunks.push(c));
-    req.on('end', () => {
-      const s: Seen = { method: req.method ?? '', url: req.url ?? '', headers: req.headers, body: Buffer.concat(chunks).toString(), at: Date.now() };
-      seen.push(s);
-      reply(s, seen.length, res);
-    });
-  });
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  t.teardown(() => {
-    server.closeAllConnections();
-    return new Promise<void>((resolve) => server.close(() => resolve()));
-  });
-  return { url: `http://127.0.0.1:${(server.address() as AddressInfo).port}/hook`, seen, state };
-}
 
 async function tempDir(t: Test): Promise<string> {
   const dir = await mkdtemp(join(tmpdir(), 'pushgate-outbox-'));
