@@ -12,12 +12,16 @@
 //   bun-no-bytecode            bun --compile as the shipped compiled binary
 //                              (scripts/build-compiled.mjs) but without
 //                              bun's bytecode cache
+//   deno/deno                  deno 2 (from the npm package
+//                              @deno/linux-x64-glibc) to run the .mjs bundle;
+//                              `deno compile` cannot be built from npm (it
+//                              downloads its runtime, denort, from dl.deno.land)
 //
 // The SEA variants need postject, fetched with `npm exec` from the npm
 // registry (not a devDependency: nothing shipped uses it). Needs a built
 // src (bun and esbuild read the TypeScript directly).
 import { spawnSync } from 'node:child_process';
-import { copyFileSync, mkdirSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { copyFileSync, existsSync, mkdirSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { build } from 'esbuild';
@@ -27,6 +31,7 @@ import { compileArgs } from './build-compiled.mjs';
 const pkg = fileURLToPath(new URL('..', import.meta.url));
 const out = join(pkg, 'dist', 'startup-variants');
 const POSTJECT = 'postject@1.0.0-alpha.6';
+const DENO = '@deno/linux-x64-glibc@2.9.6';
 // The fuse Node's own binary carries to mark "no SEA blob injected yet".
 const SEA_FUSE = 'NODE_SEA_FUSE_fce680ab2cc467b6e072b8b5df1996b2';
 
@@ -71,8 +76,17 @@ async function main() {
 
   sh(bunExecutable(), compileArgs(join(pkg, 'src/main.ts'), join(out, 'bun-no-bytecode')).filter((a) => a !== '--bytecode'));
 
-  for (const f of ['sender.cjs', 'sender.snapshot.blob', 'sea', 'sea-code-cache', 'sea-snapshot', 'bun-no-bytecode']) {
-    console.log(`${String(statSync(join(out, f)).size).padStart(10)}  dist/startup-variants/${f}`);
+  if (process.platform === 'linux' && process.arch === 'x64') {
+    const tgz = sh('npm', ['pack', '--silent', DENO]).stdout.trim().split('\n').at(-1);
+    mkdirSync(join(out, 'deno'));
+    sh('tar', ['-xzf', tgz, '-C', 'deno', '--strip-components=1', 'package/deno']);
+    rmSync(join(out, tgz));
+  } else {
+    console.log(`deno: skipped, ${DENO} is for linux-x64 only`);
+  }
+
+  for (const f of ['sender.cjs', 'sender.snapshot.blob', 'sea', 'sea-code-cache', 'sea-snapshot', 'bun-no-bytecode', 'deno/deno']) {
+    if (existsSync(join(out, f))) console.log(`${String(statSync(join(out, f)).size).padStart(10)}  dist/startup-variants/${f}`);
   }
 }
 
