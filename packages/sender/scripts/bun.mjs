@@ -18,6 +18,11 @@ function platformPackages() {
   return musl ? [`${base}-musl`, base] : [base, `${base}-baseline`];
 }
 
+/** Version of the installed `bun` devDependency. */
+export function bunVersion() {
+  return require('bun/package.json').version;
+}
+
 /**
  * Absolute path of the bun binary.
  * @throws {Error} naming the packages looked for when none is installed.
