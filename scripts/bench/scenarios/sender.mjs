@@ -4,7 +4,9 @@
 // same run. Prints one JSON line per variant on stdout (docs/benchmarks.md,
 // "sender start-up"); progress goes to stderr.
 //
-//   node scripts/bench/scenarios/sender.mjs [--smoke] [--runs N] [--warmup N]
+//   node scripts/bench/scenarios/sender.mjs [--smoke] [--runs N] [--warmup N] [--only a,b]
+//
+// --only measures just the named variants (node-e0, the baseline, always).
 //
 // Each sender run does the real work: it POSTs one host notification to a
 // local node:http stand-in that answers `200 ok` like the gateway, and must
@@ -39,13 +41,21 @@ const BUILD_BUNDLE = 'pnpm build';
 const BUILD_COMPILED = 'pnpm --filter @pushgate/sender build:compiled';
 const BUILD_VARIANTS = 'pnpm --filter @pushgate/sender build:variants';
 
-const { values: opts } = parseArgs({
-  options: {
-    smoke: { type: 'boolean', default: false },
-    runs: { type: 'string' },
-    warmup: { type: 'string' },
-  },
-});
+const opts = (() => {
+  try {
+    return parseArgs({
+      options: {
+        smoke: { type: 'boolean', default: false },
+        runs: { type: 'string' },
+        warmup: { type: 'string' },
+        only: { type: 'string' },
+      },
+    }).values;
+  } catch (err) {
+    console.error(`sender.mjs: ${err.message}; usage: sender.mjs [--smoke] [--runs N] [--warmup N] [--only a,b]`);
+    process.exit(2);
+  }
+})();
 const runs = positiveInt(opts.runs, opts.smoke ? 5 : 40, '--runs');
 const warmup = positiveInt(opts.warmup, opts.smoke ? 1 : 3, '--warmup');
 
@@ -65,7 +75,7 @@ function positiveInt(text, fallback, flag) {
  * node (their sizes add up to `bytes`); `build` says how to make them;
  * `env` is added to the child's otherwise empty environment (PATH only).
  */
-const variants = [
+const allVariants = [
   { name: 'node-e0', baseline: true, argv: () => [node, '-e', '0'], files: [], needs: 'node' },
   {
     name: 'bundle', files: [`${dist}send_push_notification.mjs`], build: BUILD_BUNDLE, needs: 'node',
@@ -100,6 +110,19 @@ const variants = [
     argv: (f) => [`${variantsDir}deno/deno`, 'run', '--allow-net', '--allow-env', '--allow-read', `${dist}send_push_notification.mjs`, ...f],
   },
 ];
+
+const variants = selected(allVariants, opts.only);
+
+function selected(all, only) {
+  if (only === undefined) return all;
+  const names = new Set(only.split(',').filter((n) => n !== ''));
+  const unknown = [...names].filter((n) => !all.some((v) => v.name === n));
+  if (unknown.length > 0) {
+    console.error(`sender.mjs: --only: unknown variant ${unknown.join(', ')}; known: ${all.map((v) => v.name).join(', ')}`);
+    process.exit(2);
+  }
+  return all.filter((v) => v.baseline || names.has(v.name));
+}
 
 // wait4-based runner: one request per line on stdin ({argv, env}), one
 // answer per line on stdout ({code, wall_ns, cpu_us, maxrss_kib}). The
