@@ -56,7 +56,7 @@ const opts = (() => {
     process.exit(2);
   }
 })();
-const runs = positiveInt(opts.runs, opts.smoke ? 5 : 40, '--runs');
+const runs = positiveInt(opts.runs, opts.smoke ? 5 : 100, '--runs');
 const warmup = positiveInt(opts.warmup, opts.smoke ? 1 : 3, '--warmup');
 
 function positiveInt(text, fallback, flag) {
@@ -161,8 +161,15 @@ function childEnv(v) {
   return { PATH: process.env.PATH ?? '/usr/bin:/bin', ...v.env };
 }
 
+// Lines are printed at the end, in the order of `variants`.
+const results = new Map();
+
 function emit(obj) {
-  process.stdout.write(`${JSON.stringify({ scenario: 'sender', ...obj })}\n`);
+  results.set(obj.variant, `${JSON.stringify({ scenario: 'sender', ...obj })}\n`);
+}
+
+function printResults() {
+  for (const v of variants) if (results.has(v.name)) process.stdout.write(results.get(v.name));
 }
 
 function quantile(xs, q) {
@@ -279,4 +286,8 @@ async function main() {
   }
 }
 
-await main();
+try {
+  await main();
+} finally {
+  printResults();
+}
