@@ -18,7 +18,8 @@ export interface OpenItcockpitDirectoryOptions {
   logger: Logger;
   /**
    * Environment: `OITC_MYSQL_CNF` overrides `cfg.mysqlCnf`; `MYSQL_DEBUG=1`
-   * logs every SQL statement at info level (text only, never parameter values).
+   * logs every SQL statement at debug level, shown even when `log.level` is
+   * higher (text only, never parameter values).
    */
   env: NodeJS.ProcessEnv;
 }
@@ -71,7 +72,8 @@ class OpenItcockpitDirectory implements Directory {
   readonly kind = 'openitcockpit';
   readonly #cfg: OpenItcockpitDirectoryConfig;
   readonly #log: Logger;
-  readonly #debug: boolean;
+  /** Where `MYSQL_DEBUG` statements go (a debug-level child logger); undefined without it. */
+  readonly #sqlLog: Logger | undefined;
   readonly #pool: Pool;
   readonly #where: string;
   readonly #names: TtlCache<string, string | undefined>;
@@ -94,7 +96,9 @@ class OpenItcockpitDirectory implements Directory {
   constructor(cfg: OpenItcockpitDirectoryConfig, client: MyCnfClient, logger: Logger, debug: boolean) {
     this.#cfg = cfg;
     this.#log = logger.child({ directory: 'openitcockpit' });
-    this.#debug = debug;
+    // MYSQL_DEBUG asks for the statements: log them at debug level, and let
+    // this one child logger through even when log.level is info.
+    this.#sqlLog = !debug ? undefined : this.#log.isLevelEnabled('debug') ? this.#log : this.#log.child({}, { level: 'debug' });
     this.#where = client.socket ? `${client.socket}/${client.database}` : `${client.host}:${client.port}/${client.database}`;
     this.#names = new TtlCache(cfg.nameCacheTtlMs, cfg.nameCacheSize);
     this.#pool = createPool({
@@ -255,7 +259,7 @@ class OpenItcockpitDirectory implements Directory {
     if (this.#pending >= this.#cfg.maxPendingQueries) {
       throw new GatewayError('GW_ERR_DIRECTORY_UNAVAILABLE', `openitcockpit database busy: ${this.#pending} queries pending`);
     }
-    if (this.#debug) this.#log.info({ sql }, 'MYSQL_DEBUG');
+    this.#sqlLog?.debug({ sql }, 'MYSQL_DEBUG');
     this.#pending++;
     let timedOut = false;
     let conn: PoolConnection | undefined;
