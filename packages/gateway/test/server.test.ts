@@ -25,6 +25,13 @@ t.test('a registered browser receives the notification POSTed to /message', asyn
   t.match(gw.url, /^http:\/\/127\.0\.0\.1:\d+$/);
 });
 
+t.test('a handshake whose path starts with // (a proxy joining paths) is read like any other', async (t) => {
+  const gw = await startTestGateway();
+  t.teardown(() => gw.close());
+  t.equal((await tryHandshake(gw, '//?userId=1&browserUuid=b1', `access_token, ${TEST_API_KEY}`)).status, 101);
+  t.equal((await tryHandshake(gw, '//?userId=0&browserUuid=b1', `access_token, ${TEST_API_KEY}`)).status, 401, 'and its query is still checked');
+});
+
 t.test('GET /healthz answers 200 ok', async (t) => {
   const gw = await startTestGateway();
   t.teardown(() => gw.close());

@@ -1,7 +1,7 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { Logger } from 'pino';
 import { GatewayError } from '../errors.js';
-import { originAllowed, tokenUserMismatch, type CredentialResult } from '../handshake.js';
+import { originAllowed, queryOf, tokenUserMismatch, type CredentialResult } from '../handshake.js';
 import { frameEvent, parseLastEventId, SseHub } from './stream.js';
 
 /**
@@ -117,7 +117,7 @@ export class PushSse {
   async handle(req: IncomingMessage, res: ServerResponse): Promise<void> {
     if (req.method !== 'GET') return plain(res, 405, 'Method Not Allowed: use GET\n', { Allow: 'GET' });
     if (!originAllowed(req.headers.origin, this.o.allowedOrigins ?? [])) return plain(res, 403, 'Forbidden: origin not allowed\n');
-    const query = new URL(req.url ?? '/', 'http://localhost').searchParams;
+    const query = queryOf(req.url);
     if (CREDENTIAL_PARAMS.some((p) => query.has(p))) {
       return plain(res, 400, 'Bad Request: send the API key in the Authorization or X-Api-Key header, never in the URL\n');
     }
