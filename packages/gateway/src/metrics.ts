@@ -60,6 +60,17 @@ export interface MetricsSources {
   icinga?: IcingaSource | undefined;
 }
 
+/**
+ * prom-client default metrics left out: each scrape they list every libuv
+ * handle or resource, or every entry of /proc/self/fd (one per socket), so
+ * their cost grows with the connections (at 15k clients process_open_fds
+ * alone took 14 ms; bench/metrics-scrape.mjs). `pushgate_connections`
+ * counts the sockets instead, next to `process_max_fds`.
+ */
+const PER_SOCKET_DEFAULT_METRICS = [
+  'nodejs_active_handles', 'nodejs_active_handles_total', 'nodejs_active_resources', 'nodejs_active_resources_total', 'process_open_fds',
+];
+
 /** Sets a labelled counter to the values of `counts` (one series per key). */
 function fromRecord(c: Counter<string>, label: string, counts: Readonly<Record<string, number>>, extra: Record<string, string> = {}): void {
   for (const key of Object.keys(counts)) c.inc({ ...extra, [label]: key }, counts[key]!);
@@ -81,6 +92,7 @@ export class GatewayMetrics {
   constructor(ctx: GatewayContext) {
     const registers = [this.registry];
     collectDefaultMetrics({ register: this.registry });
+    for (const name of PER_SOCKET_DEFAULT_METRICS) this.registry.removeSingleMetric(name);
     const src = (): MetricsSources => this.#sources;
     this.#directories = new DirectoryMetrics(this.registry, () => {
       const list: DirectoryHealthSource[] = [ctx.directory];

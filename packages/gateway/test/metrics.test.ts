@@ -50,6 +50,7 @@ t.test('metrics count connections, handshakes, messages and frames of a scripted
   t.match(first.body, /^# TYPE pushgate_handshakes_total counter$/m);
   t.match(first.body, /^nodejs_eventloop_lag_seconds \d/m, 'default metrics include event-loop lag');
   t.match(first.body, /^process_resident_memory_bytes \d/m, 'default metrics include RSS');
+  t.notMatch(first.body, /^(process_open_fds|nodejs_active_handles|nodejs_active_resources)/m, 'no default metric whose scrape walks every socket');
   const before = samples(first.body);
   t.equal(before.get('pushgate_connections{transport="ws"}'), 0);
   t.equal(before.get('pushgate_registered_users'), 0);
