@@ -71,6 +71,13 @@ const PER_SOCKET_DEFAULT_METRICS = [
   'nodejs_active_handles', 'nodejs_active_handles_total', 'nodejs_active_resources', 'nodejs_active_resources_total', 'process_open_fds',
 ];
 
+/** The `outcome` of a `/message` answer status. */
+function messageOutcome(status: string): string {
+  if (status === '200') return 'delivered';
+  if (status === '202') return 'dropped';
+  return status.startsWith('5') ? 'failed' : 'rejected';
+}
+
 /** Sets a labelled counter to the values of `counts` (one series per key). */
 function fromRecord(c: Counter<string>, label: string, counts: Readonly<Record<string, number>>, extra: Record<string, string> = {}): void {
   for (const key of Object.keys(counts)) c.inc({ ...extra, [label]: key }, counts[key]!);
@@ -127,8 +134,11 @@ export class GatewayMetrics {
       collect() { this.reset(); fromRecord(this, 'limit', ctx.stats.limitRefusals); },
     });
     new Counter({
-      name: 'pushgate_messages_total', help: 'POST /message answers by HTTP status.', labelNames: ['status'], registers,
-      collect() { this.reset(); fromRecord(this, 'status', ctx.stats.messages); },
+      name: 'pushgate_messages_total', help: 'POST /message answers by outcome (delivered 200, dropped 202, rejected 4xx, failed 5xx) and HTTP status.', labelNames: ['outcome', 'status'], registers,
+      collect() {
+        this.reset();
+        for (const [status, n] of Object.entries(ctx.stats.messages)) this.inc({ outcome: messageOutcome(status), status }, n);
+      },
     });
     new Counter({
       name: 'pushgate_frames_sent_total', help: 'Server frames written to WebSockets (one per routed socket).', registers,

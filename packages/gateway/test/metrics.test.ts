@@ -75,8 +75,11 @@ t.test('metrics count connections, handshakes, messages and frames of a scripted
   t.equal((await postMessage(gw, { not: 'a notification' })).status, 400);
 
   const after = samples((await httpRequest(`${gw.url}/metrics`)).body);
-  t.equal(after.get('pushgate_messages_total{status="200"}'), 1);
-  t.equal(after.get('pushgate_messages_total{status="400"}'), 1);
+  t.equal(after.get('pushgate_messages_total{outcome="delivered",status="200"}'), 1);
+  t.equal(after.get('pushgate_messages_total{outcome="rejected",status="400"}'), 1);
+  t.equal((await postMessage(gw, hostMessage({ userId: 99 }))).status, 202, 'nobody of user 99 is connected');
+  const dropped = samples((await httpRequest(`${gw.url}/metrics`)).body);
+  t.equal(dropped.get('pushgate_messages_total{outcome="dropped",status="202"}'), 1);
   t.equal(after.get('pushgate_frames_sent_total'), framesBefore + 3, 'one frame per routed socket');
 
   await clients.pop()!.close();
