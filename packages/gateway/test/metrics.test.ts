@@ -3,6 +3,8 @@ import { createServer } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { Writable } from 'node:stream';
+import { pino } from 'pino';
 import t from 'tap';
 import { openChannels, parseChannelsSection } from '../src/channels.js';
 import { parseConfig } from '../src/config.js';
@@ -278,7 +280,15 @@ t.test('with MariaDB', { skip: await mariadbSkip() }, async (t) => {
     t.teardown(() => proxy.close());
     const connection = { ...fx.connection, host: '127.0.0.1', port: proxy.port };
     const config = parseConfig({ icinga: { enabled: true, database: connection, pollIntervalMs: 20, queryTimeoutMs: 2000, keepAliveFirstMs: 600_000, keepAliveMs: 600_000 } }).icinga;
-    const icinga = new IcingaService({ config, connection, logger: silentLogger() });
+    const lines: { level: number; msg: string }[] = [];
+    const logger = pino({ level: 'info' }, new Writable({
+      write(chunk: Buffer, _enc, cb) {
+        for (const l of chunk.toString('utf8').split('\n')) if (l) lines.push(JSON.parse(l) as { level: number; msg: string });
+        cb();
+      },
+    }));
+    const polling = (): string[] => lines.filter((l) => l.msg.startsWith('icinga: polling')).map((l) => `${l.level} ${l.msg}`);
+    const icinga = new IcingaService({ config, connection, logger });
     t.teardown(() => icinga.close());
     // Wired as main.ts does.
     const gw = await startGateway({
@@ -304,7 +314,8 @@ t.test('with MariaDB', { skip: await mariadbSkip() }, async (t) => {
     proxy.cut();
     t.teardown(() => proxy.restore());
     const errorsBefore = icinga.poller.stats.pollErrors;
-    await waitFor(() => icinga.poller.stats.pollErrors > errorsBefore, 10_000, 'a failed poll');
+    await waitFor(() => icinga.poller.stats.pollErrors > errorsBefore + 5, 10_000, 'several failed polls');
+    t.same(polling(), ['40 icinga: polling incident_history failed'], 'an outage of several polls is logged once (then at most once a minute)');
     const [status, body] = await ready();
     t.equal(status, 503);
     t.match(body, /^icinga: Icinga database query failed: /);
@@ -317,6 +328,7 @@ t.test('with MariaDB', { skip: await mariadbSkip() }, async (t) => {
     proxy.restore();
     await waitFor(() => icinga.health().ok, 10_000, 'a poll succeeding again');
     t.same(await ready(), [200, 'ok']);
+    t.same(polling(), ['40 icinga: polling incident_history failed', '30 icinga: polling incident_history works again']);
     t.equal((await scrape()).get('pushgate_directory_up{directory="icinga"}'), 1);
   });
 });
