@@ -45,7 +45,7 @@ Group nogroup
 const bin = findBinary('apache2', '/usr/sbin/apache2');
 const missing = bin ? false : 'apache2 is not installed (scripts/test installs Debian\'s apache2 as root; or apt-get install apache2)';
 
-t.test('deploy/apache/pushgate.conf through a real Apache httpd', { skip: process.env.CI ? false : missing }, async (t) => {
+t.test('deploy/apache/pushgate.conf through a real Apache httpd', { skip: process.env.CI === 'true' ? false : missing }, async (t) => {
   if (!bin) {
     t.fail('apache2 is required under CI=true: scripts/test installs apache2');
     return;

@@ -48,7 +48,7 @@ http {
 const bin = findBinary('nginx', '/usr/sbin/nginx');
 const missing = bin ? false : 'nginx is not installed (scripts/test installs Debian\'s nginx-light as root; or apt-get install nginx-light)';
 
-t.test('deploy/nginx/pushgate.conf through a real nginx', { skip: process.env.CI ? false : missing }, async (t) => {
+t.test('deploy/nginx/pushgate.conf through a real nginx', { skip: process.env.CI === 'true' ? false : missing }, async (t) => {
   if (!bin) {
     t.fail('nginx is required under CI=true: scripts/test installs nginx-light');
     return;
