@@ -76,6 +76,18 @@ export function tokenUserMismatch(cred: CredentialResult & { ok: true }, userId:
 const POSITIVE_INT = /^\d{1,15}$/;
 
 /**
+ * The query parameters of a request target. Read from after the `?` rather
+ * than through `new URL`: a target starting with `//` (a proxy joining
+ * `/` to its own path gives `//?userId=...`) would otherwise be taken for
+ * an authority and throw.
+ */
+export function queryOf(target: string | undefined): URLSearchParams {
+  const t = target ?? '';
+  const q = t.indexOf('?');
+  return new URLSearchParams(q === -1 ? '' : t.slice(q + 1));
+}
+
+/**
  * Authenticate a WebSocket upgrade request (PROTOCOL.md §1 "Handshake"):
  * query `userId` (integer > 0) and `browserUuid` (non-empty), header
  * `Sec-WebSocket-Protocol: access_token, <key>` with exactly two values and a
@@ -87,7 +99,7 @@ const POSITIVE_INT = /^\d{1,15}$/;
  * @param nowS current unix time in seconds (default now).
  */
 export async function authenticate(req: IncomingMessage, directory: Directory, policy: AuthPolicy = SHARED_KEY_ONLY, nowS = Math.floor(Date.now() / 1000)): Promise<AuthResult> {
-  const query = new URL(req.url ?? '/', 'http://localhost').searchParams;
+  const query = queryOf(req.url);
   const rawUser = query.get('userId') ?? '';
   const userId = POSITIVE_INT.test(rawUser) ? Number(rawUser) : 0;
   if (userId <= 0) return { ok: false, status: 401, reason: 'userId must be an integer > 0' };

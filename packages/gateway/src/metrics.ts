@@ -1,6 +1,8 @@
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import { collectDefaultMetrics, Counter, Gauge, Registry } from 'prom-client';
 import type { GatewayContext } from './context.js';
+import { DirectoryMetrics, type DirectoryHealthSource } from './directory-metrics.js';
+import type { QueryObserver } from './directory/query-metrics.js';
 import { GatewayError } from './errors.js';
 
 /**
@@ -19,6 +21,8 @@ export interface OutboxSource {
   readonly byChannel: ReadonlyMap<string, { readonly sent: number; readonly retried: number; readonly dead: number }>;
   readonly pending: number;
   readonly journalBytes: number;
+  /** `createdAt` (ms since the epoch) of the oldest pending delivery, undefined when none. */
+  readonly oldestPendingAt?: number | undefined;
 }
 
 /** What the in-memory mobile push relay exposes (`MobilePush.stats`). */
@@ -29,6 +33,8 @@ export interface MobilePushSource {
 /** An SSE endpoint's open-stream count (`SseHub.size()`). */
 export interface SseHubSource {
   size(): number;
+  /** Events written to browsers' streams since start. */
+  readonly delivered?: number;
 }
 
 /** The Icinga endpoint's counters (`IcingaService`). */
@@ -36,6 +42,10 @@ export interface IcingaSource {
   readonly hub: SseHubSource;
   readonly stats: { readonly answers: Readonly<Record<string, number>>; readonly refused: Readonly<Record<string, number>>; readonly dropped: Readonly<Record<string, number>> };
   readonly poller: { readonly stats: { readonly polls: number; readonly pollErrors: number; readonly delivered: number } };
+  /** The Icinga database, for the directory query metrics. */
+  readonly directory?: { observeQueries?(observer: QueryObserver): void };
+  /** The Icinga part of `/readyz`, for `pushgate_directory_up{directory="icinga"}`. */
+  health?(): { ok: boolean };
 }
 
 /** Parts built outside the gateway that metrics also read; each optional (absent: its series are not exported). */
@@ -44,10 +54,28 @@ export interface MetricsSources {
   outbox?: OutboxSource | undefined;
   /** The in-memory mobile push relay, when mobile push does not go through the outbox. */
   mobilePush?: MobilePushSource | undefined;
-  /** pushgate's own `/events` SSE endpoint. */
-  events?: { readonly hub: SseHubSource } | undefined;
+  /** pushgate's own `/events` SSE endpoint (`dropped`: streams closed by the server, by reason). */
+  events?: { readonly hub: SseHubSource; readonly dropped?: Readonly<Record<string, number>> } | undefined;
   /** The Icinga desktop-notification endpoint. */
   icinga?: IcingaSource | undefined;
+}
+
+/**
+ * prom-client default metrics left out: each scrape they list every libuv
+ * handle or resource, or every entry of /proc/self/fd (one per socket), so
+ * their cost grows with the connections (at 15k clients process_open_fds
+ * alone took 14 ms; bench/metrics-scrape.mjs). `pushgate_connections`
+ * counts the sockets instead, next to `process_max_fds`.
+ */
+const PER_SOCKET_DEFAULT_METRICS = [
+  'nodejs_active_handles', 'nodejs_active_handles_total', 'nodejs_active_resources', 'nodejs_active_resources_total', 'process_open_fds',
+];
+
+/** The `outcome` of a `/message` answer status. */
+function messageOutcome(status: string): string {
+  if (status === '200') return 'delivered';
+  if (status === '202') return 'dropped';
+  return status.startsWith('5') ? 'failed' : 'rejected';
 }
 
 /** Sets a labelled counter to the values of `counts` (one series per key). */
@@ -65,11 +93,21 @@ export class GatewayMetrics {
   /** Sources attached after start with {@link GatewayMetrics.observe}. */
   #sources: MetricsSources = {};
   #server: Server | undefined;
+  /** Directory query latency, errors and up gauge (directory-metrics.ts). */
+  readonly #directories: DirectoryMetrics;
 
   constructor(ctx: GatewayContext) {
     const registers = [this.registry];
     collectDefaultMetrics({ register: this.registry });
+    for (const name of PER_SOCKET_DEFAULT_METRICS) this.registry.removeSingleMetric(name);
     const src = (): MetricsSources => this.#sources;
+    this.#directories = new DirectoryMetrics(this.registry, () => {
+      const list: DirectoryHealthSource[] = [ctx.directory];
+      const icinga = src().icinga;
+      if (icinga?.health) list.push({ kind: 'icinga', health: () => icinga.health!() });
+      return list;
+    });
+    ctx.directory.observeQueries?.(this.#directories.observer);
 
     new Gauge({
       name: 'pushgate_connections', help: 'Open client connections by transport (ws: openITCOCKPIT WebSocket, sse: /events and Icinga streams).', labelNames: ['transport'], registers,
@@ -96,8 +134,11 @@ export class GatewayMetrics {
       collect() { this.reset(); fromRecord(this, 'limit', ctx.stats.limitRefusals); },
     });
     new Counter({
-      name: 'pushgate_messages_total', help: 'POST /message answers by HTTP status.', labelNames: ['status'], registers,
-      collect() { this.reset(); fromRecord(this, 'status', ctx.stats.messages); },
+      name: 'pushgate_messages_total', help: 'POST /message answers by outcome (delivered 200, dropped 202, rejected 4xx, failed 5xx) and HTTP status.', labelNames: ['outcome', 'status'], registers,
+      collect() {
+        this.reset();
+        for (const [status, n] of Object.entries(ctx.stats.messages)) this.inc({ outcome: messageOutcome(status), status }, n);
+      },
     });
     new Counter({
       name: 'pushgate_frames_sent_total', help: 'Server frames written to WebSockets (one per routed socket).', registers,
@@ -112,8 +153,28 @@ export class GatewayMetrics {
       collect() {
         this.reset();
         fromRecord(this, 'reason', ctx.stats.closes, { transport: 'ws' });
-        const icinga = src().icinga;
-        if (icinga) fromRecord(this, 'reason', icinga.stats.dropped, { transport: 'sse' });
+        // Both SSE endpoints' server-side drops; pushgate_sse_drops_total tells them apart.
+        const sse: Record<string, number> = { ...src().events?.dropped };
+        for (const [reason, n] of Object.entries(src().icinga?.stats.dropped ?? {})) sse[reason] = (sse[reason] ?? 0) + n;
+        fromRecord(this, 'reason', sse, { transport: 'sse' });
+      },
+    });
+    new Counter({
+      name: 'pushgate_sse_drops_total', help: 'SSE streams closed by the server, by endpoint (events, icinga) and reason (slow-consumer, write-error).', labelNames: ['endpoint', 'reason'], registers,
+      collect() {
+        this.reset();
+        const s = src();
+        if (s.events?.dropped) fromRecord(this, 'reason', s.events.dropped, { endpoint: 'events' });
+        if (s.icinga) fromRecord(this, 'reason', s.icinga.stats.dropped, { endpoint: 'icinga' });
+      },
+    });
+    new Counter({
+      name: 'pushgate_sse_events_delivered_total', help: 'Events written to SSE streams, by endpoint (one per browser per event; replays not counted).', labelNames: ['endpoint'], registers,
+      collect() {
+        this.reset();
+        const s = src();
+        if (s.events?.hub.delivered !== undefined) this.inc({ endpoint: 'events' }, s.events.hub.delivered);
+        if (s.icinga?.hub.delivered !== undefined) this.inc({ endpoint: 'icinga' }, s.icinga.hub.delivered);
       },
     });
     new Counter({
@@ -157,6 +218,16 @@ export class GatewayMetrics {
       collect() { this.reset(); const o = src().outbox; if (o) this.set(o.pending); },
     });
     new Gauge({
+      name: 'pushgate_outbox_oldest_pending_age_seconds', help: 'Age of the oldest delivery the outbox still holds (0 when none is pending).', registers,
+      collect() {
+        this.reset();
+        const o = src().outbox;
+        if (!o) return;
+        const at = o.oldestPendingAt;
+        this.set(at === undefined ? 0 : Math.max(0, (Date.now() - at) / 1000));
+      },
+    });
+    new Gauge({
       name: 'pushgate_outbox_journal_bytes', help: 'Size of the outbox journal in bytes.', registers,
       collect() { this.reset(); const o = src().outbox; if (o) this.set(o.journalBytes); },
     });
@@ -173,6 +244,7 @@ export class GatewayMetrics {
   /** Attach parts started outside the gateway (outbox, relay, SSE endpoints); replaces earlier ones. */
   observe(sources: MetricsSources): void {
     this.#sources = sources;
+    sources.icinga?.directory?.observeQueries?.(this.#directories.observer);
   }
 
   /** Answers `GET /metrics` (405 for other methods); an HttpHandler. */

@@ -157,12 +157,12 @@ export interface ClientOptions {
 }
 
 /** WebSocket URL of a gateway for a user and browser. */
-export function wsUrl(gw: Gateway, userId: number | string, browserUuid: string, path = '/'): string {
+export function wsUrl(gw: Pick<Gateway, 'url'>, userId: number | string, browserUuid: string, path = '/'): string {
   return `${gw.url.replace(/^http/, 'ws')}${path}?userId=${encodeURIComponent(String(userId))}&browserUuid=${encodeURIComponent(browserUuid)}`;
 }
 
 /** Open an authenticated client (user 1, browser `b1` by default) and wait for it to open. */
-export async function openClient(gw: Gateway, opts: ClientOptions = {}): Promise<TestClient> {
+export async function openClient(gw: Pick<Gateway, 'url'>, opts: ClientOptions = {}): Promise<TestClient> {
   const ws = new WebSocket(wsUrl(gw, opts.userId ?? 1, opts.browserUuid ?? 'b1'), ['access_token', opts.apiKey ?? TEST_API_KEY], {
     autoPong: opts.autoPong ?? true,
   });
@@ -177,7 +177,7 @@ export async function openClient(gw: Gateway, opts: ClientOptions = {}): Promise
 }
 
 /** Open a client, register it (RegisterBrowserPushNotification) and wait until the gateway saw it. */
-export async function openRegisteredClient(gw: Gateway, opts: ClientOptions = {}): Promise<TestClient> {
+export async function openRegisteredClient(gw: Pick<Gateway, 'url'>, opts: ClientOptions = {}): Promise<TestClient> {
   const client = await openClient(gw, opts);
   client.send({ type: 'RegisterBrowserPushNotification', message: '', payload: { userId: opts.userId ?? 1, clientUuid: '', browserUuid: opts.browserUuid ?? 'b1' } });
   // A KeepAlive round trip proves the register frame was processed (frames are handled in order).
@@ -212,7 +212,7 @@ export function httpRequest(url: string, opts: { method?: string; headers?: Reco
  * `POST /message` with the test API key (`X-Api-Key`). `body` objects are
  * JSON-encoded, strings sent as is; `apiKey: null` sends no key.
  */
-export function postMessage(gw: Gateway, body: unknown, opts: { apiKey?: string | null; method?: string; headers?: Record<string, string> } = {}): Promise<HttpAnswer> {
+export function postMessage(gw: Pick<Gateway, 'url'>, body: unknown, opts: { apiKey?: string | null; method?: string; headers?: Record<string, string> } = {}): Promise<HttpAnswer> {
   const headers: Record<string, string> = { 'Content-Type': 'application/json', ...opts.headers };
   const key = opts.apiKey === undefined ? TEST_API_KEY : opts.apiKey;
   if (key !== null) headers['X-Api-Key'] = key;

@@ -261,6 +261,7 @@ t.test('against MariaDB', { skip: await mariadbSkip() }, async (t) => {
     await dir.hostName(OITC.hosts.db);
     await dir.devices(2);
     const sql = lines.filter((l) => l.msg === 'MYSQL_DEBUG').map((l) => l.sql);
+    t.ok(lines.filter((l) => l.msg === 'MYSQL_DEBUG').every((l) => l.level === 20), 'at debug level, shown although the logger is at info');
     t.same(sql, [
       'SELECT `value` FROM systemsettings WHERE `key` = ?',
       'SELECT name FROM hosts WHERE uuid = ?',

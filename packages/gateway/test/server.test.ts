@@ -1,3 +1,5 @@
+import { Writable } from 'node:stream';
+import { pino } from 'pino';
 import t from 'tap';
 import { FileDirectory } from '../src/directory/file.js';
 import {
@@ -21,6 +23,13 @@ t.test('a registered browser receives the notification POSTed to /message', asyn
   }));
   t.equal(gw.stats.messages['200'], 1);
   t.match(gw.url, /^http:\/\/127\.0\.0\.1:\d+$/);
+});
+
+t.test('a handshake whose path starts with // (a proxy joining paths) is read like any other', async (t) => {
+  const gw = await startTestGateway();
+  t.teardown(() => gw.close());
+  t.equal((await tryHandshake(gw, '//?userId=1&browserUuid=b1', `access_token, ${TEST_API_KEY}`)).status, 101);
+  t.equal((await tryHandshake(gw, '//?userId=0&browserUuid=b1', `access_token, ${TEST_API_KEY}`)).status, 401, 'and its query is still checked');
 });
 
 t.test('GET /healthz answers 200 ok', async (t) => {
@@ -99,6 +108,36 @@ t.test('ExportStatus is broadcast while clients are connected and the last value
   t.teardown(() => second.close());
   t.equal(JSON.parse(await second.next()).type, 'ConnectionEstablished');
   t.equal(await second.next(), '{"type":"ExportStatus","message":"","payload":false}', 'right after ConnectionEstablished');
+});
+
+t.test('a failing export status query is logged once when it starts and once when it recovers, not every tick', async (t) => {
+  const directory = new ExportDirectory(testDirectoryData());
+  let failing = true;
+  const inner = directory.exportRunning.bind(directory);
+  directory.exportRunning = async () => {
+    if (failing) {
+      directory.polls++;
+      throw new Error('openitcockpit database 127.0.0.1:3306/openitcockpit unavailable: connect ECONNREFUSED');
+    }
+    return inner();
+  };
+  const lines: { level: number; msg: string }[] = [];
+  const logger = pino({ level: 'info' }, new Writable({
+    write(chunk: Buffer, _enc, cb) {
+      for (const l of chunk.toString('utf8').split('\n')) if (l) lines.push(JSON.parse(l) as { level: number; msg: string });
+      cb();
+    },
+  }));
+  const gw = await startTestGateway({ directory, logger, config: { websocket: { exportStatusIntervalMs: 10 } } });
+  t.teardown(() => gw.close());
+  const client = await openClient(gw);
+  t.teardown(() => client.close());
+  await waitFor(() => directory.polls >= 20, undefined, 'twenty failed polls');
+  const about = (): string[] => lines.filter((l) => l.msg.startsWith('export status query')).map((l) => `${l.level} ${l.msg}`);
+  t.same(about(), ['40 export status query failed'], 'twenty failures, one line');
+  failing = false;
+  t.equal(await client.next(), '{"type":"ExportStatus","message":"","payload":true}');
+  t.same(about(), ['40 export status query failed', '30 export status query works again']);
 });
 
 t.test('no ExportStatus is sent while the directory has no export record', async (t) => {

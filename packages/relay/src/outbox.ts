@@ -177,6 +177,16 @@ export class Outbox {
     return this.#entries.size;
   }
 
+  /**
+   * `createdAt` (ms since the epoch) of the oldest pending delivery;
+   * undefined when none is pending. O(1): entries are kept in acceptance
+   * order, and the journal replays them in that order.
+   */
+  get oldestPendingAt(): number | undefined {
+    for (const e of this.#entries.values()) return e.d.createdAt;
+    return undefined;
+  }
+
   /** Current journal size in bytes. */
   get journalBytes(): number {
     return this.#journalBytes;

@@ -1,4 +1,5 @@
 import type { DeviceDirectory } from '@pushgate/relay';
+import type { QueryObserver } from './query-metrics.js';
 
 /**
  * Where the gateway looks up keys, hosts, services and devices. Implementations:
@@ -27,6 +28,8 @@ export interface Directory extends DeviceDirectory {
    * Optional: directories without exports leave it out.
    */
   exportRunning?(): Promise<boolean | undefined>;
+  /** Database directories: report each query's latency and outcome to `observer` (metrics.ts). Optional. */
+  observeQueries?(observer: QueryObserver): void;
   /** Current health for `/readyz`: `ok: false` carries a one-line reason. */
   health(): { ok: true } | { ok: false; reason: string };
   /** Release pools and timers. */

@@ -6,6 +6,7 @@ import type { Config } from '../config.js';
 import { GatewayError } from '../errors.js';
 import type { Directory } from './directory.js';
 import { type MyCnfClient, readMyCnf } from './mycnf.js';
+import { type QueryObserver, secondsSince } from './query-metrics.js';
 import { digest, matchesAny } from './secrets.js';
 import { TtlCache } from './ttl-cache.js';
 
@@ -18,7 +19,8 @@ export interface OpenItcockpitDirectoryOptions {
   logger: Logger;
   /**
    * Environment: `OITC_MYSQL_CNF` overrides `cfg.mysqlCnf`; `MYSQL_DEBUG=1`
-   * logs every SQL statement at info level (text only, never parameter values).
+   * logs every SQL statement at debug level, shown even when `log.level` is
+   * higher (text only, never parameter values).
    */
   env: NodeJS.ProcessEnv;
 }
@@ -35,6 +37,11 @@ const SQL_DEVICES = 'SELECT device_id FROM mobile_devices WHERE user_id = ?';
 const SQL_DELETE_DEVICE = 'DELETE FROM mobile_devices WHERE device_id = ?';
 const SQL_EXPORT = 'SELECT finished FROM exports WHERE task = ? ORDER BY id DESC LIMIT 1';
 const API_KEY_SETTING = 'SUDO_SERVER.API_KEY';
+/** The `query` label of each statement in the directory query metrics. */
+const QUERY_KIND: ReadonlyMap<string, string> = new Map([
+  [SQL_API_KEY, 'api-key'], [SQL_HOST, 'host'], [SQL_SERVICE, 'service'], [SQL_RELAY, 'relay'],
+  [SQL_DEVICES, 'devices'], [SQL_DELETE_DEVICE, 'delete-device'], [SQL_EXPORT, 'export'],
+]);
 
 type Row = RowDataPacket & Record<string, unknown>;
 
@@ -71,7 +78,8 @@ class OpenItcockpitDirectory implements Directory {
   readonly kind = 'openitcockpit';
   readonly #cfg: OpenItcockpitDirectoryConfig;
   readonly #log: Logger;
-  readonly #debug: boolean;
+  /** Where `MYSQL_DEBUG` statements go (a debug-level child logger); undefined without it. */
+  readonly #sqlLog: Logger | undefined;
   readonly #pool: Pool;
   readonly #where: string;
   readonly #names: TtlCache<string, string | undefined>;
@@ -90,11 +98,14 @@ class OpenItcockpitDirectory implements Directory {
   /** When the last key read started (performance.now ms); rate-limits miss refreshes. */
   #keyTriedAt = Number.NEGATIVE_INFINITY;
   #keyRefresh: Promise<void> | undefined;
+  #observer: QueryObserver | undefined;
 
   constructor(cfg: OpenItcockpitDirectoryConfig, client: MyCnfClient, logger: Logger, debug: boolean) {
     this.#cfg = cfg;
     this.#log = logger.child({ directory: 'openitcockpit' });
-    this.#debug = debug;
+    // MYSQL_DEBUG asks for the statements: log them at debug level, and let
+    // this one child logger through even when log.level is info.
+    this.#sqlLog = !debug ? undefined : this.#log.isLevelEnabled('debug') ? this.#log : this.#log.child({}, { level: 'debug' });
     this.#where = client.socket ? `${client.socket}/${client.database}` : `${client.host}:${client.port}/${client.database}`;
     this.#names = new TtlCache(cfg.nameCacheTtlMs, cfg.nameCacheSize);
     this.#pool = createPool({
@@ -183,6 +194,10 @@ class OpenItcockpitDirectory implements Directory {
     return r ? Number(r.finished) === 0 : undefined;
   }
 
+  observeQueries(observer: QueryObserver): void {
+    this.#observer = observer;
+  }
+
   health(): { ok: true } | { ok: false; reason: string } {
     if (this.#closed) return { ok: false, reason: 'openitcockpit directory closed' };
     return this.#up ? { ok: true } : { ok: false, reason: this.#reason };
@@ -252,11 +267,14 @@ class OpenItcockpitDirectory implements Directory {
    * dies with it) so the pool slot is free again rather than stuck.
    */
   async #exec<T>(sql: string, values: (string | number)[]): Promise<T> {
+    const kind = QUERY_KIND.get(sql) ?? 'other';
     if (this.#pending >= this.#cfg.maxPendingQueries) {
+      this.#observer?.('openitcockpit', kind, 0, 'busy');
       throw new GatewayError('GW_ERR_DIRECTORY_UNAVAILABLE', `openitcockpit database busy: ${this.#pending} queries pending`);
     }
-    if (this.#debug) this.#log.info({ sql }, 'MYSQL_DEBUG');
+    this.#sqlLog?.debug({ sql }, 'MYSQL_DEBUG');
     this.#pending++;
+    const started = performance.now();
     let timedOut = false;
     let conn: PoolConnection | undefined;
     let timer: NodeJS.Timeout | undefined;
@@ -285,8 +303,11 @@ class OpenItcockpitDirectory implements Directory {
       }, this.#cfg.queryTimeoutMs);
     });
     try {
-      return await Promise.race([work, timeout]);
+      const result = await Promise.race([work, timeout]);
+      this.#observer?.('openitcockpit', kind, secondsSince(started), 'ok');
+      return result;
     } catch (err) {
+      this.#observer?.('openitcockpit', kind, secondsSince(started), timedOut ? 'timeout' : isConnectionFailure(err) ? 'connection' : 'sql');
       throw this.#failed(err, timedOut);
     } finally {
       clearTimeout(timer);
@@ -299,7 +320,7 @@ class OpenItcockpitDirectory implements Directory {
   #failed(err: unknown, timedOut: boolean): GatewayError {
     const e = err as { message?: string; code?: string; fatal?: boolean };
     const message = e.message || e.code || String(err);
-    if (timedOut || e.fatal || isConnectionError(e.code)) {
+    if (timedOut || isConnectionFailure(err)) {
       this.#markDown(`openitcockpit database ${this.#where} unavailable: ${message}`);
       return new GatewayError('GW_ERR_DIRECTORY_UNAVAILABLE', this.#reason, { cause: err });
     }
@@ -346,6 +367,8 @@ const CONNECTION_CODES = new Set([
   'PROTOCOL_CONNECTION_LOST', 'PROTOCOL_SEQUENCE_TIMEOUT', 'ER_CON_COUNT_ERROR', 'ER_ACCESS_DENIED_ERROR', 'ER_BAD_DB_ERROR',
 ]);
 
-function isConnectionError(code: string | undefined): boolean {
-  return code !== undefined && CONNECTION_CODES.has(code);
+/** A fatal mysql2 error or a connection-level code: the database, not the statement, failed. */
+function isConnectionFailure(err: unknown): boolean {
+  const e = err as { code?: string; fatal?: boolean } | null;
+  return Boolean(e?.fatal) || (e?.code !== undefined && CONNECTION_CODES.has(e.code));
 }

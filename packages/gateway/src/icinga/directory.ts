@@ -1,5 +1,6 @@
 import type { IncomingMessage } from 'node:http';
 import { createPool, type Pool, type PoolOptions, type RowDataPacket } from 'mysql2/promise';
+import { type QueryObserver, secondsSince } from '../directory/query-metrics.js';
 import { GatewayError } from '../errors.js';
 
 /**
@@ -90,6 +91,7 @@ export class IcingaDirectory {
   private readonly sessionMaxAgeMs: number;
   private readonly timeout: number;
   private readonly now: () => number;
+  private observer: QueryObserver | undefined;
 
   constructor(opts: IcingaDirectoryOptions) {
     const c = opts.connection;
@@ -116,11 +118,23 @@ export class IcingaDirectory {
     this.now = opts.now ?? Date.now;
   }
 
-  private async query(sql: string, values: unknown[]): Promise<RowDataPacket[]> {
+  /** Report each query's latency and outcome to `observer` (metrics.ts). */
+  observeQueries(observer: QueryObserver): void {
+    this.observer = observer;
+  }
+
+  /** @param kind the `query` label of the directory query metrics. */
+  private async query(kind: string, sql: string, values: unknown[]): Promise<RowDataPacket[]> {
+    const started = performance.now();
     try {
       const [rows] = await this.pool.query<RowDataPacket[]>({ sql, values, timeout: this.timeout });
+      this.observer?.('icinga', kind, secondsSince(started), 'ok');
       return rows;
     } catch (err) {
+      const e = err as { code?: string; fatal?: boolean };
+      this.observer?.('icinga', kind, secondsSince(started), e.code === 'PROTOCOL_SEQUENCE_TIMEOUT' ? 'timeout'
+        // Fatal errors and system error codes (ECONNREFUSED, ...) are the connection's; ER_* codes the statement's.
+        : e.fatal || (e.code !== undefined && !e.code.startsWith('ER_')) ? 'connection' : 'sql');
       throw new GatewayError('GW_ERR_DIRECTORY_UNAVAILABLE', `Icinga database query failed: ${(err as Error).message}`, { cause: err });
     }
   }
@@ -141,6 +155,7 @@ export class IcingaDirectory {
     const userAgent = agents[0]!.trim();
 
     const rows = await this.query(
+      'session',
       `SELECT bs.php_session_id, bs.username, bs.user_agent, bs.authenticated_at,
          (SELECT COUNT(*) FROM browser_session n
            WHERE n.username = bs.username AND n.user_agent = bs.user_agent
@@ -157,6 +172,7 @@ export class IcingaDirectory {
     if (Number(row.newer) > 0) return { ok: false, reason: 'session-superseded' };
 
     const contacts = await this.query(
+      'contact',
       "SELECT id FROM contact WHERE LOWER(username) = LOWER(?) AND deleted = 'n'",
       [row.username],
     );
@@ -167,7 +183,7 @@ export class IcingaDirectory {
 
   /** Highest `incident_history.id` of type `notified`, 0 when there is none. */
   async maxNotifiedId(): Promise<number> {
-    const rows = await this.query("SELECT MAX(id) AS id FROM incident_history WHERE type = 'notified'", []);
+    const rows = await this.query('max-id', "SELECT MAX(id) AS id FROM incident_history WHERE type = 'notified'", []);
     return Number(rows[0]?.id ?? 0);
   }
 
@@ -181,6 +197,7 @@ export class IcingaDirectory {
     const where = recheck.length > 0 ? '(h.id > ? OR h.id IN (?))' : 'h.id > ?';
     const values: unknown[] = recheck.length > 0 ? [afterId, recheck, limit] : [afterId, limit];
     const rows = await this.query(
+      'notified',
       `SELECT h.id, h.incident_id, h.contact_id, h.event_id, h.time, h.message, h.notification_state,
               i.severity, o.name
        FROM incident_history h

@@ -1,4 +1,5 @@
 import type { Logger } from 'pino';
+import { FailureLog } from '../failure-log.js';
 import { frameEvent } from '../sse/stream.js';
 import type { IcingaDirectory, NotifiedRow } from './directory.js';
 
@@ -81,8 +82,11 @@ export class IcingaPoller {
   private timer: NodeJS.Timeout | undefined;
   private running: Promise<void> | undefined;
   private stopped = false;
+  /** An outage is logged when it starts, once a minute while it lasts, and when it ends (failure-log.ts). */
+  private readonly failures: FailureLog;
 
   constructor(private readonly opts: IcingaPollerOptions) {
+    this.failures = new FailureLog({ logger: opts.logger, what: 'icinga: polling incident_history' });
     this.o = {
       pollIntervalMs: opts.pollIntervalMs,
       retryMs: opts.retryMs ?? 3000,
@@ -127,22 +131,25 @@ export class IcingaPoller {
    * next poll retries from the same place.
    */
   async pollOnce(): Promise<void> {
-    const { directory, logger } = this.opts;
+    const { directory } = this.opts;
     this.stats.polls++;
     try {
       if (this.lastId === undefined) {
         // As Icinga's daemon: start after what exists; notifications sent before start are not replayed.
         this.lastId = await directory.maxNotifiedId();
+        this.lastError = undefined;
+        this.failures.succeeded();
         return;
       }
       this.expirePending();
       const rows = await directory.notifiedRows(this.lastId, [...this.pending.keys()], this.o.batchSize);
       for (const row of rows) this.handle(row);
       this.lastError = undefined;
+      this.failures.succeeded();
     } catch (err) {
       this.stats.pollErrors++;
       this.lastError = (err as Error).message;
-      logger.warn({ err }, 'icinga: polling incident_history failed; retrying next interval');
+      this.failures.failed(err);
     }
   }
 

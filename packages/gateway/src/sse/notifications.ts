@@ -1,7 +1,7 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { Logger } from 'pino';
 import { GatewayError } from '../errors.js';
-import { originAllowed, tokenUserMismatch, type CredentialResult } from '../handshake.js';
+import { originAllowed, queryOf, tokenUserMismatch, type CredentialResult } from '../handshake.js';
 import { frameEvent, parseLastEventId, SseHub } from './stream.js';
 
 /**
@@ -40,6 +40,8 @@ export interface PushSseOptions {
   retryMs?: number;
   /** Concurrent streams per (user, browserUuid); one more gets 204 (default 2). */
   maxStreamsPerBrowser?: number;
+  /** A stream whose unsent bytes exceed this is closed as a slow consumer, bytes (default 1 MiB). */
+  maxBufferedBytes?: number;
   /** Replay window: most events kept (all users), longest age ms (default 1000, 300000). */
   replay?: { maxEvents: number; maxAgeMs: number };
   /** Clock in ms (default `Date.now`). */
@@ -66,6 +68,8 @@ function apiKeyOf(req: IncomingMessage): string | undefined {
 /** The SSE endpoint for pushgate's own notifications and its hub. */
 export class PushSse {
   readonly hub: SseHub;
+  /** Streams closed by the server, by reason (`slow-consumer`, `write-error`), for metrics. */
+  readonly dropped: Record<string, number> = {};
   /** Route for `startGateway({ httpRoutes })` / `gateway.addRoute`. */
   readonly route: { path: string; handler: (req: IncomingMessage, res: ServerResponse) => Promise<void> };
   private readonly o: PushSseOptions;
@@ -82,8 +86,13 @@ export class PushSse {
       keepAliveFirstMs: opts.keepAliveFirstMs ?? 1000,
       keepAliveMs: opts.keepAliveMs ?? 30_000,
       maxStreamsPerBrowser: opts.maxStreamsPerBrowser ?? 2,
+      ...(opts.maxBufferedBytes !== undefined ? { maxBufferedBytes: opts.maxBufferedBytes } : {}),
       replay: opts.replay ?? { maxEvents: 1000, maxAgeMs: 300_000 },
       now,
+      onDrop: (reason) => {
+        this.dropped[reason] = (this.dropped[reason] ?? 0) + 1;
+        this.o.logger.warn({ reason }, 'sse: event stream closed by the server');
+      },
     });
     this.route = { path: EVENTS_PATH, handler: (req, res) => this.handle(req, res) };
   }
@@ -108,7 +117,7 @@ export class PushSse {
   async handle(req: IncomingMessage, res: ServerResponse): Promise<void> {
     if (req.method !== 'GET') return plain(res, 405, 'Method Not Allowed: use GET\n', { Allow: 'GET' });
     if (!originAllowed(req.headers.origin, this.o.allowedOrigins ?? [])) return plain(res, 403, 'Forbidden: origin not allowed\n');
-    const query = new URL(req.url ?? '/', 'http://localhost').searchParams;
+    const query = queryOf(req.url);
     if (CREDENTIAL_PARAMS.some((p) => query.has(p))) {
       return plain(res, 400, 'Bad Request: send the API key in the Authorization or X-Api-Key header, never in the URL\n');
     }

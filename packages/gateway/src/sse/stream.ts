@@ -101,6 +101,8 @@ interface ReplayEntry {
  * constant, so a sweep only touches what is due.
  */
 export class SseHub {
+  /** Events written to a browser's stream since start (one per browser per publish; replays not counted), for metrics. */
+  delivered = 0;
   private readonly opts: Required<Omit<SseHubOptions, 'onDrop'>> & Pick<SseHubOptions, 'onDrop'>;
   private readonly topics = new Map<string, Map<string, BrowserGroup>>();
   private readonly firstDue = new Map<SseStream, number>();
@@ -183,6 +185,7 @@ export class SseHub {
         delivered++;
       }
     }
+    this.delivered += delivered;
     return delivered;
   }
 
