@@ -1,0 +1,466 @@
+import { randomBytes } from 'node:crypto';
+import { Redis, type RedisOptions } from 'ioredis';
+import type { Logger } from 'pino';
+import type { Config } from '../config.js';
+import type { GatewayContext } from '../context.js';
+import type { PresenceObserver } from '../registry.js';
+import { applyExportStatus, createBusStats, type Bus } from './bus.js';
+
+/**
+ * The Redis bus (docs/scale-out.md): N gateway processes or machines on one
+ * Redis behave as one gateway. What is shared, and how:
+ *
+ * - Messages: one pub/sub channel `<prefix>bus`. A message is one ASCII
+ *   header line and a body: `u <node> <userId> <id>\n<frame bytes>` (a user
+ *   notification, the exact frame the publisher serialised), `x <node> <0|1>\n`
+ *   (export status), `s <node> <userId>\n<browserUuid>` (a browser now has
+ *   tabs on several nodes). The publisher delivers locally at once and
+ *   ignores its own echo.
+ * - Presence: one hash per user, `<prefix>u:<userId>`, fields scoped by node
+ *   id: `c:<node>` (open connections there), `b:<node>:<browserUuid>` (the
+ *   browser has a tab there) and `r` (registered). A node proves it is alive
+ *   with `<prefix>n:<node>` (PX `nodeTtlMs`, refreshed every third of it); the
+ *   Lua scripts below ignore, and delete, fields of nodes whose key expired,
+ *   so a node that died without cleanup drops out within `nodeTtlMs`.
+ * - Once per browser across nodes: a browser whose tabs all sit on one node
+ *   costs nothing extra. When a node adds a browser that another live node
+ *   also holds, the same script publishes `s` (atomically with the presence
+ *   write, so every notification published later arrives after it), and
+ *   from then on every holder delivers that browser's notifications only
+ *   after winning `SET <prefix>claim:<id>:<browserUuid> <node> NX PX 30000`.
+ * - Leases (export-status poll): `SET <prefix>lease:<name> <node> NX PX ttl`, renewed by its holder.
+ * - Notification ids: `counter * 1024 + slot`, the slot from `INCR <prefix>slot`
+ *   at start; receivers advance their counter past every id they see.
+ *
+ * Redis lost: local delivery continues, publishes are counted as
+ * undelivered, `/readyz` says `bus: ...`. Back: ioredis reconnects and
+ * resubscribes, and the node re-announces its state under a fresh node id
+ * (its old fields may be stale: connections closed meanwhile).
+ */
+
+/** Ids are `counter * ID_SLOTS + slot` (replay.ts), so 1024 nodes issue ids without colliding. */
+export const ID_SLOTS = 1024;
+/** How long a per-notification claim is kept. */
+const CLAIM_TTL_MS = 30_000;
+
+/** Field helpers shared by the scripts: liveness of a node (cached per call), and dead-field cleanup. */
+const LUA_LIVE = `
+local prefix = ARGV[1]
+local self = ARGV[2]
+local cache = {}
+local function live(node)
+  local v = cache[node]
+  if v == nil then
+    v = redis.call('EXISTS', prefix .. 'n:' .. node) == 1
+    cache[node] = v
+  end
+  return v
+end
+-- Sums c:<node> of live nodes other than self; deletes every field of dead nodes.
+local function scan(key, browser)
+  local others, own, shared, r = 0, 0, 0, false
+  local all = redis.call('HGETALL', key)
+  for i = 1, #all, 2 do
+    local f, v = all[i], all[i + 1]
+    if f == 'r' then
+      r = v == '1'
+    else
+      local node = string.match(f, '^[cb]:([^:]+)')
+      if node == nil or not live(node) then
+        redis.call('HDEL', key, f)
+      elseif string.sub(f, 1, 1) == 'c' then
+        if node == self then own = tonumber(v) else others = others + tonumber(v) end
+      elseif browser ~= nil and node ~= self and string.sub(f, #node + 4) == browser then
+        shared = 1
+      end
+    end
+  end
+  return others, own, shared, r
+end
+`;
+
+/** ARGV prefix, self → {connections on other nodes, registered (0/1)}. */
+const LUA_QUERY = `${LUA_LIVE}
+local others, own, _, r = scan(KEYS[1], nil)
+local reg = 0
+if r and others + own > 0 then reg = 1 end
+return {others, reg}
+`;
+
+/** ARGV prefix, self, count: this node's connection count of the user; clears `r` when the user has none left anywhere, or is new everywhere. */
+const LUA_COUNT = `${LUA_LIVE}
+local others, own = scan(KEYS[1], nil)
+local n = tonumber(ARGV[3])
+if others == 0 and (n == 0 or own == 0) then redis.call('HDEL', KEYS[1], 'r') end
+if n == 0 then redis.call('HDEL', KEYS[1], 'c:' .. self) else redis.call('HSET', KEYS[1], 'c:' .. self, n) end
+return 0
+`;
+
+/** ARGV prefix, self, browser, userId, channel: the browser has a tab here; 1 (and `s` published) when another live node has one too. */
+const LUA_BROWSER = `${LUA_LIVE}
+local browser = ARGV[3]
+redis.call('HSET', KEYS[1], 'b:' .. self .. ':' .. browser, '1')
+local _, _, shared = scan(KEYS[1], browser)
+if shared == 1 then redis.call('PUBLISH', ARGV[5], 's ' .. self .. ' ' .. ARGV[4] .. '\\n' .. browser) end
+return shared
+`;
+
+/** KEYS lease; ARGV node, ttl: 1 when this node holds (or just took) the lease. */
+const LUA_LEASE = `
+if redis.call('GET', KEYS[1]) == ARGV[1] then
+  redis.call('PEXPIRE', KEYS[1], ARGV[2])
+  return 1
+end
+if redis.call('SET', KEYS[1], ARGV[1], 'NX', 'PX', ARGV[2]) then return 1 end
+return 0
+`;
+
+type BusScripts = Redis & {
+  pgQuery(key: string, prefix: string, self: string): Promise<[number, number]>;
+  pgCount(key: string, prefix: string, self: string, count: number): Promise<number>;
+  pgBrowser(key: string, prefix: string, self: string, browser: string, userId: number, channel: string): Promise<number>;
+  pgLease(key: string, node: string, ttlMs: number): Promise<number>;
+};
+
+type RedisBusConfig = Extract<Config['bus'], { type: 'redis' }>;
+
+function newNodeId(): string {
+  return randomBytes(8).toString('hex');
+}
+
+/** The Redis pub/sub bus; create with {@link RedisBus.connect}. */
+export class RedisBus implements Bus, PresenceObserver {
+  readonly kind = 'redis' as const;
+  readonly stats = createBusStats();
+  /** This node's replay id slot (0..ID_SLOTS-1). */
+  readonly slot: number;
+  readonly #cmd: BusScripts;
+  readonly #sub: Redis;
+  readonly #cfg: RedisBusConfig;
+  readonly #logger: Logger;
+  readonly #channel: string;
+  /** Current node id; a fresh one after every reconnect. */
+  #node = newNodeId();
+  /** Every node id this process used, so its own echoes are ignored. */
+  readonly #ownIds = new Set<string>([this.#node]);
+  #ctx: GatewayContext | undefined;
+  /**
+   * Browsers of this node that need a claim per notification: true = another
+   * node holds the browser too; false = our announcement is in flight (claim
+   * to be safe until Redis answers).
+   */
+  readonly #shared = new Map<number, Map<string, boolean>>();
+  #up = false;
+  #wasUp = false;
+  #lastError = 'connecting';
+  #closed = false;
+  readonly #aliveTimer: NodeJS.Timeout;
+
+  private constructor(cfg: RedisBusConfig, logger: Logger, slot: number, cmd: BusScripts, sub: Redis) {
+    this.#cfg = cfg;
+    this.#logger = logger;
+    this.#channel = `${cfg.prefix}bus`;
+    this.slot = slot;
+    this.#cmd = cmd;
+    this.#sub = sub;
+    for (const c of [cmd, sub]) {
+      // ioredis emits an error per failed retry: remember it for /readyz, log the transitions only.
+      c.on('error', (err: Error) => { this.#lastError = err.message || String(err); });
+      c.on('close', () => this.#down());
+      c.on('ready', () => this.#maybeUp());
+    }
+    sub.on('messageBuffer', (_channel: Buffer, message: Buffer) => this.#onMessage(message));
+    this.#aliveTimer = setInterval(() => this.#refresh(), Math.max(100, Math.floor(cfg.nodeTtlMs / 3)));
+    this.#aliveTimer.unref();
+  }
+
+  /**
+   * Open both Redis connections and subscribe. Waits up to
+   * `connectTimeoutMs` for Redis; when it is not there the node starts
+   * anyway (local delivery works, `/readyz` says why) and keeps retrying.
+   */
+  static async connect(cfg: RedisBusConfig, logger: Logger): Promise<RedisBus> {
+    const retryStrategy = (attempt: number): number => Math.min(50 * 2 ** Math.min(attempt, 10), cfg.reconnectMaxMs);
+    const common: RedisOptions = { connectTimeout: cfg.connectTimeoutMs, retryStrategy, lazyConnect: true };
+    // Commands fail fast while Redis is away (no offline queue, no retries): delivery never waits on Redis.
+    const cmd = new Redis(cfg.url, { ...common, enableOfflineQueue: false, maxRetriesPerRequest: 0, commandTimeout: cfg.commandTimeoutMs }) as BusScripts;
+    const sub = new Redis(cfg.url, { ...common, autoResubscribe: true, maxRetriesPerRequest: null });
+    cmd.defineCommand('pgQuery', { numberOfKeys: 1, lua: LUA_QUERY });
+    cmd.defineCommand('pgCount', { numberOfKeys: 1, lua: LUA_COUNT });
+    cmd.defineCommand('pgBrowser', { numberOfKeys: 1, lua: LUA_BROWSER });
+    cmd.defineCommand('pgLease', { numberOfKeys: 1, lua: LUA_LEASE });
+    for (const c of [cmd, sub]) c.on('error', () => undefined);
+    const started = await Promise.allSettled([cmd.connect(), sub.connect()]);
+    let slot = -1;
+    if (started.every((s) => s.status === 'fulfilled')) {
+      try {
+        await sub.subscribe(`${cfg.prefix}bus`);
+        slot = (await cmd.incr(`${cfg.prefix}slot`)) % ID_SLOTS;
+      } catch {
+        slot = -1;
+      }
+    }
+    if (slot < 0) {
+      // Unique with high probability; the usual case (Redis up at start) takes a counted slot.
+      slot = randomBytes(2).readUInt16BE() % ID_SLOTS;
+      logger.warn({ url: redactUrl(cfg.url) }, 'bus: Redis not reachable at start; serving local clients, retrying in the background');
+      if (sub.status !== 'ready') void sub.subscribe(`${cfg.prefix}bus`).catch(() => undefined);
+    }
+    return new RedisBus(cfg, logger, slot, cmd, sub);
+  }
+
+  get up(): boolean {
+    return this.#up;
+  }
+
+  attach(ctx: GatewayContext): void {
+    this.#ctx = ctx;
+    ctx.registry.observer = this;
+    this.#maybeUp();
+  }
+
+  health(): { ok: true } | { ok: false; reason: string } {
+    if (this.#up) return { ok: true };
+    return { ok: false, reason: `Redis unreachable at ${redactUrl(this.#cfg.url)} (${this.#lastError}): notifications do not cross nodes` };
+  }
+
+  // --- delivery --------------------------------------------------------------
+
+  publishUser(userId: number, id: number, frame: Buffer): void {
+    this.#deliver(userId, id, frame);
+    this.#publish(Buffer.concat([Buffer.from(`u ${this.#node} ${userId} ${id}\n`, 'latin1'), frame]));
+  }
+
+  publishExportStatus(running: boolean): void {
+    if (this.#ctx) applyExportStatus(this.#ctx, running);
+    this.#publish(Buffer.from(`x ${this.#node} ${running ? 1 : 0}\n`, 'latin1'));
+  }
+
+  /** Local delivery; browsers shared with other nodes go through a claim. */
+  #deliver(userId: number, id: number, frame: Buffer): void {
+    const ctx = this.#ctx;
+    if (!ctx) return;
+    ctx.replay.record(userId, id, frame);
+    const shared = this.#shared.get(userId);
+    for (const conn of ctx.registry.toUserOnePerBrowser(userId)) {
+      if (shared?.has(conn.browserUuid)) void this.#claimAndSend(userId, conn.browserUuid, id, frame);
+      else conn.sendFrame(frame);
+    }
+    ctx.sse?.publish(userId, frame);
+  }
+
+  async #claimAndSend(userId: number, browserUuid: string, id: number, frame: Buffer): Promise<void> {
+    let outcome: 'won' | 'lost' | 'failed';
+    if (!this.#up) outcome = 'failed';
+    else {
+      try {
+        const ok = await this.#cmd.set(`${this.#cfg.prefix}claim:${id}:${browserUuid}`, this.#node, 'PX', CLAIM_TTL_MS, 'NX');
+        outcome = ok === 'OK' ? 'won' : 'lost';
+      } catch {
+        outcome = 'failed';
+      }
+    }
+    this.stats.claims[outcome] = (this.stats.claims[outcome] ?? 0) + 1;
+    // Without Redis no other node can see this notification either: deliver (twice beats never).
+    if (outcome === 'lost') return;
+    this.#ctx?.registry.bestTab(userId, browserUuid)?.sendFrame(frame);
+  }
+
+  #publish(message: Buffer): void {
+    if (!this.#up) {
+      this.stats.undelivered++;
+      return;
+    }
+    this.#cmd.publish(this.#channel, message).then(
+      () => { this.stats.published++; },
+      () => { this.stats.undelivered++; },
+    );
+  }
+
+  #onMessage(message: Buffer): void {
+    const ctx = this.#ctx;
+    const nl = message.indexOf(10);
+    if (!ctx || nl === -1) return;
+    const header = message.toString('latin1', 0, nl).split(' ');
+    if (this.#ownIds.has(header[1] ?? '')) return;
+    this.stats.received++;
+    switch (header[0]) {
+      case 'u': {
+        const userId = Number(header[2]);
+        const id = Number(header[3]);
+        ctx.replay.observe(id);
+        this.#deliver(userId, id, message.subarray(nl + 1));
+        return;
+      }
+      case 'x':
+        applyExportStatus(ctx, header[2] === '1');
+        return;
+      case 's': {
+        const userId = Number(header[2]);
+        const browserUuid = message.toString('utf8', nl + 1);
+        if (ctx.registry.bestTab(userId, browserUuid)) this.#markShared(userId, browserUuid, true);
+        return;
+      }
+      default:
+        // A newer node's message kind: ignored, not fatal.
+    }
+  }
+
+  #markShared(userId: number, browserUuid: string, value: boolean): void {
+    let m = this.#shared.get(userId);
+    if (!m) this.#shared.set(userId, (m = new Map()));
+    if (value || !m.has(browserUuid)) m.set(browserUuid, value);
+  }
+
+  // --- shared state ----------------------------------------------------------
+
+  #userKey(userId: number): string {
+    return `${this.#cfg.prefix}u:${userId}`;
+  }
+
+  async registeredElsewhere(userId: number): Promise<boolean> {
+    if (!this.#up) return false;
+    try {
+      const [, reg] = await this.#cmd.pgQuery(this.#userKey(userId), this.#cfg.prefix, this.#node);
+      return reg === 1;
+    } catch {
+      return false;
+    }
+  }
+
+  async connectionsElsewhere(userId: number): Promise<number> {
+    if (!this.#up) return 0;
+    try {
+      const [others] = await this.#cmd.pgQuery(this.#userKey(userId), this.#cfg.prefix, this.#node);
+      return others;
+    } catch {
+      return 0;
+    }
+  }
+
+  async lead(name: string, ttlMs: number): Promise<boolean> {
+    if (!this.#up) return true;
+    try {
+      return (await this.#cmd.pgLease(`${this.#cfg.prefix}lease:${name}`, this.#node, ttlMs)) === 1;
+    } catch {
+      return true;
+    }
+  }
+
+  // PresenceObserver: fire and forget; a write lost while Redis is away is redone by the re-announce.
+
+  browserAdded(userId: number, browserUuid: string): void {
+    this.#markShared(userId, browserUuid, false);
+    if (this.#up) this.#announceBrowser(userId, browserUuid);
+  }
+
+  browserRemoved(userId: number, browserUuid: string): void {
+    const m = this.#shared.get(userId);
+    if (m?.delete(browserUuid) && m.size === 0) this.#shared.delete(userId);
+    if (this.#up) this.#cmd.hdel(this.#userKey(userId), `b:${this.#node}:${browserUuid}`).catch(() => undefined);
+  }
+
+  countChanged(userId: number, count: number): void {
+    if (this.#up) this.#cmd.pgCount(this.#userKey(userId), this.#cfg.prefix, this.#node, count).catch(() => undefined);
+  }
+
+  registered(userId: number): void {
+    if (this.#up) this.#cmd.hset(this.#userKey(userId), 'r', '1').catch(() => undefined);
+  }
+
+  #announceBrowser(userId: number, browserUuid: string): void {
+    this.#cmd.pgBrowser(this.#userKey(userId), this.#cfg.prefix, this.#node, browserUuid, userId, this.#channel).then((shared) => {
+      const m = this.#shared.get(userId);
+      if (!m?.has(browserUuid)) return;
+      if (shared === 1) m.set(browserUuid, true);
+      // Alone: no claims, unless an `s` from another node marked it meanwhile.
+      else if (m.get(browserUuid) === false) {
+        m.delete(browserUuid);
+        if (m.size === 0) this.#shared.delete(userId);
+      }
+    }, () => undefined);
+  }
+
+  // --- liveness --------------------------------------------------------------
+
+  #maybeUp(): void {
+    if (this.#up || this.#closed || !this.#ctx) return;
+    if (this.#cmd.status !== 'ready' || this.#sub.status !== 'ready') return;
+    void this.#announce();
+  }
+
+  #announcing = false;
+
+  /** Join (again) under a fresh node id and write this node's whole state. */
+  async #announce(): Promise<void> {
+    if (this.#announcing) return;
+    this.#announcing = true;
+    const ctx = this.#ctx!;
+    const old = this.#node;
+    const node = this.#wasUp ? newNodeId() : old;
+    try {
+      await this.#cmd.set(`${this.#cfg.prefix}n:${node}`, '1', 'PX', this.#cfg.nodeTtlMs);
+      if (node !== old) await this.#cmd.del(`${this.#cfg.prefix}n:${old}`);
+      this.#node = node;
+      this.#ownIds.add(node);
+      this.#up = true;
+      for (const userId of ctx.registry.users()) {
+        this.countChanged(userId, ctx.registry.countUser(userId));
+        if (ctx.registry.isRegistered(userId)) this.registered(userId);
+        for (const b of ctx.registry.browsersOf(userId)) {
+          this.#markShared(userId, b, false);
+          this.#announceBrowser(userId, b);
+        }
+      }
+      if (this.#wasUp) this.#logger.info({ node }, 'bus: Redis is back; cross-node delivery resumed');
+      this.#wasUp = true;
+    } catch (err) {
+      this.#lastError = (err as Error).message;
+    } finally {
+      this.#announcing = false;
+    }
+  }
+
+  #down(): void {
+    if (!this.#up || this.#closed) return;
+    this.#up = false;
+    this.#logger.warn({ url: redactUrl(this.#cfg.url), err: this.#lastError }, 'bus: Redis lost; delivering to local clients only until it is back');
+  }
+
+  /** Keep the node key alive; when it had expired (a long pause), our fields are gone: announce again. */
+  #refresh(): void {
+    if (!this.#up) return;
+    this.#cmd.set(`${this.#cfg.prefix}n:${this.#node}`, '1', 'PX', this.#cfg.nodeTtlMs, 'XX').then((ok) => {
+      if (ok === null && this.#up) {
+        this.#up = false;
+        void this.#announce();
+      }
+    }, () => undefined);
+  }
+
+  async close(): Promise<void> {
+    if (this.#closed) return;
+    clearInterval(this.#aliveTimer);
+    const ctx = this.#ctx;
+    if (this.#up && ctx) {
+      // Leave cleanly: other nodes stop counting our connections at once instead of after nodeTtlMs.
+      await this.#cmd.del(`${this.#cfg.prefix}n:${this.#node}`).catch(() => undefined);
+    }
+    this.#closed = true;
+    this.#up = false;
+    if (ctx) ctx.registry.observer = undefined;
+    this.#sub.disconnect();
+    await this.#cmd.quit().catch(() => this.#cmd.disconnect());
+  }
+}
+
+/** The Redis URL without its password, for logs and `/readyz`. */
+export function redactUrl(url: string): string {
+  try {
+    const u = new URL(url);
+    if (u.password) u.password = '***';
+    return u.toString().replace(/\/$/, '');
+  } catch {
+    return 'the configured Redis URL';
+  }
+}
