@@ -24,6 +24,18 @@ export interface Bus {
   publishUser(userId: number, id: number, frame: Buffer): void;
   /** An export-status answer: every node remembers it (for new connections) and sends it to its connections. */
   publishExportStatus(running: boolean): void;
+  /**
+   * An event of a singleton job for every node, this one included (the
+   * Icinga poller's `icinga2.notification` frames): `key` routes it (the
+   * contact id), `id` is its event id, `frame` the exact bytes to write.
+   */
+  publishEvent(topic: BusTopic, key: number, id: number, frame: Buffer): void;
+  /** Receive the events of `topic` (one handler per topic; replaces an earlier one). */
+  onEvent(topic: BusTopic, handler: EventHandler): void;
+  /** A small shared number (a singleton job's read position), undefined when none was saved or Redis is away. */
+  getCursor(name: string): Promise<number | undefined>;
+  /** Save a shared number; best effort. */
+  setCursor(name: string, value: number): void;
   /** True when another node holds a connection of `userId` that registered (the local bus: never). */
   registeredElsewhere(userId: number): Promise<boolean>;
   /** Open WebSockets of `userId` on other nodes (the local bus: 0; unknown while Redis is down: 0). */
@@ -41,6 +53,12 @@ export interface Bus {
   /** Stop timers, leave the cluster, close connections. */
   close(): Promise<void>;
 }
+
+/** Topics of {@link Bus.publishEvent}. */
+export type BusTopic = 'icinga';
+
+/** Receives the events of one topic. */
+export type EventHandler = (key: number, id: number, frame: Buffer) => void;
 
 /** Bus counters (`pushgate_bus_*` metrics). */
 export interface BusStats {
@@ -97,6 +115,25 @@ export class LocalBus implements Bus {
 
   publishExportStatus(running: boolean): void {
     applyExportStatus(this.#ctx, running);
+  }
+
+  readonly #handlers = new Map<BusTopic, EventHandler>();
+  readonly #cursors = new Map<string, number>();
+
+  publishEvent(topic: BusTopic, key: number, id: number, frame: Buffer): void {
+    this.#handlers.get(topic)?.(key, id, frame);
+  }
+
+  onEvent(topic: BusTopic, handler: EventHandler): void {
+    this.#handlers.set(topic, handler);
+  }
+
+  async getCursor(name: string): Promise<number | undefined> {
+    return this.#cursors.get(name);
+  }
+
+  setCursor(name: string, value: number): void {
+    this.#cursors.set(name, value);
   }
 
   registeredElsewhere(): Promise<boolean> {

@@ -4,7 +4,7 @@ import type { Logger } from 'pino';
 import type { Config } from '../config.js';
 import type { GatewayContext } from '../context.js';
 import type { PresenceObserver } from '../registry.js';
-import { applyExportStatus, createBusStats, type Bus } from './bus.js';
+import { applyExportStatus, createBusStats, type Bus, type BusTopic, type EventHandler } from './bus.js';
 
 /**
  * The Redis bus (docs/scale-out.md): N gateway processes or machines on one
@@ -14,7 +14,8 @@ import { applyExportStatus, createBusStats, type Bus } from './bus.js';
  *   header line and a body: `u <node> <userId> <id>\n<frame bytes>` (a user
  *   notification, the exact frame the publisher serialised), `x <node> <0|1>\n`
  *   (export status), `s <node> <userId>\n<browserUuid>` (a browser now has
- *   tabs on several nodes). The publisher delivers locally at once and
+ *   tabs on several nodes), `e <node> <topic> <key> <id>\n<frame>` (an
+ *   Icinga event, polled by one node for all). The publisher delivers locally at once and
  *   ignores its own echo.
  * - Presence: one hash per user, `<prefix>u:<userId>`, fields scoped by node
  *   id: `c:<node>` (open connections there), `b:<node>:<browserUuid>` (the
@@ -28,7 +29,8 @@ import { applyExportStatus, createBusStats, type Bus } from './bus.js';
  *   write, so every notification published later arrives after it), and
  *   from then on every holder delivers that browser's notifications only
  *   after winning `SET <prefix>claim:<id>:<browserUuid> <node> NX PX 30000`.
- * - Leases (export-status poll): `SET <prefix>lease:<name> <node> NX PX ttl`, renewed by its holder.
+ * - Leases (export-status poll, Icinga poller): `SET <prefix>lease:<name> <node> NX PX ttl`,
+ *   renewed by its holder; the Icinga poller's read position is `<prefix>cursor:icinga`.
  * - Notification ids: `counter * 1024 + slot`, the slot from `INCR <prefix>slot`
  *   at start; receivers advance their counter past every id they see.
  *
@@ -236,6 +238,31 @@ export class RedisBus implements Bus, PresenceObserver {
     this.#publish(Buffer.from(`x ${this.#node} ${running ? 1 : 0}\n`, 'latin1'));
   }
 
+  readonly #handlers = new Map<BusTopic, EventHandler>();
+
+  publishEvent(topic: BusTopic, key: number, id: number, frame: Buffer): void {
+    this.#handlers.get(topic)?.(key, id, frame);
+    this.#publish(Buffer.concat([Buffer.from(`e ${this.#node} ${topic} ${key} ${id}\n`, 'latin1'), frame]));
+  }
+
+  onEvent(topic: BusTopic, handler: EventHandler): void {
+    this.#handlers.set(topic, handler);
+  }
+
+  async getCursor(name: string): Promise<number | undefined> {
+    if (!this.#up) return undefined;
+    try {
+      const v = await this.#cmd.get(`${this.#cfg.prefix}cursor:${name}`);
+      return v === null ? undefined : Number(v);
+    } catch {
+      return undefined;
+    }
+  }
+
+  setCursor(name: string, value: number): void {
+    if (this.#up) this.#cmd.set(`${this.#cfg.prefix}cursor:${name}`, String(value)).catch(() => undefined);
+  }
+
   /** Local delivery; browsers shared with other nodes go through a claim. */
   #deliver(userId: number, id: number, frame: Buffer): void {
     const ctx = this.#ctx;
@@ -294,6 +321,9 @@ export class RedisBus implements Bus, PresenceObserver {
       }
       case 'x':
         applyExportStatus(ctx, header[2] === '1');
+        return;
+      case 'e':
+        this.#handlers.get(header[2] as BusTopic)?.(Number(header[3]), Number(header[4]), message.subarray(nl + 1));
         return;
       case 's': {
         const userId = Number(header[2]);

@@ -47,6 +47,20 @@ export interface IcingaPollerOptions {
   now?: () => number;
 }
 
+/**
+ * Several gateway nodes (the Redis bus): only the lease holder polls, its
+ * events reach every node, and the read position is shared so a new lease
+ * holder continues where the last one stopped.
+ */
+export interface PollerCoordinator {
+  /** True while this node should poll (acquires or renews the lease). */
+  lead(): Promise<boolean>;
+  /** Deliver an event on every node (replaces `deliver`). */
+  deliver(contactId: number, id: number, frame: Buffer): void;
+  /** The shared highest row id read. */
+  cursor: { get(): Promise<number | undefined>; set(id: number): void };
+}
+
 /** Counters of the poller, for metrics. */
 export interface IcingaPollerStats {
   polls: number;
@@ -81,6 +95,8 @@ export class IcingaPoller {
   private timer: NodeJS.Timeout | undefined;
   private running: Promise<void> | undefined;
   private stopped = false;
+  private coordinator: PollerCoordinator | undefined;
+  private leading = false;
 
   constructor(private readonly opts: IcingaPollerOptions) {
     this.o = {
@@ -93,6 +109,11 @@ export class IcingaPoller {
       dedupeMaxAgeMs: opts.dedupeMaxAgeMs ?? 3_600_000,
       now: opts.now ?? Date.now,
     };
+  }
+
+  /** Poll only while holding the cluster lease, and deliver through the bus (see {@link PollerCoordinator}). */
+  coordinate(coordinator: PollerCoordinator): void {
+    this.coordinator = coordinator;
   }
 
   /** Ids of pending rows being re-checked (for tests and metrics). */
@@ -128,16 +149,31 @@ export class IcingaPoller {
    */
   async pollOnce(): Promise<void> {
     const { directory, logger } = this.opts;
+    const c = this.coordinator;
+    if (c) {
+      if (!(await c.lead())) {
+        this.leading = false;
+        return;
+      }
+      if (!this.leading) {
+        // Newly elected: continue from the shared position (pending rows of the last holder are its loss).
+        this.leading = true;
+        const saved = await c.cursor.get();
+        if (saved !== undefined) this.lastId = saved;
+      }
+    }
     this.stats.polls++;
     try {
       if (this.lastId === undefined) {
         // As Icinga's daemon: start after what exists; notifications sent before start are not replayed.
         this.lastId = await directory.maxNotifiedId();
+        c?.cursor.set(this.lastId);
         return;
       }
       this.expirePending();
       const rows = await directory.notifiedRows(this.lastId, [...this.pending.keys()], this.o.batchSize);
       for (const row of rows) this.handle(row);
+      if (c && rows.length > 0) c.cursor.set(this.lastId);
       this.lastError = undefined;
     } catch (err) {
       this.stats.pollErrors++;
@@ -163,7 +199,7 @@ export class IcingaPoller {
         this.seen.set(key, now);
         if (this.seen.size > this.o.dedupeMaxEntries) this.seen.delete(this.seen.keys().next().value!);
         this.stats.delivered++;
-        this.opts.deliver(row.contactId, row.id, icingaFrame(row, this.o.retryMs));
+        (this.coordinator?.deliver ?? this.opts.deliver)(row.contactId, row.id, icingaFrame(row, this.o.retryMs));
         return;
       }
       case 'pending':
