@@ -125,3 +125,29 @@ t.test('export status: one node asks the directory, clients of every node hear i
   t.same(await late.nextJson(), { type: 'ExportStatus', message: '', payload: true }, 'the node that never asked greets a new client with the last answer');
   for (const c of [...clients, late]) await c.close();
 });
+
+t.test('Redis absent at start: the gateway serves local clients, and joins once Redis answers', { skip }, async (t) => {
+  const proxy = await startTcpProxy(REDIS);
+  t.teardown(() => proxy.close());
+  proxy.cut();
+  const prefix = testPrefix();
+  const node = await startTestGateway({ config: { bus: { type: 'redis', url: redisUrl(proxy.port), prefix, connectTimeoutMs: 300, reconnectMaxMs: 200 } } });
+  t.teardown(() => node.close());
+  const client = await openRegisteredClient(node, { userId: 3 });
+  t.equal((await postMessage(node, hostMessage({ userId: 3 }))).status, 200, '/message works without Redis');
+  t.equal((await client.nextJson()).type, 'ProcessPushNotification');
+  const down = await httpRequest(`${node.url}/readyz`);
+  t.equal(down.status, 503);
+  t.match(down.body, /^bus: /m);
+  proxy.restore();
+  await until('ready once Redis answers', async () => (await httpRequest(`${node.url}/readyz`)).status === 200);
+  const redis = new Redis(redisUrl());
+  t.teardown(async () => {
+    const keys = await redis.keys(`${prefix}*`);
+    if (keys.length > 0) await redis.del(...keys);
+    redis.disconnect();
+  });
+  await until('its client announced', async () => (await redis.hget(`${prefix}u:3`, 'r')) === '1');
+  t.pass('the node announced its connected, registered user');
+  await client.close();
+});
