@@ -209,16 +209,16 @@ export const MetricsSchema = z.strictObject({
   listen: z.strictObject({ host: z.string().min(1).default('127.0.0.1'), port: port.default(9464) }).optional(),
 });
 
-/** The in-process bus (default): one gateway process. */
 export const LocalBusSchema = z.strictObject({
+  /** The in-process bus: one gateway process, delivery is a direct call. */
   type: z.literal('local'),
 });
 
-/**
- * The Redis pub/sub bus: several gateway processes or machines on one Redis
- * behave as one gateway (docs/scale-out.md). Needed by `serve --workers N` with N > 1.
- */
 export const RedisBusSchema = z.strictObject({
+  /**
+   * Redis pub/sub: several gateway processes or machines on one Redis behave
+   * as one gateway (docs/scale-out.md); needed by `serve --workers N` with N > 1.
+   */
   type: z.literal('redis'),
   /** Redis URL, `redis://[:password@]host:port[/db]` (`rediss://` for TLS). The password is never logged. */
   url: z.string().regex(/^rediss?:\/\//, { error: 'expected a redis:// or rediss:// URL' }),
