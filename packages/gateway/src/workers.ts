@@ -63,7 +63,9 @@ export function runPrimary(count: number, logger: Logger): Promise<number> {
         clearTimeout(slot.timer);
         if (slot.worker) {
           running++;
-          slot.worker.process.kill(signal);
+          // Always SIGTERM: after Ctrl-C the workers already got SIGINT from the terminal, and a
+          // second SIGINT would kill them outright instead of shutting down gracefully.
+          slot.worker.process.kill('SIGTERM');
         }
       }
       if (running === 0) resolveExit(0);
