@@ -67,7 +67,7 @@ export class ReplayLog {
   /** Lamport counter behind the ids (`#last` = `#counter * #slots + #slot`). */
   #counter: number;
   readonly #slots: number;
-  readonly #slot: number;
+  #slot: number;
   /** Highest id issued here or seen from another node. */
   #highest: number;
   /** Every record in order, so frames past `maxAgeMs` leave even for users who get nothing new. */
@@ -97,6 +97,11 @@ export class ReplayLog {
     this.#last = ++this.#counter * this.#slots + this.#slot;
     if (this.#last > this.#highest) this.#highest = this.#last;
     return this.#last;
+  }
+
+  /** Issue later ids in another slot (the cluster bus leased a new one after reconnecting). */
+  setSlot(slot: number): void {
+    this.#slot = slot;
   }
 
   /**

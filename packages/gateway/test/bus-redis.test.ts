@@ -91,6 +91,10 @@ t.test('one notification per browser across nodes; every node reached; ids uniqu
   // B's announcement of X told A (an `s` message): A has received it before any notification.
   await until('A knows X is shared', async () => ((await metrics(a!)).get('pushgate_bus_messages_total{direction="received"}') ?? 0) >= 1);
 
+  const slots = await redis.keys(`${prefix}slot:*`);
+  t.equal(slots.length, 3, 'each node leased its own id slot');
+  t.equal(new Set(await redis.mget(...slots)).size, 3, 'held by three different nodes');
+
   const posted: number[] = [];
   for (const [i, node] of [a!, b!, c!, a!, b!, c!].entries()) {
     const res = await postMessage(gw(node), hostMessage({ output: `n${i}` }));

@@ -31,8 +31,10 @@ import { applyExportStatus, createBusStats, type Bus, type BusTopic, type EventH
  *   after winning `SET <prefix>claim:<id>:<browserUuid> <node> NX PX 30000`.
  * - Leases (export-status poll, Icinga poller): `SET <prefix>lease:<name> <node> NX PX ttl`,
  *   renewed by its holder; the Icinga poller's read position is `<prefix>cursor:icinga`.
- * - Notification ids: `counter * 1024 + slot`, the slot from `INCR <prefix>slot`
- *   at start; receivers advance their counter past every id they see.
+ * - Notification ids: `counter * 1024 + slot`. The slot is leased like the
+ *   node key (`<prefix>slot:<n>` = node id, same TTL, refreshed together), so
+ *   no two live nodes share one however often nodes restart; receivers
+ *   advance their counter past every id they see.
  *
  * Redis lost: local delivery continues, publishes are counted as
  * undelivered, `/readyz` says `bus: ...`. Back: ioredis reconnects and
@@ -107,6 +109,25 @@ if shared == 1 then redis.call('PUBLISH', ARGV[5], 's ' .. self .. ' ' .. ARGV[4
 return shared
 `;
 
+/** ARGV prefix, node, ttl: lease a free id slot (searching from a rotating start); -1 when all are taken. */
+const LUA_SLOT = `
+local start = redis.call('INCR', ARGV[1] .. 'slot')
+for i = 0, ${1024 - 1} do
+  local s = (start + i) % 1024
+  if redis.call('SET', ARGV[1] .. 'slot:' .. s, ARGV[2], 'NX', 'PX', ARGV[3]) then return s end
+end
+return -1
+`;
+
+/** ARGV prefix, node, slot, ttl: 1 when the node key and the slot lease were both still ours and are refreshed. */
+const LUA_REFRESH = `
+local slotKey = ARGV[1] .. 'slot:' .. ARGV[3]
+if redis.call('GET', slotKey) ~= ARGV[2] then return 0 end
+if not redis.call('SET', ARGV[1] .. 'n:' .. ARGV[2], '1', 'PX', ARGV[4], 'XX') then return 0 end
+redis.call('PEXPIRE', slotKey, ARGV[4])
+return 1
+`;
+
 /** KEYS lease; ARGV node, ttl: 1 when this node holds (or just took) the lease. */
 const LUA_LEASE = `
 if redis.call('GET', KEYS[1]) == ARGV[1] then
@@ -122,6 +143,8 @@ type BusScripts = Redis & {
   pgCount(key: string, prefix: string, self: string, count: number): Promise<number>;
   pgBrowser(key: string, prefix: string, self: string, browser: string, userId: number, channel: string): Promise<number>;
   pgLease(key: string, node: string, ttlMs: number): Promise<number>;
+  pgSlot(prefix: string, node: string, ttlMs: number): Promise<number>;
+  pgRefresh(prefix: string, node: string, slot: number, ttlMs: number): Promise<number>;
 };
 
 type RedisBusConfig = Extract<Config['bus'], { type: 'redis' }>;
@@ -134,17 +157,19 @@ function newNodeId(): string {
 export class RedisBus implements Bus, PresenceObserver {
   readonly kind = 'redis' as const;
   readonly stats = createBusStats();
-  /** This node's replay id slot (0..ID_SLOTS-1). */
-  readonly slot: number;
+  /** This node's replay id slot (0..ID_SLOTS-1); leased again under every fresh node id. */
+  slot: number;
+  /** Whether {@link slot} is leased in Redis (not when Redis was away at start). */
+  #slotLeased: boolean;
   readonly #cmd: BusScripts;
   readonly #sub: Redis;
   readonly #cfg: RedisBusConfig;
   readonly #logger: Logger;
   readonly #channel: string;
   /** Current node id; a fresh one after every reconnect. */
-  #node = newNodeId();
+  #node: string;
   /** Every node id this process used, so its own echoes are ignored. */
-  readonly #ownIds = new Set<string>([this.#node]);
+  readonly #ownIds = new Set<string>();
   #ctx: GatewayContext | undefined;
   /**
    * Browsers of this node that need a claim per notification: true = another
@@ -158,11 +183,14 @@ export class RedisBus implements Bus, PresenceObserver {
   #closed = false;
   readonly #aliveTimer: NodeJS.Timeout;
 
-  private constructor(cfg: RedisBusConfig, logger: Logger, slot: number, cmd: BusScripts, sub: Redis) {
+  private constructor(cfg: RedisBusConfig, logger: Logger, node: string, slot: number, cmd: BusScripts, sub: Redis) {
     this.#cfg = cfg;
     this.#logger = logger;
     this.#channel = `${cfg.prefix}bus`;
-    this.slot = slot;
+    this.slot = slot < 0 ? randomBytes(2).readUInt16BE() % ID_SLOTS : slot;
+    this.#slotLeased = slot >= 0;
+    this.#node = node;
+    this.#ownIds.add(node);
     this.#cmd = cmd;
     this.#sub = sub;
     for (const c of [cmd, sub]) {
@@ -191,24 +219,26 @@ export class RedisBus implements Bus, PresenceObserver {
     cmd.defineCommand('pgCount', { numberOfKeys: 1, lua: LUA_COUNT });
     cmd.defineCommand('pgBrowser', { numberOfKeys: 1, lua: LUA_BROWSER });
     cmd.defineCommand('pgLease', { numberOfKeys: 1, lua: LUA_LEASE });
+    cmd.defineCommand('pgSlot', { numberOfKeys: 0, lua: LUA_SLOT });
+    cmd.defineCommand('pgRefresh', { numberOfKeys: 0, lua: LUA_REFRESH });
     for (const c of [cmd, sub]) c.on('error', () => undefined);
     const started = await Promise.allSettled([cmd.connect(), sub.connect()]);
+    const node = newNodeId();
     let slot = -1;
     if (started.every((s) => s.status === 'fulfilled')) {
       try {
         await sub.subscribe(`${cfg.prefix}bus`);
-        slot = (await cmd.incr(`${cfg.prefix}slot`)) % ID_SLOTS;
+        slot = await cmd.pgSlot(cfg.prefix, node, cfg.nodeTtlMs);
       } catch {
         slot = -1;
       }
     }
     if (slot < 0) {
-      // Unique with high probability; the usual case (Redis up at start) takes a counted slot.
-      slot = randomBytes(2).readUInt16BE() % ID_SLOTS;
+      // A random slot until Redis answers; the first announcement then leases a real one.
       logger.warn({ url: redactUrl(cfg.url) }, 'bus: Redis not reachable at start; serving local clients, retrying in the background');
       if (sub.status !== 'ready') void sub.subscribe(`${cfg.prefix}bus`).catch(() => undefined);
     }
-    return new RedisBus(cfg, logger, slot, cmd, sub);
+    return new RedisBus(cfg, logger, node, slot, cmd, sub);
   }
 
   get up(): boolean {
@@ -429,7 +459,16 @@ export class RedisBus implements Bus, PresenceObserver {
     const old = this.#node;
     const node = this.#wasUp ? newNodeId() : old;
     try {
+      if (node !== old || !this.#slotLeased) {
+        const slot = await this.#cmd.pgSlot(this.#cfg.prefix, node, this.#cfg.nodeTtlMs);
+        if (slot >= 0) {
+          this.slot = slot;
+          this.#slotLeased = true;
+          ctx.replay.setSlot(slot);
+        } else this.#logger.error({ slots: ID_SLOTS }, 'bus: every notification id slot is leased; ids of this node may collide with another node\'s');
+      }
       await this.#cmd.set(`${this.#cfg.prefix}n:${node}`, '1', 'PX', this.#cfg.nodeTtlMs);
+      // The old slot lease is left to expire (nodeTtlMs): deleting it could race with our new lease of the same slot.
       if (node !== old) await this.#cmd.del(`${this.#cfg.prefix}n:${old}`);
       this.#node = node;
       this.#ownIds.add(node);
@@ -457,11 +496,11 @@ export class RedisBus implements Bus, PresenceObserver {
     this.#logger.warn({ url: redactUrl(this.#cfg.url), err: this.#lastError }, 'bus: Redis lost; delivering to local clients only until it is back');
   }
 
-  /** Keep the node key alive; when it had expired (a long pause), our fields are gone: announce again. */
+  /** Keep the node key and slot lease alive; when either had expired (a long pause), our fields are gone: announce again. */
   #refresh(): void {
     if (!this.#up) return;
-    this.#cmd.set(`${this.#cfg.prefix}n:${this.#node}`, '1', 'PX', this.#cfg.nodeTtlMs, 'XX').then((ok) => {
-      if (ok === null && this.#up) {
+    this.#cmd.pgRefresh(this.#cfg.prefix, this.#node, this.slot, this.#cfg.nodeTtlMs).then((ok) => {
+      if (ok !== 1 && this.#up) {
         this.#up = false;
         void this.#announce();
       }
@@ -474,7 +513,7 @@ export class RedisBus implements Bus, PresenceObserver {
     const ctx = this.#ctx;
     if (this.#up && ctx) {
       // Leave cleanly: other nodes stop counting our connections at once instead of after nodeTtlMs.
-      await this.#cmd.del(`${this.#cfg.prefix}n:${this.#node}`).catch(() => undefined);
+      await this.#cmd.del(`${this.#cfg.prefix}n:${this.#node}`, `${this.#cfg.prefix}slot:${this.slot}`).catch(() => undefined);
     }
     this.#closed = true;
     this.#up = false;
