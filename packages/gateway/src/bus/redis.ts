@@ -14,9 +14,9 @@ import { applyExportStatus, createBusStats, type Bus, type BusTopic, type EventH
  *   header line and a body: `u <node> <userId> <id>\n<frame bytes>` (a user
  *   notification, the exact frame the publisher serialised), `x <node> <0|1>\n`
  *   (export status), `s <node> <userId>\n<browserUuid>` (a browser now has
- *   tabs on several nodes), `e <node> <topic> <key> <id>\n<frame>` (an
- *   Icinga event, polled by one node for all). The publisher delivers locally at once and
- *   ignores its own echo.
+ *   tabs on several nodes; `l`: no longer on that node), `e <node> <topic>
+ *   <key> <id>\n<frame>` (an Icinga event, polled by one node for all). The
+ *   publisher delivers locally at once and ignores its own echo.
  * - Presence: one hash per user, `<prefix>u:<userId>`, fields scoped by node
  *   id: `c:<node>` (open connections there), `b:<node>:<browserUuid>` (the
  *   browser has a tab there) and `r` (registered). A node proves it is alive
@@ -24,11 +24,17 @@ import { applyExportStatus, createBusStats, type Bus, type BusTopic, type EventH
  *   Lua scripts below ignore, and delete, fields of nodes whose key expired,
  *   so a node that died without cleanup drops out within `nodeTtlMs`.
  * - Once per browser across nodes: a browser whose tabs all sit on one node
- *   costs nothing extra. When a node adds a browser that another live node
- *   also holds, the same script publishes `s` (atomically with the presence
- *   write, so every notification published later arrives after it), and
- *   from then on every holder delivers that browser's notifications only
- *   after winning `SET <prefix>claim:<id>:<browserUuid> <node> NX PX 30000`.
+ *   costs nothing extra. The node that takes a `/message` always writes to
+ *   its own browsers. When a node adds a browser that other live nodes also
+ *   hold, the script that records it returns those nodes and publishes `s`
+ *   in the same atomic step (`l` when it drops the browser), so every
+ *   node knows, in channel order, which nodes hold the browser when each
+ *   notification passes: a notification from a holder is skipped (the
+ *   holder wrote it), one from before our own `s` is skipped (the others
+ *   covered it), and one from any other node is claimed by every holder
+ *   with `SET <prefix>claim:<id>:<browserUuid> <node> NX PX 30000`: one sends.
+ *   While Redis has not yet answered our announcement, that browser's
+ *   channel events wait in a queue.
  * - Leases (export-status poll, Icinga poller): `SET <prefix>lease:<name> <node> NX PX ttl`,
  *   renewed by its holder; the Icinga poller's read position is `<prefix>cursor:icinga`.
  * - Notification ids: `counter * 1024 + slot`. The slot is leased like the
@@ -62,7 +68,7 @@ local function live(node)
 end
 -- Sums c:<node> of live nodes other than self; deletes every field of dead nodes.
 local function scan(key, browser)
-  local others, own, shared, r = 0, 0, 0, false
+  local others, own, holders, r = 0, 0, {}, false
   local all = redis.call('HGETALL', key)
   for i = 1, #all, 2 do
     local f, v = all[i], all[i + 1]
@@ -75,11 +81,11 @@ local function scan(key, browser)
       elseif string.sub(f, 1, 1) == 'c' then
         if node == self then own = tonumber(v) else others = others + tonumber(v) end
       elseif browser ~= nil and node ~= self and string.sub(f, #node + 4) == browser then
-        shared = 1
+        holders[#holders + 1] = node
       end
     end
   end
-  return others, own, shared, r
+  return others, own, holders, r
 end
 `;
 
@@ -100,13 +106,27 @@ if n == 0 then redis.call('HDEL', KEYS[1], 'c:' .. self) else redis.call('HSET',
 return 0
 `;
 
-/** ARGV prefix, self, browser, userId, channel: the browser has a tab here; 1 (and `s` published) when another live node has one too. */
+/**
+ * ARGV prefix, self, browser, userId, channel: the browser has a tab here.
+ * Returns the other live nodes holding it; when there are any, publishes
+ * `s` in the same atomic step, so every node orders it exactly among the
+ * notifications on the channel.
+ */
 const LUA_BROWSER = `${LUA_LIVE}
 local browser = ARGV[3]
 redis.call('HSET', KEYS[1], 'b:' .. self .. ':' .. browser, '1')
-local _, _, shared = scan(KEYS[1], browser)
-if shared == 1 then redis.call('PUBLISH', ARGV[5], 's ' .. self .. ' ' .. ARGV[4] .. '\\n' .. browser) end
-return shared
+local _, _, holders = scan(KEYS[1], browser)
+if #holders > 0 then redis.call('PUBLISH', ARGV[5], 's ' .. self .. ' ' .. ARGV[4] .. '\\n' .. browser) end
+return holders
+`;
+
+/** ARGV prefix, self, browser, userId, channel: the browser's last tab here closed; `l` published when other nodes hold it. */
+const LUA_BROWSER_GONE = `${LUA_LIVE}
+local browser = ARGV[3]
+redis.call('HDEL', KEYS[1], 'b:' .. self .. ':' .. browser)
+local _, _, holders = scan(KEYS[1], browser)
+if #holders > 0 then redis.call('PUBLISH', ARGV[5], 'l ' .. self .. ' ' .. ARGV[4] .. '\\n' .. browser) end
+return #holders
 `;
 
 /** ARGV prefix, node, ttl: lease a free id slot (searching from a rotating start); -1 when all are taken. */
@@ -141,13 +161,30 @@ return 0
 type BusScripts = Redis & {
   pgQuery(key: string, prefix: string, self: string): Promise<[number, number]>;
   pgCount(key: string, prefix: string, self: string, count: number): Promise<number>;
-  pgBrowser(key: string, prefix: string, self: string, browser: string, userId: number, channel: string): Promise<number>;
+  pgBrowser(key: string, prefix: string, self: string, browser: string, userId: number, channel: string): Promise<string[]>;
+  pgBrowserGone(key: string, prefix: string, self: string, browser: string, userId: number, channel: string): Promise<number>;
   pgLease(key: string, node: string, ttlMs: number): Promise<number>;
   pgSlot(prefix: string, node: string, ttlMs: number): Promise<number>;
   pgRefresh(prefix: string, node: string, slot: number, ttlMs: number): Promise<number>;
 };
 
 type RedisBusConfig = Extract<Config['bus'], { type: 'redis' }>;
+
+/** A channel event about a browser that other nodes may hold too. */
+type ShareEvent =
+  | { kind: 'frame'; origin: string; id: number; frame: Buffer }
+  | { kind: 'join' | 'leave'; node: string }
+  | { kind: 'own' };
+
+/** What this node knows, in channel order, about a browser that other nodes may hold too. */
+interface Share {
+  /** Other nodes holding the browser. */
+  holders: Set<string>;
+  /** True from our announcement (when others held the browser) until our own `s` marker comes by. */
+  awaitMarker: boolean;
+  /** Set while our announcement is in flight: events wait here until Redis answered. */
+  queue: ShareEvent[] | undefined;
+}
 
 function newNodeId(): string {
   return randomBytes(8).toString('hex');
@@ -171,12 +208,8 @@ export class RedisBus implements Bus, PresenceObserver {
   /** Every node id this process used, so its own echoes are ignored. */
   readonly #ownIds = new Set<string>();
   #ctx: GatewayContext | undefined;
-  /**
-   * Browsers of this node that need a claim per notification: true = another
-   * node holds the browser too; false = our announcement is in flight (claim
-   * to be safe until Redis answers).
-   */
-  readonly #shared = new Map<number, Map<string, boolean>>();
+  /** Browsers of this node whose tabs may sit on other nodes too (absent: only here; the usual case). */
+  readonly #shares = new Map<number, Map<string, Share>>();
   #up = false;
   #wasUp = false;
   #lastError = 'connecting';
@@ -218,6 +251,7 @@ export class RedisBus implements Bus, PresenceObserver {
     cmd.defineCommand('pgQuery', { numberOfKeys: 1, lua: LUA_QUERY });
     cmd.defineCommand('pgCount', { numberOfKeys: 1, lua: LUA_COUNT });
     cmd.defineCommand('pgBrowser', { numberOfKeys: 1, lua: LUA_BROWSER });
+    cmd.defineCommand('pgBrowserGone', { numberOfKeys: 1, lua: LUA_BROWSER_GONE });
     cmd.defineCommand('pgLease', { numberOfKeys: 1, lua: LUA_LEASE });
     cmd.defineCommand('pgSlot', { numberOfKeys: 0, lua: LUA_SLOT });
     cmd.defineCommand('pgRefresh', { numberOfKeys: 0, lua: LUA_REFRESH });
@@ -293,17 +327,59 @@ export class RedisBus implements Bus, PresenceObserver {
     if (this.#up) this.#cmd.set(`${this.#cfg.prefix}cursor:${name}`, String(value)).catch(() => undefined);
   }
 
-  /** Local delivery; browsers shared with other nodes go through a claim. */
-  #deliver(userId: number, id: number, frame: Buffer): void {
+  /**
+   * Deliver on this node. The posting node (`origin` undefined) writes to
+   * every local browser: it always does, so other holders of a browser skip
+   * notifications whose origin holds it. Frames from other nodes go to a
+   * shared browser by {@link #decide}.
+   */
+  #deliver(userId: number, id: number, frame: Buffer, origin?: string): void {
     const ctx = this.#ctx;
     if (!ctx) return;
     ctx.replay.record(userId, id, frame);
-    const shared = this.#shared.get(userId);
+    const shares = origin === undefined ? undefined : this.#shares.get(userId);
     for (const conn of ctx.registry.toUserOnePerBrowser(userId)) {
-      if (shared?.has(conn.browserUuid)) void this.#claimAndSend(userId, conn.browserUuid, id, frame);
-      else conn.sendFrame(frame);
+      const share = shares?.get(conn.browserUuid);
+      if (share === undefined) conn.sendFrame(frame);
+      else if (share.queue) share.queue.push({ kind: 'frame', origin: origin!, id, frame });
+      else this.#decide(userId, conn.browserUuid, share, origin!, id, frame);
     }
     ctx.sse?.publish(userId, frame);
+  }
+
+  /**
+   * A notification from `origin` for a browser that other nodes may hold
+   * too, in channel order: before our own \`s\` it predates our joining (the
+   * others covered it); when its origin holds the browser, the origin
+   * delivered it; else every holder claims it and one sends.
+   */
+  #decide(userId: number, browserUuid: string, share: Share, origin: string, id: number, frame: Buffer): void {
+    if (this.#logger.isLevelEnabled('debug')) {
+      const decision = share.awaitMarker ? 'skip: before our join' : share.holders.has(origin) ? 'skip: origin holds it' : share.holders.size === 0 ? 'send' : 'claim';
+      this.#logger.debug({ user: userId, browser: browserUuid, id, origin, holders: [...share.holders], decision }, 'bus: shared browser');
+    }
+    if (share.awaitMarker || share.holders.has(origin)) return;
+    if (share.holders.size === 0) this.#ctx?.registry.bestTab(userId, browserUuid)?.sendFrame(frame);
+    else void this.#claimAndSend(userId, browserUuid, id, frame);
+  }
+
+  /** Apply one channel event about a shared browser (in channel order). */
+  #apply(userId: number, browserUuid: string, share: Share, ev: ShareEvent): void {
+    switch (ev.kind) {
+      case 'frame': this.#decide(userId, browserUuid, share, ev.origin, ev.id, ev.frame); break;
+      case 'join': share.holders.add(ev.node); break;
+      case 'leave': share.holders.delete(ev.node); break;
+      case 'own': share.awaitMarker = false; break;
+    }
+  }
+
+  /** Forget a share once nothing about it is left to know (only this node holds the browser). */
+  #settle(userId: number, browserUuid: string, share: Share): void {
+    if (share.queue || share.awaitMarker || share.holders.size > 0) return;
+    const m = this.#shares.get(userId);
+    if (m?.get(browserUuid) !== share) return;
+    m.delete(browserUuid);
+    if (m.size === 0) this.#shares.delete(userId);
   }
 
   async #claimAndSend(userId: number, browserUuid: string, id: number, frame: Buffer): Promise<void> {
@@ -339,14 +415,20 @@ export class RedisBus implements Bus, PresenceObserver {
     const nl = message.indexOf(10);
     if (!ctx || nl === -1) return;
     const header = message.toString('latin1', 0, nl).split(' ');
-    if (this.#ownIds.has(header[1] ?? '')) return;
+    const from = header[1] ?? '';
+    if (header[0] === 's' && from === this.#node) {
+      // Our own join marker: frames after it are the ones the other holders know we hold a browser for.
+      this.#onShareEvent(Number(header[2]), message.toString('utf8', nl + 1), { kind: 'own' });
+      return;
+    }
+    if (this.#ownIds.has(from)) return;
     this.stats.received++;
     switch (header[0]) {
       case 'u': {
         const userId = Number(header[2]);
         const id = Number(header[3]);
         ctx.replay.observe(id);
-        this.#deliver(userId, id, message.subarray(nl + 1));
+        this.#deliver(userId, id, message.subarray(nl + 1), from);
         return;
       }
       case 'x':
@@ -355,21 +437,40 @@ export class RedisBus implements Bus, PresenceObserver {
       case 'e':
         this.#handlers.get(header[2] as BusTopic)?.(Number(header[3]), Number(header[4]), message.subarray(nl + 1));
         return;
-      case 's': {
-        const userId = Number(header[2]);
-        const browserUuid = message.toString('utf8', nl + 1);
-        if (ctx.registry.bestTab(userId, browserUuid)) this.#markShared(userId, browserUuid, true);
+      case 's':
+        this.#onShareEvent(Number(header[2]), message.toString('utf8', nl + 1), { kind: 'join', node: from });
         return;
-      }
+      case 'l':
+        this.#onShareEvent(Number(header[2]), message.toString('utf8', nl + 1), { kind: 'leave', node: from });
+        return;
       default:
         // A newer node's message kind: ignored, not fatal.
     }
   }
 
-  #markShared(userId: number, browserUuid: string, value: boolean): void {
-    let m = this.#shared.get(userId);
-    if (!m) this.#shared.set(userId, (m = new Map()));
-    if (value || !m.has(browserUuid)) m.set(browserUuid, value);
+  /** A join, leave or our own marker for a browser: applied now, or queued behind our announcement in flight. */
+  #onShareEvent(userId: number, browserUuid: string, ev: ShareEvent): void {
+    if (this.#logger.isLevelEnabled('debug')) this.#logger.debug({ user: userId, browser: browserUuid, node: this.#node, ev }, 'bus: share event');
+    let share = this.#shares.get(userId)?.get(browserUuid);
+    if (!share) {
+      // Only a join about a browser we hold matters; leaves and stale markers of unknown shares do not.
+      if (ev.kind !== 'join' || !this.#ctx?.registry.bestTab(userId, browserUuid)) return;
+      share = this.#share(userId, browserUuid, undefined);
+    }
+    if (share.queue) share.queue.push(ev);
+    else {
+      this.#apply(userId, browserUuid, share, ev);
+      this.#settle(userId, browserUuid, share);
+    }
+  }
+
+  /** A fresh share state for a browser (replacing any), pending with a queue or settled without. */
+  #share(userId: number, browserUuid: string, queue: ShareEvent[] | undefined): Share {
+    let m = this.#shares.get(userId);
+    if (!m) this.#shares.set(userId, (m = new Map()));
+    const share: Share = { holders: new Set(), awaitMarker: false, queue };
+    m.set(browserUuid, share);
+    return share;
   }
 
   // --- shared state ----------------------------------------------------------
@@ -410,14 +511,13 @@ export class RedisBus implements Bus, PresenceObserver {
   // PresenceObserver: fire and forget; a write lost while Redis is away is redone by the re-announce.
 
   browserAdded(userId: number, browserUuid: string): void {
-    this.#markShared(userId, browserUuid, false);
     if (this.#up) this.#announceBrowser(userId, browserUuid);
   }
 
   browserRemoved(userId: number, browserUuid: string): void {
-    const m = this.#shared.get(userId);
-    if (m?.delete(browserUuid) && m.size === 0) this.#shared.delete(userId);
-    if (this.#up) this.#cmd.hdel(this.#userKey(userId), `b:${this.#node}:${browserUuid}`).catch(() => undefined);
+    const m = this.#shares.get(userId);
+    if (m?.delete(browserUuid) && m.size === 0) this.#shares.delete(userId);
+    if (this.#up) this.#cmd.pgBrowserGone(this.#userKey(userId), this.#cfg.prefix, this.#node, browserUuid, userId, this.#channel).catch(() => undefined);
   }
 
   countChanged(userId: number, count: number): void {
@@ -428,17 +528,26 @@ export class RedisBus implements Bus, PresenceObserver {
     if (this.#up) this.#cmd.hset(this.#userKey(userId), 'r', '1').catch(() => undefined);
   }
 
+  /**
+   * Tell the cluster this node holds the browser. Until Redis answers with
+   * the other holders, channel events for the browser wait in a queue; then
+   * they are applied in order, starting from the answer (and, when there
+   * are other holders, waiting for our own marker).
+   */
   #announceBrowser(userId: number, browserUuid: string): void {
-    this.#cmd.pgBrowser(this.#userKey(userId), this.#cfg.prefix, this.#node, browserUuid, userId, this.#channel).then((shared) => {
-      const m = this.#shared.get(userId);
-      if (!m?.has(browserUuid)) return;
-      if (shared === 1) m.set(browserUuid, true);
-      // Alone: no claims, unless an `s` from another node marked it meanwhile.
-      else if (m.get(browserUuid) === false) {
-        m.delete(browserUuid);
-        if (m.size === 0) this.#shared.delete(userId);
-      }
-    }, () => undefined);
+    const share = this.#share(userId, browserUuid, []);
+    const settle = (holders: string[]): void => {
+      if (this.#logger.isLevelEnabled('debug')) this.#logger.debug({ user: userId, browser: browserUuid, node: this.#node, holders, queued: share.queue?.length }, 'bus: browser announced');
+      if (this.#shares.get(userId)?.get(browserUuid) !== share) return;
+      const queue = share.queue ?? [];
+      share.queue = undefined;
+      share.holders = new Set(holders);
+      share.awaitMarker = holders.length > 0;
+      for (const ev of queue) this.#apply(userId, browserUuid, share, ev);
+      this.#settle(userId, browserUuid, share);
+    };
+    // A failed announcement (Redis lost): alone until the re-announcement after reconnecting.
+    this.#cmd.pgBrowser(this.#userKey(userId), this.#cfg.prefix, this.#node, browserUuid, userId, this.#channel).then(settle, () => settle([]));
   }
 
   // --- liveness --------------------------------------------------------------
@@ -476,10 +585,7 @@ export class RedisBus implements Bus, PresenceObserver {
       for (const userId of ctx.registry.users()) {
         this.countChanged(userId, ctx.registry.countUser(userId));
         if (ctx.registry.isRegistered(userId)) this.registered(userId);
-        for (const b of ctx.registry.browsersOf(userId)) {
-          this.#markShared(userId, b, false);
-          this.#announceBrowser(userId, b);
-        }
+        for (const b of ctx.registry.browsersOf(userId)) this.#announceBrowser(userId, b);
       }
       if (this.#wasUp) this.#logger.info({ node }, 'bus: Redis is back; cross-node delivery resumed');
       this.#wasUp = true;
