@@ -4,7 +4,8 @@
 //   local        one process, in-process bus (the default)
 //   redis-same   Redis bus, the client on the node that took the POST
 //   redis-cross  Redis bus, the client on another node (pub/sub hop)
-//   redis-shared Redis bus, one browser with a tab on each node (claim round trip)
+//   redis-shared Redis bus, one browser with a tab on the posting node and one on another
+//   redis-claim  Redis bus, that browser, posted on a third node (the two holders claim it)
 // Rounds are interleaved (one of each per round) so machine noise hits all alike.
 //   node bench/bus-latency.mjs            ROUNDS=500 by default
 import { spawn } from 'node:child_process';
@@ -88,6 +89,7 @@ const local = await node('local', { type: 'local' });
 const bus = { type: 'redis', url: REDIS_URL, prefix };
 const a = await node('a', bus);
 const b = await node('b', bus);
+const c = await node('c', bus);
 
 const onLocal = await client(local, 1, 'L');
 const onA = await client(a, 1, 'A');
@@ -101,6 +103,7 @@ const cases = {
   'redis-same': (i) => once(a, 1, [onA], i),
   'redis-cross': (i) => once(a, 2, [onB], i),
   'redis-shared': (i) => once(a, 3, [sharedA, sharedB], i),
+  'redis-claim': (i) => once(c, 3, [sharedA, sharedB], i),
 };
 const samples = Object.fromEntries(Object.keys(cases).map((k) => [k, []]));
 for (let i = 0; i < 50; i++) for (const run of Object.values(cases)) await run(-i); // warm-up
