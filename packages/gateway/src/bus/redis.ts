@@ -50,6 +50,8 @@ import { applyExportStatus, createBusStats, type Bus, type BusTopic, type EventH
 
 /** Ids are `counter * ID_SLOTS + slot` (replay.ts), so 1024 nodes issue ids without colliding. */
 export const ID_SLOTS = 1024;
+/** Re-announcing after a reconnect sends this many scripts, then waits for their answers. */
+const ANNOUNCE_SLICE = 500;
 /** How long a per-notification claim is kept. */
 const CLAIM_TTL_MS = 30_000;
 
@@ -511,7 +513,7 @@ export class RedisBus implements Bus, PresenceObserver {
   // PresenceObserver: fire and forget; a write lost while Redis is away is redone by the re-announce.
 
   browserAdded(userId: number, browserUuid: string): void {
-    if (this.#up) this.#announceBrowser(userId, browserUuid);
+    if (this.#up) void this.#announceBrowser(userId, browserUuid);
   }
 
   browserRemoved(userId: number, browserUuid: string): void {
@@ -534,7 +536,7 @@ export class RedisBus implements Bus, PresenceObserver {
    * they are applied in order, starting from the answer (and, when there
    * are other holders, waiting for our own marker).
    */
-  #announceBrowser(userId: number, browserUuid: string): void {
+  #announceBrowser(userId: number, browserUuid: string): Promise<void> {
     const share = this.#share(userId, browserUuid, []);
     const settle = (holders: string[]): void => {
       if (this.#logger.isLevelEnabled('debug')) this.#logger.debug({ user: userId, browser: browserUuid, node: this.#node, holders, queued: share.queue?.length }, 'bus: browser announced');
@@ -547,7 +549,7 @@ export class RedisBus implements Bus, PresenceObserver {
       this.#settle(userId, browserUuid, share);
     };
     // A failed announcement (Redis lost): alone until the re-announcement after reconnecting.
-    this.#cmd.pgBrowser(this.#userKey(userId), this.#cfg.prefix, this.#node, browserUuid, userId, this.#channel).then(settle, () => settle([]));
+    return this.#cmd.pgBrowser(this.#userKey(userId), this.#cfg.prefix, this.#node, browserUuid, userId, this.#channel).then(settle, () => settle([]));
   }
 
   // --- liveness --------------------------------------------------------------
@@ -582,17 +584,27 @@ export class RedisBus implements Bus, PresenceObserver {
       this.#node = node;
       this.#ownIds.add(node);
       this.#up = true;
-      for (const userId of ctx.registry.users()) {
-        this.countChanged(userId, ctx.registry.countUser(userId));
+      // In slices, each answered before the next goes out: 20k users must not queue 40k scripts behind commandTimeoutMs.
+      let slice: Promise<unknown>[] = [];
+      for (const userId of [...ctx.registry.users()]) {
+        if (!this.#up || this.#node !== node) return;
+        slice.push(this.#cmd.pgCount(this.#userKey(userId), this.#cfg.prefix, node, ctx.registry.countUser(userId)));
         if (ctx.registry.isRegistered(userId)) this.registered(userId);
-        for (const b of ctx.registry.browsersOf(userId)) this.#announceBrowser(userId, b);
+        for (const b of ctx.registry.browsersOf(userId)) slice.push(this.#announceBrowser(userId, b));
+        if (slice.length >= ANNOUNCE_SLICE) {
+          await Promise.allSettled(slice);
+          slice = [];
+        }
       }
+      await Promise.allSettled(slice);
       if (this.#wasUp) this.#logger.info({ node }, 'bus: Redis is back; cross-node delivery resumed');
       this.#wasUp = true;
     } catch (err) {
       this.#lastError = (err as Error).message;
     } finally {
       this.#announcing = false;
+      // Failed or cut short (Redis lost again, a command timed out): try again once both connections are ready.
+      if (!this.#up && !this.#closed) setTimeout(() => this.#maybeUp(), 500).unref();
     }
   }
 
