@@ -8,7 +8,9 @@ import type { Logger } from 'pino';
  * more sockets than one process can. The workers form a cluster through the
  * Redis bus like separate machines would (main.ts refuses N > 1 without it).
  * The primary serves nothing itself: it restarts a worker that died with
- * backoff, forwards SIGTERM/SIGINT and exits 0 once every worker stopped.
+ * backoff, forwards SIGTERM/SIGINT and exits 0 once every worker stopped;
+ * when a worker dies before any worker ever listened (port taken, bad
+ * directory file), it stops the others and exits 1 instead of looping.
  */
 
 /** Environment variable telling a worker its index (0..N-1): `metrics.listen` port + index. */
@@ -25,19 +27,29 @@ export function runPrimary(count: number, logger: Logger): Promise<number> {
   return new Promise((resolveExit) => {
     const slots = new Map<number, { worker: Worker | undefined; startedAt: number; backoffMs: number; timer?: NodeJS.Timeout }>();
     let stopping = false;
+    /** Until some worker listened, a worker's death is a start-up failure (bad port, config): give up instead of looping. */
+    let started = false;
+    let exitCode = 0;
 
     const fork = (index: number): void => {
       const slot = slots.get(index)!;
       const worker = cluster.fork({ [WORKER_INDEX_ENV]: String(index) });
       slot.worker = worker;
       slot.startedAt = Date.now();
+      worker.once('listening', () => { started = true; });
       worker.on('exit', (code, signal) => {
         slot.worker = undefined;
         if (stopping) {
           if ([...slots.values()].every((s) => s.worker === undefined)) {
             logger.info('all workers stopped');
-            resolveExit(0);
+            resolveExit(exitCode);
           }
+          return;
+        }
+        if (!started) {
+          logger.error({ worker: index, code, signal }, 'a worker failed to start; stopping (its error is above)');
+          exitCode = 1;
+          stop('SIGTERM');
           return;
         }
         if (Date.now() - slot.startedAt >= STABLE_MS) slot.backoffMs = RESTART_MIN_MS;
@@ -68,7 +80,7 @@ export function runPrimary(count: number, logger: Logger): Promise<number> {
           slot.worker.process.kill('SIGTERM');
         }
       }
-      if (running === 0) resolveExit(0);
+      if (running === 0) resolveExit(exitCode);
     };
     process.once('SIGTERM', stop);
     process.once('SIGINT', stop);

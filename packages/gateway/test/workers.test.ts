@@ -65,3 +65,25 @@ t.test('--workers 2: both serve on one port, /message reaches either, a crash re
   t.ok(codes.every((c) => c.code === 1001 || c.code === 1006), 'every client was closed');
   t.ok(primary.logs().some((l) => l.msg === 'all workers stopped'), 'after all workers stopped');
 });
+
+t.test('--workers 2 on a port that is taken: the primary stops and exits 1 instead of restarting forever', { skip }, async (t) => {
+  const { createServer } = await import('node:net');
+  const blocker = createServer();
+  await new Promise<void>((resolve) => blocker.listen(0, '127.0.0.1', resolve));
+  t.teardown(() => new Promise<void>((resolve) => blocker.close(() => resolve())));
+  const port = (blocker.address() as { port: number }).port;
+  const dir = await clusterDir(t);
+  const { writeFile } = await import('node:fs/promises');
+  const { join } = await import('node:path');
+  const file = join(dir, 'taken.yaml');
+  await writeFile(file, `listen: { host: 127.0.0.1, port: ${port} }\ndirectory: { type: file, path: directory.yaml }\nbus: { type: redis, url: "${redisUrl()}", prefix: "${testPrefix()}" }\n`);
+  const child = spawn(process.execPath, [MAIN, 'serve', '--config', file, '--workers', '2'], { stdio: ['ignore', 'pipe', 'pipe'] });
+  t.teardown(() => { if (child.exitCode === null) child.kill('SIGKILL'); });
+  let out = '';
+  child.stdout!.on('data', (c: Buffer) => { out += c.toString(); });
+  child.stderr!.on('data', (c: Buffer) => { out += c.toString(); });
+  const code = await new Promise<number | null>((resolve) => child.once('exit', resolve));
+  t.equal(code, 1);
+  t.match(out, /cannot listen on 127\.0\.0\.1:\d+/, 'the worker says why');
+  t.match(out, /a worker failed to start; stopping/);
+});
