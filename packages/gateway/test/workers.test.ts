@@ -11,9 +11,26 @@ import t from 'tap';
 import type { Gateway } from '../src/server.js';
 import { clusterDir, startGatewayProcess } from './gateway-process.js';
 import { redisSkip, redisUrl, testPrefix } from './fixtures/redis.js';
-import { hostMessage, openRegisteredClient, postMessage, WAIT_MS } from './helpers.js';
+import { hostMessage, httpRequest, openRegisteredClient, postMessage, WAIT_MS } from './helpers.js';
 
 const skip = await redisSkip();
+
+/** A loopback port P with P + 1 free as well (checked by binding both, then releasing them). */
+async function twoFreePorts(): Promise<number> {
+  const { createServer } = await import('node:net');
+  const bind = (port: number): Promise<import('node:net').Server | undefined> => new Promise((resolve) => {
+    const s = createServer();
+    s.once('error', () => resolve(undefined));
+    s.listen(port, '127.0.0.1', () => resolve(s));
+  });
+  for (;;) {
+    const first = await bind(0);
+    const port = (first!.address() as { port: number }).port;
+    const second = port < 65535 ? await bind(port + 1) : undefined;
+    await Promise.all([first, second].map((s) => new Promise<void>((resolve) => (s ? s.close(() => resolve()) : resolve()))));
+    if (second) return port;
+  }
+}
 const MAIN = fileURLToPath(new URL('../dist/main.js', import.meta.url));
 
 t.test('--workers 2 without the Redis bus: one line, exit 2', async (t) => {
@@ -34,11 +51,20 @@ t.test('--workers 2: both serve on one port, /message reaches either, a crash re
     if (keys.length > 0) await redis.del(...keys);
     redis.disconnect();
   });
-  const primary = await startGatewayProcess(t, dir, { bus: { type: 'redis', url: redisUrl(), prefix }, log: { level: 'debug' } }, { args: ['--workers', '2'], listening: 2 });
+  const metricsPort = await twoFreePorts();
+  const primary = await startGatewayProcess(t, dir, {
+    bus: { type: 'redis', url: redisUrl(), prefix }, log: { level: 'debug' }, metrics: { listen: { host: '127.0.0.1', port: metricsPort } },
+  }, { args: ['--workers', '2'], listening: 2 });
   const listening = primary.logs().filter((l) => l.msg === 'pushgate listening');
   t.same(new Set(listening.map((l) => l.worker)), new Set([0, 1]), 'workers 0 and 1 listen');
   t.equal(new Set(listening.map((l) => l.port)).size, 1, 'on the same port');
   t.equal(new Set(listening.map((l) => l.pid)).size, 2, 'in two processes');
+
+  for (const port of [metricsPort, metricsPort + 1]) {
+    const res = await httpRequest(`http://127.0.0.1:${port}/metrics`);
+    t.equal(res.status, 200, `a worker serves its own /metrics on metrics.listen.port + index (${port})`);
+    t.match(res.body, /^pushgate_bus_up\{type="redis"\} 1$/m);
+  }
 
   const gw = { url: primary.url } as Gateway;
   // The primary hands connections to the workers in turn: four users land on both.
