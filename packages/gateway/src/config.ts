@@ -209,6 +209,33 @@ export const MetricsSchema = z.strictObject({
   listen: z.strictObject({ host: z.string().min(1).default('127.0.0.1'), port: port.default(9464) }).optional(),
 });
 
+export const LocalBusSchema = z.strictObject({
+  /** The in-process bus: one gateway process, delivery is a direct call. */
+  type: z.literal('local'),
+});
+
+export const RedisBusSchema = z.strictObject({
+  /**
+   * Redis pub/sub: several gateway processes or machines on one Redis behave
+   * as one gateway (docs/scale-out.md); needed by `serve --workers N` with N > 1.
+   */
+  type: z.literal('redis'),
+  /** Redis URL, `redis://[:password@]host:port[/db]` (`rediss://` for TLS). The password is never logged. */
+  url: z.string().regex(/^rediss?:\/\//, { error: 'expected a redis:// or rediss:// URL' }),
+  /** Prefix of every key and of the channel: gateways sharing a prefix form one cluster. */
+  prefix: z.string().min(1).default('pushgate:'),
+  /** A node that stops refreshing its liveness key for this long is treated as gone (its connections, browsers, leases). */
+  nodeTtlMs: ms.min(1000).default(15_000),
+  /** Connect timeout; also how long startup waits for Redis before serving local clients anyway. */
+  connectTimeoutMs: ms.default(3000),
+  /** Per-command timeout: a hung Redis delays nothing longer than this. */
+  commandTimeoutMs: ms.default(1000),
+  /** Longest wait between reconnect attempts (they start at 50 ms and double). */
+  reconnectMaxMs: ms.default(2000),
+});
+
+export const BusSchema = z.discriminatedUnion('type', [LocalBusSchema, RedisBusSchema]);
+
 export const LogSchema = z.strictObject({
   level: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
 });
@@ -225,6 +252,8 @@ export const ConfigSchema = z.strictObject({
   metrics: MetricsSchema.prefault({}),
   auth: AuthSchema.prefault({}),
   limits: LimitsSchema.prefault({}),
+  /** How gateway processes share notifications and state (docs/scale-out.md); default one process. */
+  bus: BusSchema.default({ type: 'local' }),
   /**
    * Named notification channels, routing and the outbox (docs/channels.md).
    * Validated in full by `@pushgate/relay`'s `NotificationsSchema` at startup

@@ -1,5 +1,6 @@
 import type { PushJob, RoutedNotification } from '@pushgate/relay';
 import type { Logger } from 'pino';
+import type { Bus } from './bus/bus.js';
 import type { Config } from './config.js';
 import type { Directory } from './directory/directory.js';
 import type { HandshakeGuard } from './guard.js';
@@ -49,6 +50,8 @@ export interface GatewayContext {
   readonly channels?: ChannelDispatcher | undefined;
   readonly registry: Registry;
   readonly stats: GatewayStats;
+  /** Between intake and delivery: the in-process bus, or Redis across gateway processes (bus/). */
+  readonly bus: Bus;
   /** Ids and kept frames of `ProcessPushNotification`, for `?since=` resumes. */
   readonly replay: ReplayLog;
   /** Last `exportRunning()` answer; sent to new connections. */

@@ -1,11 +1,11 @@
-import { envelope, ServerMessageType } from '@pushgate/protocol';
 import type { GatewayContext } from './context.js';
 import { FailureLog } from './failure-log.js';
 
 /**
  * `ExportStatus` broadcasts (PROTOCOL.md §1): every
  * `websocket.exportStatusIntervalMs` while at least one client is connected,
- * ask `directory.exportRunning()` and send the answer to every connection.
+ * ask `directory.exportRunning()` and send the answer to every connection
+ * (of every node, with the Redis bus: one node asks, holding a lease).
  * No broadcast when the directory has no such method or no export record.
  * One query at a time: a slow directory skips ticks instead of piling up.
  * Failures are logged when they start, then at most once a minute with a
@@ -32,12 +32,13 @@ export class ExportStatus {
     if (this.#running || ctx.registry.size === 0 || ctx.closing || !ctx.directory.exportRunning) return;
     this.#running = true;
     try {
+      // With the Redis bus one node (the lease holder) asks and every node hears the answer.
+      // A node without clients never takes the lease, so the holder is always one with clients.
+      if (!(await ctx.bus.lead('export-status', ctx.config.websocket.exportStatusIntervalMs * 3))) return;
       const running = await ctx.directory.exportRunning();
       this.#failures.succeeded();
       if (typeof running !== 'boolean' || ctx.closing) return;
-      ctx.exportRunning = running;
-      const frame = Buffer.from(envelope(ServerMessageType.ExportStatus, '', running));
-      ctx.registry.broadcast(frame);
+      ctx.bus.publishExportStatus(running);
     } catch (err) {
       this.#failures.failed(err);
     } finally {

@@ -154,6 +154,7 @@ async function intake(ctx: GatewayContext, req: IncomingMessage, res: ServerResp
   // pushgate: configured channels are a delivery path too. Routing needs the host name, so with
   // channels the "not registered" answer waits until host and service are known (docs/channels.md).
   const reachable = ctx.registry.isRegistered(body.userId) || ctx.sse?.has(body.userId) === true
+    || (ctx.bus.kind !== 'local' && (await ctx.bus.registeredElsewhere(body.userId)))
     || (await ctx.directory.relaySettings()) !== undefined;
   if (!reachable && ctx.channels === undefined) return reply(ctx, res, IntakeReplies.notRegistered);
 
@@ -212,11 +213,9 @@ async function intake(ctx: GatewayContext, req: IncomingMessage, res: ServerResp
   if (icon !== '') payload.icon = icon;
   payload.id = ctx.replay.nextId();
 
-  // Serialised once; the same Buffer goes to every routed socket and into the replay log.
+  // Serialised once; the same Buffer goes to every routed socket, into the replay log and (Redis bus) to other nodes.
   const frame = Buffer.from(envelope(ServerMessageType.ProcessPushNotification, formatted.message, payload));
-  ctx.replay.record(body.userId, payload.id, frame);
-  for (const conn of ctx.registry.toUserOnePerBrowser(body.userId)) conn.sendFrame(frame);
-  ctx.sse?.publish(body.userId, frame);
+  ctx.bus.publishUser(body.userId, payload.id, frame);
   reply(ctx, res, IntakeReplies.ok);
 
   if (mobile === undefined) ctx.relay?.enqueue(job);

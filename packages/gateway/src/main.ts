@@ -3,6 +3,7 @@
  * `pushgate serve [--config <file>]`: the gateway daemon. The only module
  * that reads argv and the environment, creates the root logger and exits.
  */
+import cluster from 'node:cluster';
 import { readFile } from 'node:fs/promises';
 import { dirname, resolve } from 'node:path';
 import { pino, type Logger } from 'pino';
@@ -15,8 +16,11 @@ import { demoRoutes } from './demo.js';
 import { startGateway, type Gateway, type ReadinessCheck } from './server.js';
 import { startSseEndpoints, type SseEndpoints } from './sse/mount.js';
 import { mintToken, parseDurationSeconds } from './token.js';
+import { runPrimary, WORKER_INDEX_ENV } from './workers.js';
 
-const USAGE = `usage: pushgate serve [--config <file>]
+const USAGE = `usage: pushgate serve [--config <file>] [--workers <n>]
+                   --workers: n processes sharing the port (node:cluster);
+                   n > 1 needs the Redis bus (docs/scale-out.md).
        pushgate token --user <id> --ttl <duration> [--config <file>]
                    print a signed token (SECURITY.md) for a user, or for
                    --user 0 (intake: POST /message); ttl like 90s, 15m, 8h, 30d;
@@ -55,6 +59,8 @@ interface Args {
   ttl?: string;
   /** `test-channel`: the channel name. */
   channel?: string;
+  /** `serve --workers`: processes sharing the port. */
+  workers?: number;
 }
 
 function parseArgs(argv: string[]): Args | string {
@@ -68,6 +74,10 @@ function parseArgs(argv: string[]): Args | string {
       const v = argv[++i];
       if (v === undefined || v === '') return `pushgate: --config needs a file path\n\n${USAGE}`;
       args.configPath = v;
+    } else if (a === '--workers' || a.startsWith('--workers=')) {
+      const v = a === '--workers' ? argv[++i] : a.slice('--workers='.length);
+      if (v === undefined || !/^\d{1,3}$/.test(v) || Number(v) < 1) return `pushgate: --workers needs a number of processes >= 1\n\n${USAGE}`;
+      args.workers = Number(v);
     } else if (a === '--user' || a === '--ttl') {
       const v = argv[++i];
       if (v === undefined || v === '') return `pushgate: ${a} needs a value\n\n${USAGE}`;
@@ -156,11 +166,25 @@ async function main(argv: string[], env: NodeJS.ProcessEnv): Promise<number> {
   }
   if (args.command === 'test-channel') return testChannelCommand(config, args.channel as string, args.configPath);
   if (args.command === 'token') return printToken(config, args);
+  const workers = args.workers ?? 1;
+  if (workers > 1 && config.bus.type !== 'redis') {
+    // ARCHITECTURE.md: no home-made clustering protocol; processes share users and state only through Redis.
+    process.stderr.write(`pushgate: --workers ${workers} needs the Redis bus (bus: { type: redis, url: redis://... } in the config, docs/scale-out.md)\n`);
+    return 2;
+  }
+  if (workers > 1 && cluster.isPrimary) {
+    return runPrimary(workers, pino({ level: config.log.level, redact: { paths: REDACT, censor: '[redacted]' } }));
+  }
+  // A worker with its own metrics listener takes metrics.listen.port + its index (a shared port would reach one worker per scrape).
+  const workerIndex = cluster.isWorker ? Number(process.env[WORKER_INDEX_ENV] ?? 0) : undefined;
+  if (workerIndex !== undefined && config.metrics.listen && config.metrics.listen.port !== 0) {
+    config = Object.freeze({ ...config, metrics: Object.freeze({ ...config.metrics, listen: Object.freeze({ ...config.metrics.listen, port: config.metrics.listen.port + workerIndex }) }) });
+  }
   // openITCOCKPIT's container image binds all addresses; we do the same unless told otherwise.
   const host = config.listen.host ?? (env.IS_CONTAINER === '1' ? '0.0.0.0' : '127.0.0.1');
   config = Object.freeze({ ...config, listen: Object.freeze({ ...config.listen, host }) });
 
-  const logger = pino({ level: config.log.level, redact: { paths: REDACT, censor: '[redacted]' } });
+  const logger = pino({ level: config.log.level, redact: { paths: REDACT, censor: '[redacted]' }, ...(workerIndex !== undefined ? { base: { pid: process.pid, worker: workerIndex } } : {}) });
 
   let directory: Directory;
   let demoKey: string | undefined;

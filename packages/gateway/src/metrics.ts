@@ -177,6 +177,26 @@ export class GatewayMetrics {
         if (s.icinga?.hub.delivered !== undefined) this.inc({ endpoint: 'icinga' }, s.icinga.hub.delivered);
       },
     });
+    new Gauge({
+      name: 'pushgate_bus_up', help: 'Whether notifications cross gateway nodes right now (1), by bus type; the in-process bus is always 1.', labelNames: ['type'], registers,
+      collect() { this.reset(); this.set({ type: ctx.bus.kind }, ctx.bus.up ? 1 : 0); },
+    });
+    new Counter({
+      name: 'pushgate_bus_messages_total', help: 'Bus messages to and from other gateway nodes, by direction (published, received).', labelNames: ['direction'], registers,
+      collect() {
+        this.reset();
+        this.inc({ direction: 'published' }, ctx.bus.stats.published);
+        this.inc({ direction: 'received' }, ctx.bus.stats.received);
+      },
+    });
+    new Counter({
+      name: 'pushgate_bus_undelivered_total', help: 'Bus messages that could not be published (Redis down or failing): other nodes never saw them; local clients got them.', registers,
+      collect() { this.reset(); this.inc(ctx.bus.stats.undelivered); },
+    });
+    new Counter({
+      name: 'pushgate_bus_claims_total', help: 'Per-notification claims for browsers with tabs on several nodes, by outcome (won, lost, failed).', labelNames: ['outcome'], registers,
+      collect() { this.reset(); fromRecord(this, 'outcome', ctx.bus.stats.claims); },
+    });
     new Counter({
       name: 'pushgate_icinga_subscriptions_total', help: 'Icinga SSE subscription answers by HTTP status.', labelNames: ['status'], registers,
       collect() { this.reset(); const i = src().icinga; if (i) fromRecord(this, 'status', i.stats.answers); },

@@ -1,6 +1,21 @@
 import type { Connection } from './connection.js';
 
 /**
+ * Told of every change of this node's per-user state, so a cluster bus
+ * (bus/redis.ts) can share it. Called synchronously; must not throw.
+ */
+export interface PresenceObserver {
+  /** The first tab of `browserUuid` opened on this node. */
+  browserAdded(userId: number, browserUuid: string): void;
+  /** The last tab of `browserUuid` on this node closed. */
+  browserRemoved(userId: number, browserUuid: string): void;
+  /** The user's open connections on this node are now `count`. */
+  countChanged(userId: number, count: number): void;
+  /** The user became registered on this node (`RegisterBrowserPushNotification`). */
+  registered(userId: number): void;
+}
+
+/**
  * Every open connection indexed user → browser → tabs, updated on open and
  * close, so delivery to a user costs O(that user's connections).
  */
@@ -8,6 +23,8 @@ export class Registry {
   readonly #users = new Map<number, Map<string, Set<Connection>>>();
   readonly #registered = new Set<number>();
   #size = 0;
+  /** Set by a cluster bus; undefined on one node (nothing to tell). */
+  observer: PresenceObserver | undefined;
 
   /** Open connections. */
   get size(): number {
@@ -24,10 +41,19 @@ export class Registry {
     let browsers = this.#users.get(conn.userId);
     if (!browsers) this.#users.set(conn.userId, (browsers = new Map()));
     let tabs = browsers.get(conn.browserUuid);
-    if (!tabs) browsers.set(conn.browserUuid, (tabs = new Set()));
+    let added = false;
+    if (!tabs) {
+      browsers.set(conn.browserUuid, (tabs = new Set()));
+      added = true;
+    }
     if (!tabs.has(conn)) {
       tabs.add(conn);
       this.#size++;
+      const o = this.observer;
+      if (o) {
+        if (added) o.browserAdded(conn.userId, conn.browserUuid);
+        o.countChanged(conn.userId, this.countUser(conn.userId));
+      }
     }
   }
 
@@ -40,11 +66,16 @@ export class Registry {
     const tabs = browsers?.get(conn.browserUuid);
     if (!browsers || !tabs || !tabs.delete(conn)) return;
     this.#size--;
-    if (tabs.size === 0) browsers.delete(conn.browserUuid);
+    const o = this.observer;
+    if (tabs.size === 0) {
+      browsers.delete(conn.browserUuid);
+      o?.browserRemoved(conn.userId, conn.browserUuid);
+    }
     if (browsers.size === 0) {
       this.#users.delete(conn.userId);
       this.#registered.delete(conn.userId);
     }
+    o?.countChanged(conn.userId, this.countUser(conn.userId));
   }
 
   /**
@@ -53,7 +84,30 @@ export class Registry {
    * connection.
    */
   register(userId: number): void {
-    if (this.#users.has(userId)) this.#registered.add(userId);
+    if (!this.#users.has(userId) || this.#registered.has(userId)) return;
+    this.#registered.add(userId);
+    this.observer?.registered(userId);
+  }
+
+  /** Users with at least one open connection here (for a cluster bus re-announcing its state). */
+  users(): IterableIterator<number> {
+    return this.#users.keys();
+  }
+
+  /** Browser ids of a user with a tab open here. */
+  browsersOf(userId: number): string[] {
+    return [...(this.#users.get(userId)?.keys() ?? [])];
+  }
+
+  /** The tab of one browser that gets its notifications (as in {@link toUserOnePerBrowser}); undefined when it has none here. */
+  bestTab(userId: number, browserUuid: string): Connection | undefined {
+    const tabs = this.#users.get(userId)?.get(browserUuid);
+    if (!tabs) return undefined;
+    let best: Connection | undefined;
+    for (const c of tabs) {
+      if (!best || c.activitySeq > best.activitySeq || (c.activitySeq === best.activitySeq && c.openedSeq > best.openedSeq)) best = c;
+    }
+    return best;
   }
 
   /** Users marked registered that still have an open connection. */

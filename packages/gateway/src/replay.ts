@@ -34,6 +34,11 @@ export interface ReplayOptions {
   maxAgeMs: number;
   /** Clock in ms; default `Date.now`. */
   now?: () => number;
+  /**
+   * Cluster-unique ids (bus/redis.ts): ids are `counter * slots + slot`, so
+   * nodes with different slots never issue the same id. Default one slot.
+   */
+  ids?: { slots: number; slot: number };
 }
 
 interface Entry {
@@ -59,6 +64,12 @@ export class ReplayLog {
   /** Ids issued before this process started cannot be replayed. */
   readonly #firstId: number;
   #last: number;
+  /** Lamport counter behind the ids (`#last` = `#counter * #slots + #slot`). */
+  #counter: number;
+  readonly #slots: number;
+  #slot: number;
+  /** Highest id issued here or seen from another node. */
+  #highest: number;
   /** Every record in order, so frames past `maxAgeMs` leave even for users who get nothing new. */
   readonly #order: { userId: number; at: number }[] = [];
   #orderHead = 0;
@@ -69,8 +80,12 @@ export class ReplayLog {
     this.#maxEvents = opts.maxEvents;
     this.#maxAgeMs = opts.maxAgeMs;
     this.#now = opts.now ?? Date.now;
+    this.#slots = opts.ids?.slots ?? 1;
+    this.#slot = opts.ids?.slot ?? 0;
     // Ids start at the clock (ms) so a `since` from before a restart is lower than every new id.
-    this.#last = this.#now();
+    this.#counter = this.#now();
+    this.#last = this.#counter * this.#slots + this.#slot;
+    this.#highest = this.#last;
     this.#firstId = this.#last + 1;
   }
 
@@ -79,7 +94,25 @@ export class ReplayLog {
    * per user (and globally), so one user's ids need not be consecutive.
    */
   nextId(): number {
-    return ++this.#last;
+    this.#last = ++this.#counter * this.#slots + this.#slot;
+    if (this.#last > this.#highest) this.#highest = this.#last;
+    return this.#last;
+  }
+
+  /** Issue later ids in another slot (the cluster bus leased a new one after reconnecting). */
+  setSlot(slot: number): void {
+    this.#slot = slot;
+  }
+
+  /**
+   * An id issued by another node (cluster bus): later ids of this node are
+   * higher (a Lamport clock), so one user's ids keep the order in which a
+   * node saw them, whichever node issued them.
+   */
+  observe(id: number): void {
+    const counter = Math.floor(id / this.#slots);
+    if (counter > this.#counter) this.#counter = counter;
+    if (id > this.#highest) this.#highest = id;
   }
 
   /** Keep `frame` (the exact Buffer sent to the user's sockets) under `id`. */
@@ -88,7 +121,12 @@ export class ReplayLog {
     let log = this.#users.get(userId);
     if (!log) this.#users.set(userId, (log = { entries: [], head: 0, lost: 0 }));
     const now = this.#now();
-    log.entries.push({ id, at: now, frame });
+    const { entries } = log;
+    // Frames from other nodes may arrive slightly out of id order: keep the log sorted.
+    let at = entries.length;
+    while (at > log.head && entries[at - 1]!.id > id) at--;
+    if (at === entries.length) entries.push({ id, at: now, frame });
+    else entries.splice(at, 0, { id, at: now, frame });
     this.#expire(log, now);
     this.#order.push({ userId, at: now });
     this.#sweep(now);
@@ -112,7 +150,7 @@ export class ReplayLog {
     }
     // Lost: something above `since` expired, or `since` predates this process, or names an id never issued.
     const lost = log?.lost ?? this.#forgotten;
-    const gapped = since < lost || since < this.#firstId - 1 || since > this.#last;
+    const gapped = since < lost || since < this.#firstId - 1 || since > this.#highest;
     const gap = gapped
       ? Buffer.from(envelope<ReplayGapPayload>(REPLAY_GAP, gapMessage(since), { since, oldest }))
       : undefined;
@@ -178,6 +216,7 @@ export function parseSince(url: string | undefined): number | undefined {
   const q = url.indexOf('?');
   if (q === -1) return undefined;
   const v = new URLSearchParams(url.slice(q + 1)).get('since');
-  if (v === null || !/^\d{1,15}$/.test(v)) return undefined;
-  return Number(v);
+  if (v === null || !/^\d{1,16}$/.test(v)) return undefined;
+  const n = Number(v);
+  return Number.isSafeInteger(n) ? n : undefined;
 }

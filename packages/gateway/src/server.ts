@@ -3,6 +3,7 @@ import type { AddressInfo } from 'node:net';
 import type { Duplex } from 'node:stream';
 import type { Logger } from 'pino';
 import { WebSocketServer } from 'ws';
+import { LocalBus, type Bus } from './bus/bus.js';
 import type { Config } from './config.js';
 import { CloseCodes, Connection, openConnection } from './connection.js';
 import type { ChannelDispatcher, GatewayContext, PushRelay } from './context.js';
@@ -110,10 +111,20 @@ export async function startGateway(opts: GatewayOptions): Promise<Gateway> {
   const { config, directory, logger } = opts;
   const registry = new Registry();
   const stats = createStats();
+  // The Redis bus is loaded only when configured (ioredis stays out of one-process startups).
+  let bus: Bus;
+  let ids: { slots: number; slot: number } | undefined;
+  if (config.bus.type === 'redis') {
+    const { RedisBus, ID_SLOTS } = await import('./bus/redis.js');
+    const redis = await RedisBus.connect(config.bus, logger);
+    bus = redis;
+    ids = { slots: ID_SLOTS, slot: redis.slot };
+  } else bus = new LocalBus();
   const ctx: GatewayContext = {
-    config, directory, logger, relay: opts.relay, channels: opts.channels, registry, stats,
-    replay: new ReplayLog(config.websocket.replay), exportRunning: undefined, closing: false,
+    config, directory, logger, relay: opts.relay, channels: opts.channels, registry, stats, bus,
+    replay: new ReplayLog({ ...config.websocket.replay, ...(ids ? { ids } : {}) }), exportRunning: undefined, closing: false,
   };
+  bus.attach(ctx);
 
   const guard = new HandshakeGuard(config.limits);
   ctx.guard = guard;
@@ -121,7 +132,7 @@ export async function startGateway(opts: GatewayOptions): Promise<Gateway> {
   const exact = new Map<string, HttpHandler>([
     ['/message', (req, res, c) => handleMessage(c, req, res)],
     ['/healthz', healthz],
-    ['/readyz', readyz(opts.readiness ?? [])],
+    ['/readyz', readyz(bus.kind === 'local' ? opts.readiness ?? [] : [...opts.readiness ?? [], { name: 'bus', health: () => bus.health() }])],
   ]);
   const metrics = config.metrics.enabled ? new GatewayMetrics(ctx) : undefined;
   // With metrics.listen, /metrics is served only there (a management address), not on the client port.
@@ -201,7 +212,7 @@ export async function startGateway(opts: GatewayOptions): Promise<Gateway> {
       guard.recordFailure(ip, Date.now());
       return refuse(403, 'origin', 'Origin not allowed');
     }
-    authenticate(req, directory, config.auth).then((result) => {
+    authenticate(req, directory, config.auth).then(async (result) => {
       if (!result.ok) {
         if (result.status === 401) guard.recordFailure(ip, Date.now());
         count(stats.handshakesRejected, String(result.status));
@@ -214,7 +225,15 @@ export async function startGateway(opts: GatewayOptions): Promise<Gateway> {
         return;
       }
       const perUser = config.limits.maxConnectionsPerUser;
-      if (perUser !== 0 && registry.countUser(result.userId) >= perUser) return refuse(429, 'user-connections', 'Too many connections for this user');
+      if (perUser !== 0) {
+        let open = registry.countUser(result.userId);
+        // Cluster-wide with the Redis bus: one round trip, only when this node alone is under the limit.
+        if (open < perUser && bus.kind !== 'local') {
+          open += await bus.connectionsElsewhere(result.userId);
+          if (ctx.closing) return rejectUpgrade(socket, 503, 'Shutting down');
+        }
+        if (open >= perUser) return refuse(429, 'user-connections', 'Too many connections for this user');
+      }
       if (guard.ipFull(ip)) return refuse(429, 'ip-connections', 'Too many connections from this address');
       wss.handleUpgrade(req, socket, head, (ws) => {
         socket.off('error', onSocketError);
@@ -229,23 +248,19 @@ export async function startGateway(opts: GatewayOptions): Promise<Gateway> {
     });
   });
 
-  await new Promise<void>((resolve, reject) => {
-    const host = config.listen.host ?? '127.0.0.1';
-    const onError = (err: Error): void => {
-      reject(new GatewayError('GW_ERR_LISTEN', `cannot listen on ${host}:${config.listen.port}: ${err.message}`, { cause: err }));
-    };
-    server.once('error', onError);
-    server.listen(config.listen.port, host, () => {
-      server.off('error', onError);
-      resolve();
-    });
-  });
+  try {
+    await listenOn(server, config);
+  } catch (err) {
+    await bus.close();
+    throw err;
+  }
   server.on('error', (err) => logger.error({ err }, 'HTTP server error'));
   if (metrics && config.metrics.listen) {
     try {
       await metrics.listen(config.metrics.listen.host, config.metrics.listen.port);
     } catch (err) {
       await new Promise<void>((resolve) => server.close(() => resolve()));
+      await bus.close();
       throw err;
     }
   }
@@ -286,6 +301,7 @@ export async function startGateway(opts: GatewayOptions): Promise<Gateway> {
       server.closeAllConnections();
     }
     wss.close();
+    await bus.close();
     await metrics?.close();
   };
 
@@ -311,4 +327,19 @@ function pathOf(req: IncomingMessage): string {
   const url = req.url ?? '/';
   const q = url.indexOf('?');
   return q === -1 ? url : url.slice(0, q);
+}
+
+/** Bind the server to `listen`; rejects with `GW_ERR_LISTEN`. */
+function listenOn(server: Server, config: Config): Promise<void> {
+  return new Promise<void>((resolve, reject) => {
+    const host = config.listen.host ?? '127.0.0.1';
+    const onError = (err: Error): void => {
+      reject(new GatewayError('GW_ERR_LISTEN', `cannot listen on ${host}:${config.listen.port}: ${err.message}`, { cause: err }));
+    };
+    server.once('error', onError);
+    server.listen(config.listen.port, host, () => {
+      server.off('error', onError);
+      resolve();
+    });
+  });
 }

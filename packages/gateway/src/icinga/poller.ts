@@ -48,6 +48,20 @@ export interface IcingaPollerOptions {
   now?: () => number;
 }
 
+/**
+ * Several gateway nodes (the Redis bus): only the lease holder polls, its
+ * events reach every node, and the read position is shared so a new lease
+ * holder continues where the last one stopped.
+ */
+export interface PollerCoordinator {
+  /** True while this node should poll (acquires or renews the lease). */
+  lead(): Promise<boolean>;
+  /** Deliver an event on every node (replaces `deliver`). */
+  deliver(contactId: number, id: number, frame: Buffer): void;
+  /** The shared highest row id read. */
+  cursor: { get(): Promise<number | undefined>; set(id: number): void };
+}
+
 /** Counters of the poller, for metrics. */
 export interface IcingaPollerStats {
   polls: number;
@@ -84,6 +98,8 @@ export class IcingaPoller {
   private stopped = false;
   /** An outage is logged when it starts, once a minute while it lasts, and when it ends (failure-log.ts). */
   private readonly failures: FailureLog;
+  private coordinator: PollerCoordinator | undefined;
+  private leading = false;
 
   constructor(private readonly opts: IcingaPollerOptions) {
     this.failures = new FailureLog({ logger: opts.logger, what: 'icinga: polling incident_history' });
@@ -97,6 +113,11 @@ export class IcingaPoller {
       dedupeMaxAgeMs: opts.dedupeMaxAgeMs ?? 3_600_000,
       now: opts.now ?? Date.now,
     };
+  }
+
+  /** Poll only while holding the cluster lease, and deliver through the bus (see {@link PollerCoordinator}). */
+  coordinate(coordinator: PollerCoordinator): void {
+    this.coordinator = coordinator;
   }
 
   /** Ids of pending rows being re-checked (for tests and metrics). */
@@ -132,6 +153,19 @@ export class IcingaPoller {
    */
   async pollOnce(): Promise<void> {
     const { directory } = this.opts;
+    const c = this.coordinator;
+    if (c) {
+      if (!(await c.lead())) {
+        this.leading = false;
+        return;
+      }
+      if (!this.leading) {
+        // Newly elected: continue from the shared position (pending rows of the last holder are its loss).
+        this.leading = true;
+        const saved = await c.cursor.get();
+        if (saved !== undefined) this.lastId = saved;
+      }
+    }
     this.stats.polls++;
     try {
       if (this.lastId === undefined) {
@@ -139,11 +173,13 @@ export class IcingaPoller {
         this.lastId = await directory.maxNotifiedId();
         this.lastError = undefined;
         this.failures.succeeded();
+        c?.cursor.set(this.lastId);
         return;
       }
       this.expirePending();
       const rows = await directory.notifiedRows(this.lastId, [...this.pending.keys()], this.o.batchSize);
       for (const row of rows) this.handle(row);
+      if (c && rows.length > 0) c.cursor.set(this.lastId);
       this.lastError = undefined;
       this.failures.succeeded();
     } catch (err) {
@@ -170,7 +206,7 @@ export class IcingaPoller {
         this.seen.set(key, now);
         if (this.seen.size > this.o.dedupeMaxEntries) this.seen.delete(this.seen.keys().next().value!);
         this.stats.delivered++;
-        this.opts.deliver(row.contactId, row.id, icingaFrame(row, this.o.retryMs));
+        (this.coordinator?.deliver ?? this.opts.deliver)(row.contactId, row.id, icingaFrame(row, this.o.retryMs));
         return;
       }
       case 'pending':

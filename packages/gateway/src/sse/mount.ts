@@ -15,7 +15,7 @@ export interface SseEndpoints {
   readonly events: PushSse | undefined;
   /** Pass to `startGateway({ httpRoutes })`. */
   readonly httpRoutes: HttpRoute[];
-  /** Connect `/events` to the gateway's `/message` intake (sets `ctx.sse`). */
+  /** Connect `/events` to the gateway's `/message` intake (sets `ctx.sse`); with the Redis bus, the Icinga poller to the bus. */
   attach(ctx: GatewayContext): void;
   /** End every stream and stop polling; call before `gateway.close()` so it need not wait for streams. */
   close(): Promise<void>;
@@ -51,6 +51,17 @@ export async function startSseEndpoints(config: Config, directory: Directory, lo
     httpRoutes,
     attach(ctx) {
       if (events) ctx.sse = events;
+      if (icinga && ctx.bus.kind !== 'local') {
+        // One node polls incident_history (lease), every node's streams get the events.
+        const bus = ctx.bus;
+        const i = config.icinga;
+        bus.onEvent('icinga', (contactId, id, frame) => icinga.hub.publish(String(contactId), id, frame));
+        icinga.poller.coordinate({
+          lead: () => bus.lead('icinga-poll', i.pollIntervalMs * 3 + i.queryTimeoutMs),
+          deliver: (contactId, id, frame) => bus.publishEvent('icinga', contactId, id, frame),
+          cursor: { get: () => bus.getCursor('icinga'), set: (id) => bus.setCursor('icinga', id) },
+        });
+      }
     },
     async close() {
       events?.close();
