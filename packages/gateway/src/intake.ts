@@ -1,6 +1,6 @@
 import { createHash } from 'node:crypto';
 import type { IncomingMessage, ServerResponse } from 'node:http';
-import { envelope, formatNotification, IntakeReplies, MessageBody, ServerMessageType, type PushNotificationPayload } from '@pushgate/protocol';
+import { envelope, formatNotification, IntakeReplies, MessageBody, parseMessageBody, ServerMessageType, type PushNotificationPayload } from '@pushgate/protocol';
 import type { GatewayContext, PushJob } from './context.js';
 import { GatewayError } from './errors.js';
 import { checkCredential } from './handshake.js';
@@ -140,7 +140,7 @@ async function intake(ctx: GatewayContext, req: IncomingMessage, res: ServerResp
   const userId = (json as { userId?: unknown }).userId;
   if (typeof userId !== 'number' || !Number.isSafeInteger(userId) || userId <= 0) return reply(ctx, res, IntakeReplies.invalidUserId);
 
-  const parsed = MessageBody.safeParse(json);
+  const parsed = parseMessageBody(json);
   if (!parsed.success) {
     const issue = parsed.error.issues[0];
     const where = issue && issue.path.length ? issue.path.map(String).join('.') : 'body';
