@@ -37,7 +37,8 @@ export async function startTarget(kind, { config = {} } = {}) {
     env.BENCH_DIRECTORY = JSON.stringify(DIRECTORY);
   }
   const child = fork(join(SERVERS, `${kind}.mjs`), [], {
-    execArgv: ['--expose-gc'],
+    // BENCH_SERVER_NODE_ARGS, e.g. "--cpu-prof --cpu-prof-dir=/tmp/prof", profiles the servers.
+    execArgv: ['--expose-gc', ...(process.env.BENCH_SERVER_NODE_ARGS ?? '').split(' ').filter(Boolean)],
     env,
     stdio: ['ignore', 'ignore', 'inherit', 'ipc'],
   });
