@@ -78,7 +78,7 @@ process.on('message', (msg) => {
       exportRunning = !exportRunning;
       const frame = Buffer.from(JSON.stringify({ type: 'ExportStatus', message: '', payload: exportRunning }));
       for (const ws of all) ws.send(frame);
-      process.send({ op: 'broadcast', t0, connections: all.size });
+      process.send({ op: 'broadcast', t0, t1: Number(process.hrtime.bigint()), connections: all.size });
       break;
     }
     case 'stats':

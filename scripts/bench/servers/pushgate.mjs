@@ -46,7 +46,7 @@ process.on('message', async (msg) => {
     case 'broadcast': {
       const t0 = Number(process.hrtime.bigint());
       await exportStatus.poll();
-      process.send({ op: 'broadcast', t0, connections: gateway.registry.size });
+      process.send({ op: 'broadcast', t0, t1: Number(process.hrtime.bigint()), connections: gateway.registry.size });
       break;
     }
     case 'stats':

@@ -44,7 +44,7 @@ process.on('message', (msg) => {
       const t0 = Number(process.hrtime.bigint());
       exportRunning = !exportRunning;
       io.emit('ExportStatus', { type: 'ExportStatus', message: '', payload: exportRunning });
-      process.send({ op: 'broadcast', t0, connections: io.engine.clientsCount });
+      process.send({ op: 'broadcast', t0, t1: Number(process.hrtime.bigint()), connections: io.engine.clientsCount });
       break;
     }
     case 'stats':
