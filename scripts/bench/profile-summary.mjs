@@ -30,5 +30,25 @@ const show = (title, m, n) => {
   process.stdout.write(`\n${title} (total ${(total / 1000).toFixed(0)} ms)\n`);
   for (const [k, us] of [...m].sort((a, b) => b[1] - a[1]).slice(0, n)) process.stdout.write(`${((us / total) * 100).toFixed(1).padStart(5)}%  ${(us / 1000).toFixed(0).padStart(6)} ms  ${k}\n`);
 };
+// Inclusive time of our own functions (packages/…): where the gateway's time goes below each.
+const incl = new Map();
+const keyOf = (n) => {
+  const cf = n.callFrame;
+  return `${cf.functionName || '(anonymous)'}  ${cf.url.replace(/^file:\/\//, '').replace(/.*\/packages\//, 'packages/')}:${cf.lineNumber + 1}`;
+};
+const visit = (n, onStack) => {
+  let t = self.get(n.id) ?? 0;
+  const k = keyOf(n);
+  const fresh = !onStack.has(k);
+  if (fresh) onStack.add(k);
+  for (const c of n.children ?? []) t += visit(byId.get(c), onStack);
+  if (fresh) {
+    onStack.delete(k);
+    if (n.callFrame.url.includes('/packages/')) incl.set(k, (incl.get(k) ?? 0) + t);
+  }
+  return t;
+};
+visit(prof.nodes[0], new Set());
 show('self time by function', fnTime, top);
+show('inclusive time of gateway functions', incl, 25);
 show('self time by file', fileTime, 25);
