@@ -35,10 +35,18 @@ class Conn {
       if (end === -1) return;
       const head = this.buf.slice(0, end);
       const m = /content-length:\s*(\d+)/i.exec(head);
-      const len = m ? Number(m[1]) : 0;
-      if (this.buf.length < end + 4 + len) return;
+      let next;
+      if (m) {
+        next = end + 4 + Number(m[1]);
+        if (this.buf.length < next) return;
+      } else if (/transfer-encoding:\s*chunked/i.test(head)) {
+        // Node answers pipelined requests chunked at times; our bodies are tiny: wait for the last chunk.
+        const last = this.buf.indexOf('\r\n0\r\n\r\n', end + 4);
+        if (last === -1) return;
+        next = last + 7;
+      } else next = end + 4;
       const status = Number(head.slice(9, 12));
-      this.buf = this.buf.slice(end + 4 + len);
+      this.buf = this.buf.slice(next);
       this.pending.shift()?.resolve(status);
     }
   }
@@ -68,6 +76,8 @@ export class Poster {
   constructor(port, connections, seqStart = 0) {
     this.conns = Array.from({ length: connections }, () => new Conn(port));
     this.seq = seqStart;
+    /** Why requests got no answer (status 0), by error message. */
+    this.errors = {};
     /** seq → status of every request answered, for lost/duplicate accounting. */
     this.statuses = new Map();
   }
@@ -100,7 +110,7 @@ export class Poster {
       const tick = () => {
         const due = Math.min(total, Math.floor(((nowNs() - started) / 1e9) * rate));
         while (sent < due) {
-          inflight.push(this.post(pickUser(), padding).catch(() => 0));
+          inflight.push(this.post(pickUser(), padding).catch((err) => { this.errors[err.message] = (this.errors[err.message] ?? 0) + 1; return 0; }));
           sent++;
         }
         if (sent >= total) resolve();

@@ -79,7 +79,7 @@ for (const kind of targets()) {
     const stats = (await target.stats()).stats;
     const line = {
       scenario: 'slow-reader', target: kind, background: BACKGROUND, seconds: SECONDS,
-      flood: { ratePerS: FLOOD_RATE, outputBytes: PADDING.length, statuses: fl.statuses, accepted, delivered: client.received, closedByServer: closed, closeCode: client.closeCode },
+      flood: { ratePerS: FLOOD_RATE, outputBytes: PADDING.length, statuses: fl.statuses, errors: flood.errors, accepted, delivered: client.received, closedByServer: closed, closeCode: client.closeCode },
       silentDrops: closed ? 0 : Math.max(0, accepted - client.received),
       droppedWithClose: closed ? Math.max(0, accepted - client.received) : 0,
       serverCloses: stats.closes ?? null,
