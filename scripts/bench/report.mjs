@@ -62,7 +62,8 @@ function row(label, t, get, fmt, better) {
   const p = t.pushgate && get(t.pushgate);
   const f = t.floor && get(t.floor);
   const s = t.socketio && get(t.socketio);
-  out.push(`| ${label} | ${fmt(p)} | ${fmt(f)} | ${fmt(s)} | ${ratio(p, f)} | ${ratio(p, s)} | ${better} |`);
+  const r = (a, b) => (better === '' ? '–' : ratio(a, b));
+  out.push(`| ${label} | ${fmt(p)} | ${fmt(f)} | ${fmt(s)} | ${r(p, f)} | ${r(p, s)} | ${better} |`);
 }
 const HEAD = ['| metric | pushgate | floor | Socket.IO | pushgate / floor | pushgate / Socket.IO | better |', '|---|---|---|---|---|---|---|'];
 
@@ -116,6 +117,7 @@ section('saturate (closed loop, 32 keep-alive connections)', 'saturate', (rows) 
     const t = by(rows, (r) => r.connections === n);
     row(`requests/s, ${n} clients`, t, (r) => r.requestsPerS, (x) => num(x), 'higher');
     row(`deliveries/s, ${n} clients`, t, (r) => r.deliveriesPerS, (x) => num(x), 'higher');
+    row(`server CPU per request, ${n} clients`, t, (r) => r.serverCpuUsPerRequest, (x) => (x === undefined ? '–' : `${num(x, 1)} µs`), 'lower');
     if (t.pushgate) {
       targetsRows.push([`≥ 90 % of the floor's requests/s at ${n} clients`, `${num(t.pushgate.requestsPerS)}/s`, `floor ${num(t.floor?.requestsPerS)}/s = ${ratio(t.pushgate.requestsPerS, t.floor?.requestsPerS)}`, t.floor ? t.pushgate.requestsPerS >= 0.9 * t.floor.requestsPerS : false]);
       chart.push({ label: `req/s @${n}`, floor: ratioNum(t.pushgate.requestsPerS, t.floor?.requestsPerS), socketio: ratioNum(t.pushgate.requestsPerS, t.socketio?.requestsPerS), lowerBetter: false });
@@ -138,6 +140,7 @@ section('broadcast (one ExportStatus to every connection)', 'broadcast', (rows) 
   row(`last client has it, ${c} clients (median of ${rows[0].rounds})`, t, (r) => r.lastMs, ms, 'lower');
   row('worst round', t, (r) => r.lastMsMax, ms, 'lower');
   row('median client', t, (r) => r.medianClientMs, ms, 'lower');
+  row('server\'s own broadcast call (writing every socket)', t, (r) => r.serverLoopMs, ms, 'lower');
   if (t.pushgate) {
     targetsRows.push([`broadcast to ${c}: last delivery ≤ 100 ms`, ms(t.pushgate.lastMs), `floor ${ms(t.floor?.lastMs)}`, t.pushgate.lastMs <= 100]);
     chart.push({ label: `broadcast @${c}`, floor: ratioNum(t.pushgate.lastMs, t.floor?.lastMs), socketio: ratioNum(t.pushgate.lastMs, t.socketio?.lastMs), lowerBetter: true });

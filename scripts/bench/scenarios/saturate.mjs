@@ -45,8 +45,10 @@ async function measure(target) {
         deliveriesPerS: round(got.notifications / run.seconds, 0),
         statuses: run.statuses, lost: Math.max(0, want - got.notifications),
         serverCpuPct: round((cpuMs / (run.seconds * 1000)) * 100, 1),
+        // The steadiest number on a shared machine: the server's own CPU (user + system) per request.
+        serverCpuUsPerRequest: round((cpuMs * 1000) / Math.max(1, run.requests), 1),
       };
-      progress('saturate', `${target.kind} ${n}: ${line.requestsPerS} req/s, ${line.deliveriesPerS} deliveries/s, server CPU ${line.serverCpuPct}%`);
+      progress('saturate', `${target.kind} ${n}: ${line.requestsPerS} req/s, ${line.deliveriesPerS} deliveries/s, server CPU ${line.serverCpuPct}%, ${line.serverCpuUsPerRequest} us/request`);
       emit(line);
     }
   }, () => fleet.close());
