@@ -1,6 +1,7 @@
 import { randomUUID } from 'node:crypto';
 import type { IncomingMessage } from 'node:http';
 import { ClientEnvelope, envelope, RegisterPayload, ServerMessageType, TestPayload, Texts, type PushNotificationPayload } from '@pushgate/protocol';
+import * as wsModule from 'ws';
 import { WebSocket, type RawData } from 'ws';
 import type { GatewayContext } from './context.js';
 import type { Identity } from './handshake.js';
@@ -30,6 +31,22 @@ function nextSequence(): number {
 /** ws types listeners with `this: WebSocket`; ours run on Connection, the class ws constructs. */
 type Listener = (this: WebSocket, ...args: any[]) => void;
 const shared = (fn: (this: Connection, ...args: any[]) => void): Listener => fn as unknown as Listener;
+
+/** ws's frame builder (exported by ws, not declared in @types/ws). */
+const Sender = (wsModule as unknown as {
+  Sender: { frame(data: Buffer, options: { fin: boolean; opcode: number; mask: boolean; readOnly: boolean; rsv1: boolean }): Buffer[] };
+}).Sender;
+
+/**
+ * A complete unmasked WebSocket text frame (header + payload in one Buffer),
+ * built once and written as is to any number of sockets by
+ * {@link Connection.sendWire}: a broadcast then costs one socket write per
+ * connection instead of a ws `send` (options, header allocation, cork and a
+ * two-buffer writev) per connection.
+ */
+export function wireFrame(payload: Buffer): Buffer {
+  return Buffer.concat(Sender.frame(payload, { fin: true, opcode: 1, mask: false, readOnly: true, rsv1: false }));
+}
 
 /** The frame answering a client `KeepAlive`; the same bytes every time. */
 const PONG = Buffer.from(envelope(ServerMessageType.KeepAlive, Texts.pong, null));
@@ -77,6 +94,23 @@ export class Connection extends WebSocket {
       return;
     }
     this.send(frame, SEND_TEXT);
+    this.ctx.stats.framesSent++;
+  }
+
+  /**
+   * Write a frame made by {@link wireFrame} straight to the socket, with the
+   * same limit as {@link sendFrame}. Safe beside ws's own sends because
+   * permessage-deflate is off: ws's sender then never queues, so every
+   * write is a whole frame, in order; `bufferedAmount` counts these bytes
+   * too (it reads the socket's write buffer).
+   */
+  sendWire(wire: Buffer): void {
+    if (this.readyState !== WebSocket.OPEN) return;
+    if (this.bufferedAmount > this.ctx.config.websocket.maxBufferedBytes) {
+      this.closeFor('slow-consumer', CloseCodes.slowConsumer, 'send buffer over limit');
+      return;
+    }
+    (this as unknown as { _socket: { write(b: Buffer): boolean } })._socket.write(wire);
     this.ctx.stats.framesSent++;
   }
 

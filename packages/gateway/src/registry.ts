@@ -1,4 +1,4 @@
-import type { Connection } from './connection.js';
+import { wireFrame, type Connection } from './connection.js';
 
 /**
  * Told of every change of this node's per-user state, so a cluster bus
@@ -148,16 +148,14 @@ export class Registry {
   }
 
   /**
-   * Send one serialised frame to every connection; returns how many got it.
-   * ws frames an unmasked server message as a small header plus the same
-   * payload Buffer (no copy), so framing once with `Sender.frame` and
-   * writing to ws's private socket would save only the header while
-   * bypassing ws's send state: not worth it.
+   * Send one serialised message to every connection; returns how many got
+   * it. Framed once (`wireFrame`) and written as one Buffer per socket.
    */
   broadcast(frame: Buffer): number {
+    const wire = wireFrame(frame);
     let n = 0;
     for (const conn of this.all()) {
-      conn.sendFrame(frame);
+      conn.sendWire(wire);
       n++;
     }
     return n;

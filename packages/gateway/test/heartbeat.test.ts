@@ -83,6 +83,24 @@ t.test('a client whose send buffer exceeds websocket.maxBufferedBytes is cut and
   t.ok(sent < 256, `cut after ${sent} MB`);
 });
 
+t.test('broadcasts (framed once, written straight to each socket) obey websocket.maxBufferedBytes too', async (t) => {
+  const gw = await startTestGateway({ config: { websocket: { maxBufferedBytes: 1024 } } });
+  t.teardown(() => gw.close());
+  const sock = await stalledClient(gw.port);
+  t.teardown(() => sock.destroy());
+  await waitFor(() => gw.registry.size === 1);
+  const stalled = [...gw.registry.all()][0]!;
+  let sent = 0;
+  while (stalled.readyState === stalled.OPEN && sent < 256) {
+    gw.registry.broadcast(MEGABYTE_FRAME);
+    sent++;
+    await new Promise((r) => setImmediate(r));
+  }
+  await waitFor(() => gw.registry.size === 0, WAIT_MS, 'slow consumer closed');
+  t.equal(gw.stats.closes['slow-consumer'], 1, 'counted as slow-consumer');
+  t.ok(sent < 256, `cut after ${sent} MB`);
+});
+
 t.test('a write that does not drain within websocket.writeTimeoutMs closes the socket as write-timeout', async (t) => {
   const gw = await startTestGateway({ config: { websocket: { maxBufferedBytes: 512 * 1024 * 1024, writeTimeoutMs: 100 } } });
   t.teardown(() => gw.close());

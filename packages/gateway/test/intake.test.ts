@@ -1,4 +1,4 @@
-import { createServer } from 'node:http';
+import { Agent, createServer, request } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { MobilePush } from '@pushgate/relay';
 import t from 'tap';
@@ -196,4 +196,27 @@ t.test('with the relay enabled an unregistered user gets 200 and a mobile push, 
   );
   release();
   await relay.idle();
+});
+
+t.test('a keep-alive connection that authenticated once still needs the right key on every request', async (t) => {
+  const gw = await startTestGateway();
+  t.teardown(() => gw.close());
+  const client = await openRegisteredClient(gw);
+  t.teardown(() => client.close());
+  const agent = new Agent({ keepAlive: true, maxSockets: 1 });
+  t.teardown(() => agent.destroy());
+  const post = (key: string): Promise<{ status: number; reused: boolean }> => new Promise((resolve, reject) => {
+    const req = request(`${gw.url}/message`, { method: 'POST', agent, headers: { 'X-Api-Key': key, 'Content-Type': 'application/json' } }, (res) => {
+      res.resume();
+      res.on('end', () => resolve({ status: res.statusCode ?? 0, reused: req.reusedSocket }));
+    });
+    req.on('error', reject);
+    req.end(JSON.stringify(hostMessage()));
+  });
+  t.same(await post(TEST_API_KEY), { status: 200, reused: false });
+  t.same(await post(TEST_API_KEY), { status: 200, reused: true }, 'same key, same connection');
+  const wrongSameLength = TEST_API_KEY.slice(0, -1) + (TEST_API_KEY.endsWith('f') ? 'e' : 'f');
+  t.same(await post(wrongSameLength), { status: 401, reused: true }, 'a different key of the same length is refused');
+  t.same(await post('short-but-long-enough-key'), { status: 401, reused: true }, 'a different length too');
+  t.same(await post(TEST_API_KEY), { status: 200, reused: true }, 'the right key still works after');
 });

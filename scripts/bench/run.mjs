@@ -1,0 +1,114 @@
+#!/usr/bin/env node
+// `pnpm bench [--smoke] [--only a,b] [--targets pushgate,floor] [--results <file>] [--no-report]`
+//
+// Runs every scenario script under scripts/bench/scenarios/ as its own
+// process (each prints one JSON line per measurement on stdout and takes
+// --smoke), tags every line with the run (id, date, git commit, node
+// version, machine load when the scenario started), appends it to the
+// results file (default bench/results.jsonl; with --smoke a temp file) and
+// passes it through. A missing scenario script (sender.mjs comes from
+// another branch) or one that fails gives a line saying so. A full run ends
+// by regenerating docs/benchmarks.md (scripts/bench/report.mjs).
+// Progress goes to stderr.
+import { execFileSync, spawn } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
+import { appendFileSync, existsSync, mkdirSync } from 'node:fs';
+import { cpus, loadavg, tmpdir } from 'node:os';
+import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+
+const ROOT = fileURLToPath(new URL('../../', import.meta.url));
+const SCENARIOS = join(ROOT, 'scripts/bench/scenarios');
+/** Order matters a little: the quick, quiet ones first; scale (60k sockets) last. */
+const ALL = ['idle', 'latency', 'saturate', 'broadcast', 'slow-reader', 'sender', 'scale'];
+
+const argv = process.argv.slice(2);
+const has = (f) => argv.includes(f);
+function value(name) {
+  const i = argv.indexOf(`--${name}`);
+  if (i !== -1) return argv[i + 1];
+  const eq = argv.find((a) => a.startsWith(`--${name}=`));
+  return eq?.slice(name.length + 3);
+}
+const smoke = has('--smoke');
+const only = value('only')?.split(',').filter(Boolean);
+const unknown = only?.filter((s) => !ALL.includes(s)) ?? [];
+if (unknown.length > 0) {
+  process.stderr.write(`bench: unknown scenario ${unknown.join(', ')} (known: ${ALL.join(', ')})\n`);
+  process.exit(2);
+}
+const results = value('results') ?? (smoke ? join(tmpdir(), `pushgate-bench-smoke-${process.pid}.jsonl`) : join(ROOT, 'bench/results.jsonl'));
+const passArgs = [];
+if (smoke) passArgs.push('--smoke');
+if (value('targets')) passArgs.push('--targets', value('targets'));
+
+function git(...args) {
+  try {
+    return execFileSync('git', args, { cwd: ROOT, encoding: 'utf8', stdio: ['ignore', 'pipe', 'ignore'] }).trim();
+  } catch {
+    return 'unknown';
+  }
+}
+
+const run = {
+  run: `${new Date().toISOString().replace(/[-:]/g, '').slice(0, 15)}-${randomBytes(3).toString('hex')}`,
+  date: new Date().toISOString(),
+  commit: git('rev-parse', '--short', 'HEAD') + (git('status', '--porcelain', '--untracked-files=no') ? '+dirty' : ''),
+  node: process.version,
+  cpus: cpus().length,
+  smoke,
+};
+mkdirSync(dirname(results), { recursive: true });
+process.stderr.write(`bench: run ${run.run} (${smoke ? 'smoke' : 'full'}), results → ${results}\n`);
+
+function record(line, load) {
+  const tagged = { ...run, load1: Math.round(load * 100) / 100, ...line };
+  const text = JSON.stringify(tagged);
+  appendFileSync(results, `${text}\n`);
+  process.stdout.write(`${text}\n`);
+}
+
+function runScenario(name) {
+  const file = join(SCENARIOS, `${name}.mjs`);
+  const load = loadavg()[0];
+  if (!existsSync(file)) {
+    record({ scenario: name, skipped: `scripts/bench/scenarios/${name}.mjs not present` }, load);
+    return Promise.resolve();
+  }
+  const started = Date.now();
+  process.stderr.write(`bench: ${name} (load ${load.toFixed(2)})\n`);
+  return new Promise((resolve) => {
+    const child = spawn(process.execPath, [file, ...passArgs], { cwd: ROOT, stdio: ['ignore', 'pipe', 'inherit'] });
+    let buf = '';
+    let lines = 0;
+    child.stdout.setEncoding('utf8');
+    child.stdout.on('data', (d) => {
+      buf += d;
+      let nl;
+      while ((nl = buf.indexOf('\n')) !== -1) {
+        const text = buf.slice(0, nl).trim();
+        buf = buf.slice(nl + 1);
+        if (text === '') continue;
+        try {
+          const line = JSON.parse(text);
+          lines++;
+          record(line, load);
+        } catch {
+          process.stderr.write(`bench: ${name}: not a JSON line: ${text}\n`);
+        }
+      }
+    });
+    child.on('close', (code, signal) => {
+      if (code !== 0) record({ scenario: name, error: `exited with ${signal ?? code}` }, load);
+      else if (lines === 0) record({ scenario: name, error: 'printed no result' }, load);
+      process.stderr.write(`bench: ${name} done in ${((Date.now() - started) / 1000).toFixed(0)} s\n`);
+      resolve();
+    });
+  });
+}
+
+for (const name of only ?? ALL) await runScenario(name);
+
+if (!smoke && !has('--no-report')) {
+  execFileSync(process.execPath, [join(ROOT, 'scripts/bench/report.mjs'), '--results', results, '--run', run.run], { stdio: 'inherit' });
+}

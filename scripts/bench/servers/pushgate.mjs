@@ -1,0 +1,61 @@
+// pushgate under benchmark, in its own process (forked with IPC by
+// lib/targets.mjs). Started the way `pushgate serve` starts it (main.ts):
+// parsed config, a file directory, a pino logger at the config's level
+// writing to stdout (ignored by the parent), startGateway. No mobile relay
+// (the bench directory has none configured, so serve would not deliver any).
+//
+// Two bench hooks over IPC, neither of them in the product:
+// - `gc`: run the garbage collector (node --expose-gc) before an RSS reading,
+//   the same for all three servers;
+// - `broadcast`: one ExportStatus poll, i.e. the gateway's own ExportStatus
+//   class asking the directory and broadcasting the answer to every
+//   connection (the timer is set to an hour so it never fires by itself).
+import { gatewayRequire } from '../lib/common.mjs';
+
+const { pino } = gatewayRequire('pino');
+const gw = await import(new URL('../../../packages/gateway/dist/index.js', import.meta.url).href);
+
+const input = JSON.parse(process.env.BENCH_CONFIG ?? '{}');
+const data = JSON.parse(process.env.BENCH_DIRECTORY ?? '{}');
+
+/** A file directory that also answers `exportRunning`, flipping each time (so every broadcast is a change). */
+class BenchDirectory extends gw.FileDirectory {
+  #running = false;
+  async exportRunning() {
+    this.#running = !this.#running;
+    return this.#running;
+  }
+}
+
+const config = gw.parseConfig({
+  ...input,
+  listen: { host: '127.0.0.1', port: 0, ...input.listen },
+  websocket: { exportStatusIntervalMs: 3_600_000, ...input.websocket },
+});
+const logger = pino({ level: config.log.level });
+const gateway = await gw.startGateway({ config, directory: new BenchDirectory(data), logger });
+const exportStatus = new gw.ExportStatus(gateway.context);
+
+process.on('message', async (msg) => {
+  switch (msg.op) {
+    case 'gc':
+      globalThis.gc?.();
+      globalThis.gc?.();
+      process.send({ op: 'gc', rss: process.memoryUsage.rss() });
+      break;
+    case 'broadcast': {
+      const t0 = Number(process.hrtime.bigint());
+      await exportStatus.poll();
+      process.send({ op: 'broadcast', t0, t1: Number(process.hrtime.bigint()), connections: gateway.registry.size });
+      break;
+    }
+    case 'stats':
+      process.send({ op: 'stats', stats: gateway.stats, connections: gateway.registry.size });
+      break;
+    case 'stop':
+      exportStatus.stop();
+      await gateway.close();
+      process.exit(0);
+  }
+});
+process.send({ op: 'ready', port: gateway.port });
