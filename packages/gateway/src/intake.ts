@@ -33,18 +33,18 @@ export function requestApiKey(req: IncomingMessage): string | undefined {
  * check (a sha256 and an async call) for the same key cost ~6 % of
  * `/message` CPU in the `pnpm bench` saturate profile. Compared in constant
  * time (only the length can show), so a reverse proxy's shared upstream
- * connection cannot be used to probe another client's key. A key revoked
- * in the directory stays accepted on a connection that already used it until
- * the connection closes (the openITCOCKPIT directory keeps its digest until
- * a miss anyway).
+ * connection cannot be used to probe another client's key. The directory is
+ * asked again after `KEPT_KEY_MS`, so a key revoked there stops working on
+ * an open connection within a minute.
  */
-const keptKeys = new WeakMap<Socket, Buffer>();
+const keptKeys = new WeakMap<Socket, { key: Buffer; until: number }>();
+const KEPT_KEY_MS = 60_000;
 
-function keptKeyMatches(socket: Socket, key: string): boolean {
+function keptKeyMatches(socket: Socket, key: string, now: number): boolean {
   const kept = keptKeys.get(socket);
-  if (kept === undefined) return false;
+  if (kept === undefined || now >= kept.until) return false;
   const candidate = Buffer.from(key);
-  return candidate.length === kept.length && timingSafeEqual(candidate, kept);
+  return candidate.length === kept.key.length && timingSafeEqual(candidate, kept.key);
 }
 
 class BodyTooLarge extends Error {}
@@ -134,7 +134,7 @@ async function intake(ctx: GatewayContext, req: IncomingMessage, res: ServerResp
     };
     const key = requestApiKey(req);
     if (key === undefined) return unauthorized();
-    if (!keptKeyMatches(req.socket, key)) {
+    if (!keptKeyMatches(req.socket, key, Date.now())) {
       const cred = await checkCredential(key, ctx.config.auth, ctx.directory, Math.floor(Date.now() / 1000));
       if (!cred.ok) {
         if (cred.status === 503) throw new GatewayError('GW_ERR_DIRECTORY_UNAVAILABLE', cred.reason);
@@ -142,7 +142,7 @@ async function intake(ctx: GatewayContext, req: IncomingMessage, res: ServerResp
       }
       if (cred.token !== undefined && cred.token.userId !== INTAKE_SCOPE_USER) return unauthorized();
       // Tokens expire, so only an API key is kept for the connection's next requests.
-      if (cred.token === undefined) keptKeys.set(req.socket, Buffer.from(key));
+      if (cred.token === undefined) keptKeys.set(req.socket, { key: Buffer.from(key), until: Date.now() + KEPT_KEY_MS });
     }
   }
 
