@@ -68,6 +68,17 @@ function record(line, load) {
   process.stdout.write(`${text}\n`);
 }
 
+const SCENARIO_TIMEOUT_MS = 15 * 60_000;
+
+// Scenarios run in their own process group (so a stuck one can be killed whole): pass Ctrl-C on.
+let current;
+for (const sig of ['SIGINT', 'SIGTERM']) {
+  process.on(sig, () => {
+    if (current) try { process.kill(-current.pid, 'SIGTERM'); } catch { /* already gone */ }
+    process.exit(130);
+  });
+}
+
 function runScenario(name) {
   const file = join(SCENARIOS, `${name}.mjs`);
   const load = loadavg()[0];
@@ -78,7 +89,15 @@ function runScenario(name) {
   const started = Date.now();
   process.stderr.write(`bench: ${name} (load ${load.toFixed(2)})\n`);
   return new Promise((resolve) => {
-    const child = spawn(process.execPath, [file, ...passArgs], { cwd: ROOT, stdio: ['ignore', 'pipe', 'inherit'] });
+    const child = spawn(process.execPath, [file, ...passArgs], { cwd: ROOT, stdio: ['ignore', 'pipe', 'inherit'], detached: true });
+    current = child;
+    // A stuck scenario must not hang the suite: kill its process group (servers and load generators too).
+    let timedOut = false;
+    const timer = setTimeout(() => {
+      timedOut = true;
+      process.stderr.write(`bench: ${name}: no end after ${SCENARIO_TIMEOUT_MS / 60_000} min, killing it\n`);
+      try { process.kill(-child.pid, 'SIGKILL'); } catch { child.kill('SIGKILL'); }
+    }, SCENARIO_TIMEOUT_MS);
     let buf = '';
     let lines = 0;
     child.stdout.setEncoding('utf8');
@@ -99,7 +118,9 @@ function runScenario(name) {
       }
     });
     child.on('close', (code, signal) => {
-      if (code !== 0) record({ scenario: name, error: `exited with ${signal ?? code}` }, load);
+      clearTimeout(timer);
+      if (timedOut) record({ scenario: name, error: `killed after ${SCENARIO_TIMEOUT_MS / 60_000} min without an end` }, load);
+      else if (code !== 0) record({ scenario: name, error: `exited with ${signal ?? code}` }, load);
       else if (lines === 0) record({ scenario: name, error: 'printed no result' }, load);
       process.stderr.write(`bench: ${name} done in ${((Date.now() - started) / 1000).toFixed(0)} s\n`);
       resolve();

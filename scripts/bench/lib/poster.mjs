@@ -64,6 +64,18 @@ class Conn {
   }
 }
 
+/** A request unanswered this long counts as status 0, so a stuck connection cannot hang a run. */
+const ANSWER_TIMEOUT_MS = 10_000;
+
+/** `answer`, or 0 (after calling `onTimeout`) when it has not settled within `ms`. */
+function within(answer, ms, onTimeout) {
+  let timer;
+  const late = new Promise((resolve) => {
+    timer = setTimeout(() => { onTimeout(); resolve(0); }, ms);
+  });
+  return Promise.race([answer, late]).finally(() => clearTimeout(timer));
+}
+
 /** A `/message` body for `userId` with the sequence number and send time in `output`. */
 export function messageRequest(userId, seq, padding = '') {
   const body = `{"timestamp":${Math.floor(Date.now() / 1000)},"userId":${userId},"type":"host","hostUuid":"${HOST_UUID}","serviceUuid":"","icon":"","state":1,"notificationtype":"PROBLEM","output":"BENCH${seq}.${nowNs()}.${padding}","ackauthor":"","ackcomment":""}`;
@@ -84,6 +96,10 @@ export class Poster {
 
   opened() {
     return Promise.all(this.conns.map((c) => c.opened));
+  }
+
+  #countError(message) {
+    this.errors[message] = (this.errors[message] ?? 0) + 1;
   }
 
   /** One request on the least busy connection. */
@@ -110,7 +126,8 @@ export class Poster {
       const tick = () => {
         const due = Math.min(total, Math.floor(((nowNs() - started) / 1e9) * rate));
         while (sent < due) {
-          inflight.push(this.post(pickUser(), padding).catch((err) => { this.errors[err.message] = (this.errors[err.message] ?? 0) + 1; return 0; }));
+          const answer = this.post(pickUser(), padding).catch((err) => { this.#countError(err.message); return 0; });
+          inflight.push(within(answer, ANSWER_TIMEOUT_MS, () => this.#countError('no answer within 10 s')));
           sent++;
         }
         if (sent >= total) resolve();
@@ -130,7 +147,7 @@ export class Poster {
     await Promise.all(this.conns.map(async (conn) => {
       while (nowNs() < end) {
         const seq = ++this.seq;
-        const status = await conn.send(messageRequest(pickUser(), seq)).catch(() => 0);
+        const status = await within(conn.send(messageRequest(pickUser(), seq)).catch(() => 0), ANSWER_TIMEOUT_MS, () => this.#countError('no answer within 10 s'));
         statuses.push(status);
       }
     }));
