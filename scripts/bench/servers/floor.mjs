@@ -7,6 +7,7 @@
 import { randomUUID } from 'node:crypto';
 import { createServer } from 'node:http';
 import { gatewayRequire } from '../lib/common.mjs';
+import { answerControl } from '../lib/control.mjs';
 
 const { WebSocketServer } = gatewayRequire('ws');
 
@@ -66,27 +67,16 @@ wss.on('connection', (ws, req) => {
 });
 
 let exportRunning = false;
-process.on('message', (msg) => {
-  switch (msg.op) {
-    case 'gc':
-      globalThis.gc?.();
-      globalThis.gc?.();
-      process.send({ op: 'gc', rss: process.memoryUsage.rss() });
-      break;
-    case 'broadcast': {
-      const t0 = Number(process.hrtime.bigint());
-      exportRunning = !exportRunning;
-      const frame = Buffer.from(JSON.stringify({ type: 'ExportStatus', message: '', payload: exportRunning }));
-      for (const ws of all) ws.send(frame);
-      process.send({ op: 'broadcast', t0, t1: Number(process.hrtime.bigint()), connections: all.size });
-      break;
-    }
-    case 'stats':
-      process.send({ op: 'stats', stats: {}, connections: all.size });
-      break;
-    case 'stop':
-      for (const ws of all) ws.terminate();
-      server.close(() => process.exit(0));
-  }
+answerControl({
+  connections: () => all.size,
+  broadcast: () => {
+    exportRunning = !exportRunning;
+    const frame = Buffer.from(JSON.stringify({ type: 'ExportStatus', message: '', payload: exportRunning }));
+    for (const ws of all) ws.send(frame);
+  },
+  stop: () => new Promise((resolve) => {
+    for (const ws of all) ws.terminate();
+    server.close(resolve);
+  }),
 });
 server.listen(0, '127.0.0.1', () => process.send({ op: 'ready', port: server.address().port }));

@@ -11,6 +11,7 @@
 //   class asking the directory and broadcasting the answer to every
 //   connection (the timer is set to an hour so it never fires by itself).
 import { gatewayRequire } from '../lib/common.mjs';
+import { answerControl } from '../lib/control.mjs';
 
 const { pino } = gatewayRequire('pino');
 const gw = await import(new URL('../../../packages/gateway/dist/index.js', import.meta.url).href);
@@ -36,26 +37,13 @@ const logger = pino({ level: config.log.level });
 const gateway = await gw.startGateway({ config, directory: new BenchDirectory(data), logger });
 const exportStatus = new gw.ExportStatus(gateway.context);
 
-process.on('message', async (msg) => {
-  switch (msg.op) {
-    case 'gc':
-      globalThis.gc?.();
-      globalThis.gc?.();
-      process.send({ op: 'gc', rss: process.memoryUsage.rss() });
-      break;
-    case 'broadcast': {
-      const t0 = Number(process.hrtime.bigint());
-      await exportStatus.poll();
-      process.send({ op: 'broadcast', t0, t1: Number(process.hrtime.bigint()), connections: gateway.registry.size });
-      break;
-    }
-    case 'stats':
-      process.send({ op: 'stats', stats: gateway.stats, connections: gateway.registry.size });
-      break;
-    case 'stop':
-      exportStatus.stop();
-      await gateway.close();
-      process.exit(0);
-  }
+answerControl({
+  connections: () => gateway.registry.size,
+  broadcast: () => exportStatus.poll(),
+  stats: () => gateway.stats,
+  stop: async () => {
+    exportStatus.stop();
+    await gateway.close();
+  },
 });
 process.send({ op: 'ready', port: gateway.port });

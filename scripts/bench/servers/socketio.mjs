@@ -7,6 +7,7 @@
 // Forked with IPC by lib/targets.mjs (same hooks as servers/pushgate.mjs).
 import { createServer } from 'node:http';
 import { Server } from 'socket.io';
+import { answerControl } from '../lib/control.mjs';
 
 const server = createServer((req, res) => {
   if (req.method !== 'POST' || req.url !== '/message') {
@@ -33,26 +34,14 @@ io.on('connection', (socket) => {
 });
 
 let exportRunning = false;
-process.on('message', (msg) => {
-  switch (msg.op) {
-    case 'gc':
-      globalThis.gc?.();
-      globalThis.gc?.();
-      process.send({ op: 'gc', rss: process.memoryUsage.rss() });
-      break;
-    case 'broadcast': {
-      const t0 = Number(process.hrtime.bigint());
-      exportRunning = !exportRunning;
-      io.emit('ExportStatus', { type: 'ExportStatus', message: '', payload: exportRunning });
-      process.send({ op: 'broadcast', t0, t1: Number(process.hrtime.bigint()), connections: io.engine.clientsCount });
-      break;
-    }
-    case 'stats':
-      process.send({ op: 'stats', stats: {}, connections: io.engine.clientsCount });
-      break;
-    case 'stop':
-      io.close();
-      process.exit(0);
-  }
+answerControl({
+  connections: () => io.engine.clientsCount,
+  broadcast: () => {
+    exportRunning = !exportRunning;
+    io.emit('ExportStatus', { type: 'ExportStatus', message: '', payload: exportRunning });
+  },
+  stop: () => {
+    io.close();
+  },
 });
 server.listen(0, '127.0.0.1', () => process.send({ op: 'ready', port: server.address().port }));
