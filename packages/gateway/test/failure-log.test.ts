@@ -1,19 +1,6 @@
-import { Writable } from 'node:stream';
-import { pino } from 'pino';
 import t from 'tap';
 import { FailureLog } from '../src/failure-log.js';
-
-/** A pino logger writing JSON lines into `lines`. */
-function capturedLogger(): { logger: pino.Logger; lines: Record<string, unknown>[] } {
-  const lines: Record<string, unknown>[] = [];
-  const stream = new Writable({
-    write(chunk: Buffer, _enc, cb) {
-      for (const l of chunk.toString('utf8').split('\n')) if (l) lines.push(JSON.parse(l) as Record<string, unknown>);
-      cb();
-    },
-  });
-  return { logger: pino({ level: 'info' }, stream), lines };
-}
+import { capturedLogger } from './helpers.js';
 
 t.test('an outage is logged when it starts, then once per repeatMs with a count, and its end once', async (t) => {
   const { logger, lines } = capturedLogger();

@@ -5,6 +5,7 @@
  * tests reuse these.
  */
 import { request } from 'node:http';
+import { Writable } from 'node:stream';
 import { pino, type Logger } from 'pino';
 import { WebSocket } from 'ws';
 import { parseConfig, type ConfigInput } from '../src/config.js';
@@ -27,6 +28,25 @@ export const WAIT_MS = 5000;
 /** A logger that writes nothing. */
 export function silentLogger(): Logger {
   return pino({ level: 'silent' });
+}
+
+/** One parsed pino line. */
+export interface LogLine {
+  level: number;
+  msg: string;
+  [field: string]: unknown;
+}
+
+/** A pino logger writing its JSON lines, parsed, into `lines`. */
+export function capturedLogger(level = 'info'): { logger: Logger; lines: LogLine[] } {
+  const lines: LogLine[] = [];
+  const stream = new Writable({
+    write(chunk: Buffer, _enc, cb) {
+      for (const l of chunk.toString('utf8').split('\n')) if (l) lines.push(JSON.parse(l) as LogLine);
+      cb();
+    },
+  });
+  return { logger: pino({ level }, stream), lines };
 }
 
 /** Directory file contents the tests use unless they pass their own. */

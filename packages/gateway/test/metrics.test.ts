@@ -3,8 +3,6 @@ import { createServer } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { Writable } from 'node:stream';
-import { pino } from 'pino';
 import t from 'tap';
 import { openChannels, parseChannelsSection } from '../src/channels.js';
 import { parseConfig } from '../src/config.js';
@@ -17,10 +15,7 @@ import { createIcingaFixture } from './fixtures/icinga.js';
 import { createOitcFixture, mariadbSkip, OITC } from './fixtures/openitcockpit.js';
 import { subscribe } from './sse-client.js';
 import { startTcpProxy } from './tcp-proxy.js';
-import {
-  httpRequest, TEST_API_KEY, openRegisteredClient, postMessage, hostMessage, silentLogger, startTestGateway, testDirectoryData, tryHandshake, waitFor, WAIT_MS,
-  type TestClient,
-} from './helpers.js';
+import { capturedLogger, hostMessage, httpRequest, openRegisteredClient, postMessage, silentLogger, startTestGateway, TEST_API_KEY, type TestClient, testDirectoryData, tryHandshake, WAIT_MS, waitFor } from './helpers.js';
 
 /** A directory whose health the test flips: the stand-in for a failing database. */
 class FlakyDirectory extends FileDirectory {
@@ -280,13 +275,7 @@ t.test('with MariaDB', { skip: await mariadbSkip() }, async (t) => {
     t.teardown(() => proxy.close());
     const connection = { ...fx.connection, host: '127.0.0.1', port: proxy.port };
     const config = parseConfig({ icinga: { enabled: true, database: connection, pollIntervalMs: 20, queryTimeoutMs: 2000, keepAliveFirstMs: 600_000, keepAliveMs: 600_000 } }).icinga;
-    const lines: { level: number; msg: string }[] = [];
-    const logger = pino({ level: 'info' }, new Writable({
-      write(chunk: Buffer, _enc, cb) {
-        for (const l of chunk.toString('utf8').split('\n')) if (l) lines.push(JSON.parse(l) as { level: number; msg: string });
-        cb();
-      },
-    }));
+    const { logger, lines } = capturedLogger();
     const polling = (): string[] => lines.filter((l) => l.msg.startsWith('icinga: polling')).map((l) => `${l.level} ${l.msg}`);
     const icinga = new IcingaService({ config, connection, logger });
     t.teardown(() => icinga.close());

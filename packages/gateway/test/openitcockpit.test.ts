@@ -4,7 +4,6 @@ import { createServer as createHttpsServer } from 'node:https';
 import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { Writable } from 'node:stream';
 import { MobilePush } from '@pushgate/relay';
 import { pino } from 'pino';
 import t, { type Test } from 'tap';
@@ -15,7 +14,7 @@ import { TtlCache } from '../src/directory/ttl-cache.js';
 import { createOpenItcockpitDirectory, type OpenItcockpitDirectoryConfig } from '../src/directory/openitcockpit.js';
 import { GatewayError } from '../src/errors.js';
 import { createOitcFixture, mariadbSkip, OITC, type OitcFixture } from './fixtures/openitcockpit.js';
-import { hostMessage, httpRequest, openClient, openRegisteredClient, postMessage, startTestGateway, type TestClient } from './helpers.js';
+import { capturedLogger, hostMessage, httpRequest, openClient, openRegisteredClient, postMessage, startTestGateway, type TestClient } from './helpers.js';
 import { startTcpProxy } from './tcp-proxy.js';
 
 /** A directory config with test-sized timings; `over` replaces any key. */
@@ -25,18 +24,6 @@ function oitcConfig(over: Record<string, unknown>): OpenItcockpitDirectoryConfig
   }).directory;
   if (d.type !== 'openitcockpit') throw new Error('unreachable');
   return d;
-}
-
-/** A pino logger writing JSON lines into `lines`. */
-function capturedLogger(): { logger: pino.Logger; lines: Record<string, unknown>[] } {
-  const lines: Record<string, unknown>[] = [];
-  const stream = new Writable({
-    write(chunk: Buffer, _enc, cb) {
-      for (const l of chunk.toString('utf8').split('\n')) if (l) lines.push(JSON.parse(l) as Record<string, unknown>);
-      cb();
-    },
-  });
-  return { logger: pino({ level: 'info' }, stream), lines };
 }
 
 /** Poll `cond` every 20 ms until true; fail after `ms` (bounded wait, no fixed sleeps). */

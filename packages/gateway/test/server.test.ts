@@ -1,11 +1,6 @@
-import { Writable } from 'node:stream';
-import { pino } from 'pino';
 import t from 'tap';
 import { FileDirectory } from '../src/directory/file.js';
-import {
-  hostMessage, HOST_UUID, httpRequest, openClient, openRegisteredClient, postMessage, startTestGateway, testDirectoryData,
-  tryHandshake, waitFor, TEST_API_KEY,
-} from './helpers.js';
+import { capturedLogger, HOST_UUID, hostMessage, httpRequest, openClient, openRegisteredClient, postMessage, startTestGateway, TEST_API_KEY, testDirectoryData, tryHandshake, waitFor } from './helpers.js';
 
 t.test('a registered browser receives the notification POSTed to /message', async (t) => {
   const gw = await startTestGateway();
@@ -121,13 +116,7 @@ t.test('a failing export status query is logged once when it starts and once whe
     }
     return inner();
   };
-  const lines: { level: number; msg: string }[] = [];
-  const logger = pino({ level: 'info' }, new Writable({
-    write(chunk: Buffer, _enc, cb) {
-      for (const l of chunk.toString('utf8').split('\n')) if (l) lines.push(JSON.parse(l) as { level: number; msg: string });
-      cb();
-    },
-  }));
+  const { logger, lines } = capturedLogger();
   const gw = await startTestGateway({ directory, logger, config: { websocket: { exportStatusIntervalMs: 10 } } });
   t.teardown(() => gw.close());
   const client = await openClient(gw);
