@@ -40,6 +40,8 @@ export interface GatewayStatus {
   outbox: { pending: number; journalBytes: number; accepted: number; rejected: number; channels: Record<string, { sent: number; retried: number; dead: number }> } | null;
   /** The in-memory mobile push relay's counters, or null. */
   mobilePush: { sent: number; failed: number; retried: number; gone: number; dropped: number } | null;
+  /** The cluster bus (docs/scale-out.md): whether notifications cross nodes now, and its counters. */
+  bus?: { type: 'local' | 'redis'; up: boolean; reason?: string; published: number; received: number; undelivered: number };
 }
 
 /** True for 127.0.0.0/8 and ::1, also IPv4-mapped. */
@@ -69,7 +71,14 @@ export function collectStatus(ctx: GatewayContext, sources: StatusSources): Gate
       channels: Object.fromEntries([...o.byChannel].map(([name, c]) => [name, { sent: c.sent, retried: c.retried, dead: c.dead }])),
     } : null,
     mobilePush: m ? { sent: m.sent, failed: m.failed, retried: m.retried, gone: m.gone, dropped: m.dropped } : null,
+    bus: busStatus(ctx),
   };
+}
+
+function busStatus({ bus }: GatewayContext): NonNullable<GatewayStatus['bus']> {
+  const health = bus.health();
+  const { published, received, undelivered } = bus.stats;
+  return { type: bus.kind, up: bus.up, ...(health.ok ? {} : { reason: health.reason }), published, received, undelivered };
 }
 
 /** The `/status` route's state: sources attached after start with {@link StatusEndpoint.observe}. */
@@ -133,6 +142,13 @@ export function formatStatus(url: string, s: GatewayStatus): string {
   if (s.mobilePush) {
     const m = s.mobilePush;
     lines.push(`  mobile push        ${m.sent} sent, ${m.failed} failed, ${m.retried} retried, ${m.gone} gone, ${m.dropped} dropped`);
+  }
+  const b = s.bus;
+  if (b === undefined) lines.push('  bus                unknown (an older gateway)');
+  else if (b.type === 'local') lines.push('  bus                local (one process)');
+  else {
+    lines.push(`  bus                redis, ${b.up ? 'up' : 'DOWN'}: ${b.published} published, ${b.received} received, ${b.undelivered} undelivered`);
+    if (b.reason !== undefined) lines.push(`    ${b.reason}`);
   }
   return `${lines.join('\n')}\n`;
 }

@@ -69,6 +69,7 @@ t.test('Redis cut and restored between one node and Redis', { skip }, async (t) 
   const got = await onA.nextJson();
   t.equal(got.type, 'ProcessPushNotification', 'local delivery continues during the cut');
   t.equal(await busMetric(a.url, 'pushgate_bus_undelivered_total'), before + 1, 'the message that could not cross is counted');
+  t.match(JSON.parse((await httpRequest(`${a.url}/status`)).body).bus, { type: 'redis', up: false, reason: /^Redis unreachable/, undelivered: before + 1 }, '/status shows the bus down and why');
   // B never hears of it: a notification posted on B afterwards is the next thing B's client gets.
   const viaB = await postMessage(gw(b), hostMessage({ output: 'from B' }));
   t.equal(viaB.status, 200);

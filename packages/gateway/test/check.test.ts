@@ -131,6 +131,7 @@ t.test('status prints connections, users and registered users of a gateway with 
   t.match(r.stdout, new RegExp(`^pushgate at ${gw.url.replace(/\./g, '\\.')}, up \\d+`));
   t.match(r.stdout, /\n {2}connections {8}2 open \(2 users, 1 registered\), 2 since start\n/);
   t.match(r.stdout, /\n {2}outbox {13}none \(no notification channels\)\n/);
+  t.match(r.stdout, /\n {2}bus {16}local \(one process\)\n/);
 });
 
 t.test('status of a stopped gateway fails with exit 1 and says why on stderr', async (t) => {
@@ -152,7 +153,10 @@ t.test('GET /status answers JSON counts to loopback and 403 to a proxied request
   const ok = await httpRequest(`${gw.url}/status`);
   t.equal(ok.status, 200);
   t.equal(ok.headers['content-type'], 'application/json');
-  t.match(JSON.parse(ok.body), { connections: 1, users: 1, registeredUsers: 1, connectionsOpened: 1, outbox: null, mobilePush: null });
+  t.match(JSON.parse(ok.body), {
+    connections: 1, users: 1, registeredUsers: 1, connectionsOpened: 1, outbox: null, mobilePush: null,
+    bus: { type: 'local', up: true, published: 0, received: 0, undelivered: 0 },
+  });
   const proxied = await httpRequest(`${gw.url}/status`, { headers: { 'X-Forwarded-For': '203.0.113.9' } });
   t.equal(proxied.status, 403);
   t.equal((await httpRequest(`${gw.url}/status`, { method: 'POST' })).status, 405);
