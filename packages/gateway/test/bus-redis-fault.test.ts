@@ -13,7 +13,7 @@ import { FileDirectory } from '../src/directory/file.js';
 import type { Gateway } from '../src/server.js';
 import { clusterDir, startGatewayProcess, type GatewayProcess } from './gateway-process.js';
 import { redisSkip, redisUrl, REDIS, testPrefix } from './fixtures/redis.js';
-import { hostMessage, httpRequest, openClient, openRegisteredClient, postMessage, startTestGateway, testDirectoryData, WAIT_MS } from './helpers.js';
+import { hostMessage, httpRequest, openClient, openRegisteredClient, postMessage, startTestGateway, testDirectoryData, WAIT_MS, waitFor } from './helpers.js';
 import { startTcpProxy } from './tcp-proxy.js';
 
 const skip = await redisSkip();
@@ -24,15 +24,6 @@ async function busMetric(url: string, series: string): Promise<number> {
   const res = await httpRequest(`${url}/metrics`);
   const line = res.body.split('\n').find((l) => l.startsWith(`${series} `));
   return line === undefined ? 0 : Number(line.slice(series.length + 1));
-}
-
-async function until(what: string, cond: () => Promise<boolean> | boolean, ms = WAIT_MS * 2): Promise<void> {
-  const deadline = Date.now() + ms;
-  for (;;) {
-    if (await cond()) return;
-    if (Date.now() > deadline) throw new Error(`timed out waiting for: ${what}`);
-    await new Promise((r) => setTimeout(r, 25));
-  }
 }
 
 t.test('Redis cut and restored between one node and Redis', { skip }, async (t) => {
@@ -57,7 +48,7 @@ t.test('Redis cut and restored between one node and Redis', { skip }, async (t) 
   t.equal(await busMetric(a.url, 'pushgate_bus_up{type="redis"}'), 1);
 
   proxy.cut();
-  await until('A sees Redis lost', async () => (await httpRequest(`${a.url}/readyz`)).status === 503);
+  await waitFor(async () => (await httpRequest(`${a.url}/readyz`)).status === 503, WAIT_MS * 2, 'A sees Redis lost');
   const ready = await httpRequest(`${a.url}/readyz`);
   t.match(ready.body, /^bus: Redis unreachable at redis:\/\/127\.0\.0\.1:\d+ \(.*\): notifications do not cross nodes$/m, '/readyz names the bus and why');
   t.equal((await httpRequest(`${a.url}/healthz`)).status, 200, 'liveness is not affected');
@@ -75,17 +66,17 @@ t.test('Redis cut and restored between one node and Redis', { skip }, async (t) 
   t.equal(viaB.status, 200);
   t.match(await onB.nextJson(), { payload: { message: /from B/ } }, 'B got nothing from A during the cut');
   // Let ioredis retry a few times against the cut proxy: still one warn line.
-  await until('retries', () => proxy.accepted >= 6);
+  await waitFor(() => proxy.accepted >= 6, WAIT_MS * 2, 'retries');
 
   proxy.restore();
-  await until('A ready again', async () => (await httpRequest(`${a.url}/readyz`)).status === 200);
+  await waitFor(async () => (await httpRequest(`${a.url}/readyz`)).status === 200, WAIT_MS * 2, 'A ready again');
   await a.waitLog((l) => l.msg === 'bus: Redis is back; cross-node delivery resumed');
   t.equal(a.logs().filter((l) => l.msg === 'bus: Redis lost; delivering to local clients only until it is back').length, 1, 'the loss is logged once, not per retry');
   t.equal(a.logs().find((l) => l.msg?.toString().startsWith('bus: Redis lost'))?.level, 40, 'as a warning');
   t.equal(a.logs().find((l) => l.msg?.toString().startsWith('bus: Redis is back'))?.level, 30, 'the return as info');
 
   // Re-announced: B sees A's registration and connection again, and notifications cross both ways.
-  await until('A re-announced', async () => Object.keys(await redis.hgetall(`${prefix}u:1`)).filter((f) => f.startsWith('c:')).length === 2);
+  await waitFor(async () => Object.keys(await redis.hgetall(`${prefix}u:1`)).filter((f) => f.startsWith('c:')).length === 2, WAIT_MS * 2, 'A re-announced');
   t.equal((await postMessage(gw(b), hostMessage({ output: 'B to all' }))).status, 200);
   t.match(await onA.nextJson(), { payload: { message: /B to all/ } }, 'B → A crosses again');
   t.match(await onB.nextJson(), { payload: { message: /B to all/ } });
@@ -120,7 +111,7 @@ t.test('export status: one node asks the directory, clients of every node hear i
   for (const [i, c] of clients.entries()) {
     t.same(await c.nextJson(), { type: 'ExportStatus', message: '', payload: true }, `a client of node ${i} gets the export status`);
   }
-  await until('a few rounds', () => asked[0]! + asked[1]! >= 5);
+  await waitFor(() => asked[0]! + asked[1]! >= 5, WAIT_MS * 2, 'a few rounds');
   t.ok(asked[0] === 0 || asked[1] === 0, `only the lease holder asks the directory (asked ${asked.join(' and ')} times)`);
   const late = await openClient(nodes[asked[0] === 0 ? 0 : 1]!, { userId: 9 });
   t.same(await late.nextJson(), { type: 'ExportStatus', message: '', payload: true }, 'the node that never asked greets a new client with the last answer');
@@ -141,14 +132,14 @@ t.test('Redis absent at start: the gateway serves local clients, and joins once 
   t.equal(down.status, 503);
   t.match(down.body, /^bus: /m);
   proxy.restore();
-  await until('ready once Redis answers', async () => (await httpRequest(`${node.url}/readyz`)).status === 200);
+  await waitFor(async () => (await httpRequest(`${node.url}/readyz`)).status === 200, WAIT_MS * 2, 'ready once Redis answers');
   const redis = new Redis(redisUrl());
   t.teardown(async () => {
     const keys = await redis.keys(`${prefix}*`);
     if (keys.length > 0) await redis.del(...keys);
     redis.disconnect();
   });
-  await until('its client announced', async () => (await redis.hget(`${prefix}u:3`, 'r')) === '1');
+  await waitFor(async () => (await redis.hget(`${prefix}u:3`, 'r')) === '1', WAIT_MS * 2, 'its client announced');
   t.pass('the node announced its connected, registered user');
   await client.close();
 });

@@ -10,7 +10,7 @@ import t, { type Test } from 'tap';
 import type { Gateway } from '../src/server.js';
 import { clusterDir, startGatewayProcess, type GatewayProcess } from './gateway-process.js';
 import { redisSkip, redisUrl, testPrefix } from './fixtures/redis.js';
-import { hostMessage, httpRequest, openClient, openRegisteredClient, postMessage, tryHandshake, WAIT_MS, type TestClient } from './helpers.js';
+import { hostMessage, httpRequest, openClient, openRegisteredClient, postMessage, type TestClient, tryHandshake, WAIT_MS, waitFor } from './helpers.js';
 
 const skip = await redisSkip();
 
@@ -26,16 +26,6 @@ async function metrics(p: GatewayProcess): Promise<Map<string, number>> {
     if (m) out.set(m[1]!, Number(m[2]));
   }
   return out;
-}
-
-/** Poll until `cond` holds, bounded (state that settles through Redis). */
-async function until(what: string, cond: () => Promise<boolean> | boolean, ms = WAIT_MS * 2): Promise<void> {
-  const deadline = Date.now() + ms;
-  for (;;) {
-    if (await cond()) return;
-    if (Date.now() > deadline) throw new Error(`timed out waiting for: ${what}`);
-    await new Promise((r) => setTimeout(r, 25));
-  }
 }
 
 /** A KeepAlive round trip: every frame the server wrote before it has arrived. */
@@ -83,13 +73,13 @@ t.test('one notification per browser across nodes; every node reached; ids uniqu
   const { nodes: [a, b, c], redis, prefix } = await startCluster(t, 3);
   // Browser X has a tab on A and one on B; browser Y one tab on B; browser Z one on C.
   const x1 = await openRegisteredClient(gw(a!), { userId: 1, browserUuid: 'X' });
-  await until('X announced by A', async () => Object.keys(await presence(redis, prefix, 1, 'b:')).length === 1);
+  await waitFor(async () => Object.keys(await presence(redis, prefix, 1, 'b:')).length === 1, WAIT_MS * 2, 'X announced by A');
   const x2 = await openClient(gw(b!), { userId: 1, browserUuid: 'X' });
   const y = await openClient(gw(b!), { userId: 1, browserUuid: 'Y' });
   const z = await openClient(gw(c!), { userId: 1, browserUuid: 'Z' });
-  await until('all browsers announced', async () => Object.keys(await presence(redis, prefix, 1, 'b:')).length === 4);
+  await waitFor(async () => Object.keys(await presence(redis, prefix, 1, 'b:')).length === 4, WAIT_MS * 2, 'all browsers announced');
   // B's announcement of X told A (an `s` message): A has received it before any notification.
-  await until('A knows X is shared', async () => ((await metrics(a!)).get('pushgate_bus_messages_total{direction="received"}') ?? 0) >= 1);
+  await waitFor(async () => ((await metrics(a!)).get('pushgate_bus_messages_total{direction="received"}') ?? 0) >= 1, WAIT_MS * 2, 'A knows X is shared');
 
   const slots = await redis.keys(`${prefix}slot:*`);
   t.equal(slots.length, 3, 'each node leased its own id slot');
@@ -103,16 +93,16 @@ t.test('one notification per browser across nodes; every node reached; ids uniqu
   // X is held by A and B: posts on A or B are written by the posting node and skipped by the other;
   // the two posts on C make A and B claim X: four claims, two won.
   const expected = [['A', a!, 5], ['B', b!, 4], ['C', c!, 5]] as const; // the other nodes' posts, plus B's `s` on A and C
-  await until('every node processed every message', async () => {
+  await waitFor(async () => {
     for (const [, node, n] of expected) if (((await metrics(node)).get('pushgate_bus_messages_total{direction="received"}') ?? 0) < n) return false;
     return true;
-  });
-  await until('claims settled', async () => {
+  }, WAIT_MS * 2, 'every node processed every message');
+  await waitFor(async () => {
     const [ma, mb] = await Promise.all([metrics(a!), metrics(b!)]);
     const claims = (m: Map<string, number>, o: string): number => m.get(`pushgate_bus_claims_total{outcome="${o}"}`) ?? 0;
     return claims(ma, 'won') + claims(ma, 'lost') + claims(mb, 'won') + claims(mb, 'lost') === 4
       && claims(ma, 'won') + claims(mb, 'won') === 2;
-  });
+  }, WAIT_MS * 2, 'claims settled');
   // Ids increase along causality (a node issues ids above every id it has seen); notifications posted
   // on different nodes within the same instant may reach a browser in either order: compare sorted.
   const [gotX1, gotX2, gotY, gotZ] = (await Promise.all([x1, x2, y, z].map(notifications))).map((ids) => ids.sort((p, q) => p - q));
@@ -160,10 +150,10 @@ t.test('exactly once per browser while its tabs join other nodes under concurren
   }
   // Every node has seen every other node's posts (and B's 12 `s` markers, which A and C receive) ...
   const expected: [GatewayProcess, number][] = [[a!, posts.B + posts.C + 12], [b!, posts.A + posts.C], [c!, posts.A + posts.B + 12]];
-  await until('every message processed', async () => {
+  await waitFor(async () => {
     for (const [node, n] of expected) if (((await metrics(node)).get('pushgate_bus_messages_total{direction="received"}') ?? 0) < n) return false;
     return true;
-  });
+  }, WAIT_MS * 2, 'every message processed');
   // ... and a /message for an unknown user asks Redis on the connection the claims went out on: answered after them.
   for (const node of [a!, b!]) t.equal((await postMessage(gw(node), hostMessage({ userId: 999 }))).status, 202);
   for (const br of browsers) {
@@ -182,14 +172,14 @@ t.test('register on one node, /message on another; the per-user limit counts eve
   const unregistered = await postMessage(gw(b!), hostMessage({ userId: 7 }));
   t.same([unregistered.status, unregistered.body], [202, 'User is not registered for push notifications'], 'nobody registered yet');
   const onA = await openRegisteredClient(gw(a!), { userId: 7, browserUuid: 'A1' });
-  await until('A counts user 7', async () => (await presence(redis, prefix, 7, 'c:')) !== null && Object.keys(await presence(redis, prefix, 7, 'c:')).length === 1);
-  await until('registration visible', async () => (await redis.hget(`${prefix}u:7`, 'r')) === '1');
+  await waitFor(async () => (await presence(redis, prefix, 7, 'c:')) !== null && Object.keys(await presence(redis, prefix, 7, 'c:')).length === 1, WAIT_MS * 2, 'A counts user 7');
+  await waitFor(async () => (await redis.hget(`${prefix}u:7`, 'r')) === '1', WAIT_MS * 2, 'registration visible');
   const ok = await postMessage(gw(b!), hostMessage({ userId: 7 }));
   t.same([ok.status, ok.body], [200, 'ok'], 'registered on A, /message on B answers 200');
   t.equal((await onA.nextJson()).type, 'ProcessPushNotification', 'and A delivers it');
 
   const onB = await openClient(gw(b!), { userId: 7, browserUuid: 'B1' });
-  await until('both counted', async () => Object.keys(await presence(redis, prefix, 7, 'c:')).length === 2);
+  await waitFor(async () => Object.keys(await presence(redis, prefix, 7, 'c:')).length === 2, WAIT_MS * 2, 'both counted');
   for (const node of [a!, b!]) {
     const third = await tryHandshake(gw(node), '/?userId=7&browserUuid=T', `access_token, ${(await import('./helpers.js')).TEST_API_KEY}`);
     t.equal(third.status, 429, 'a third connection is refused on either node (limit 2, one open on each)');
@@ -199,10 +189,10 @@ t.test('register on one node, /message on another; the per-user limit counts eve
 
   // Node A dies without cleanup: within nodeTtlMs its connection and registration stop counting.
   await onB.close();
-  await until('B released', async () => Object.keys(await presence(redis, prefix, 7, 'c:')).length === 1);
+  await waitFor(async () => Object.keys(await presence(redis, prefix, 7, 'c:')).length === 1, WAIT_MS * 2, 'B released');
   a!.child.kill('SIGKILL');
   await a!.exited;
-  await until('A expired', async () => (await postMessage(gw(b!), hostMessage({ userId: 7 }))).status === 202, WAIT_MS * 2);
+  await waitFor(async () => (await postMessage(gw(b!), hostMessage({ userId: 7 }))).status === 202, WAIT_MS * 2, 'A expired');
   t.pass('after the node TTL, /message on B no longer sees A\'s registered user');
   const c1 = await openClient(gw(b!), { userId: 7, browserUuid: 'N1' });
   const c2 = await openClient(gw(b!), { userId: 7, browserUuid: 'N2' });

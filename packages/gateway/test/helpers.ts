@@ -291,9 +291,9 @@ export function tryHandshake(gw: Gateway, path: string, protocolHeader?: string)
 }
 
 /** Wait until `cond()` holds, checking every few ms, rejecting after `ms`. */
-export async function waitFor(cond: () => boolean, ms = WAIT_MS, what = 'condition'): Promise<void> {
+export async function waitFor(cond: () => boolean | Promise<boolean>, ms = WAIT_MS, what = 'condition'): Promise<void> {
   const end = Date.now() + ms;
-  while (!cond()) {
+  while (!(await cond())) {
     if (Date.now() > end) throw new Error(`${what} not met within ${ms} ms`);
     await new Promise((r) => setTimeout(r, 5));
   }

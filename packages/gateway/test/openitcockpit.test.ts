@@ -14,7 +14,7 @@ import { TtlCache } from '../src/directory/ttl-cache.js';
 import { createOpenItcockpitDirectory, type OpenItcockpitDirectoryConfig } from '../src/directory/openitcockpit.js';
 import { GatewayError } from '../src/errors.js';
 import { createOitcFixture, mariadbSkip, OITC, type OitcFixture } from './fixtures/openitcockpit.js';
-import { capturedLogger, hostMessage, httpRequest, openClient, openRegisteredClient, postMessage, startTestGateway, type TestClient } from './helpers.js';
+import { capturedLogger, hostMessage, httpRequest, openClient, openRegisteredClient, postMessage, startTestGateway, type TestClient, waitFor } from './helpers.js';
 import { startTcpProxy } from './tcp-proxy.js';
 
 /** A directory config with test-sized timings; `over` replaces any key. */
@@ -24,24 +24,6 @@ function oitcConfig(over: Record<string, unknown>): OpenItcockpitDirectoryConfig
   }).directory;
   if (d.type !== 'openitcockpit') throw new Error('unreachable');
   return d;
-}
-
-/** Poll `cond` every 20 ms until true; fail after `ms` (bounded wait, no fixed sleeps). */
-async function waitFor(what: string, cond: () => boolean, ms = 10_000): Promise<void> {
-  const end = performance.now() + ms;
-  while (!cond()) {
-    if (performance.now() > end) throw new Error(`timed out after ${ms} ms waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 20));
-  }
-}
-
-/** Poll an async condition every 20 ms until true; fail after `ms`. */
-async function waitForAsync(what: string, cond: () => Promise<boolean>, ms = 10_000): Promise<void> {
-  const end = performance.now() + ms;
-  while (!(await cond())) {
-    if (performance.now() > end) throw new Error(`timed out after ${ms} ms waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 20));
-  }
 }
 
 /** Take frames until one of `type` (and, if given, `payload`) arrives; bounded by the client's wait. */
@@ -224,7 +206,7 @@ t.test('against MariaDB', { skip: await mariadbSkip() }, async (t) => {
 
   t.test('the API key is re-read periodically', async (t) => {
     const { dir, lines } = await open(t, { apiKeyRefreshMs: 30 }, { MYSQL_DEBUG: '1' });
-    await waitFor('two periodic key reads', () => lines.filter((l) => typeof l.sql === 'string' && l.sql.includes('systemsettings')).length >= 3);
+    await waitFor(() => lines.filter((l) => typeof l.sql === 'string' && l.sql.includes('systemsettings')).length >= 3, 10_000, 'two periodic key reads');
     t.equal(await dir.verifyApiKey(OITC.apiKey), true);
   });
 
@@ -337,8 +319,8 @@ t.test('against MariaDB', { skip: await mariadbSkip() }, async (t) => {
       t.teardown(() => gw2.close());
       const r = await postMessage(gw2, hostMessage({ hostUuid: OITC.hosts.web }), key);
       t.same([r.status, r.body], [200, 'ok'], 'accepted for mobile push although no browser is registered');
-      await waitForAsync('device-token-a deleted', async () =>
-        (await fx.query("SELECT id FROM mobile_devices WHERE device_id = 'device-token-a'") as unknown[]).length === 0);
+      await waitFor(async () =>
+        (await fx.query("SELECT id FROM mobile_devices WHERE device_id = 'device-token-a'") as unknown[]).length === 0, 10_000, 'device-token-a deleted');
       t.same(tokens.sort(), ['device-token-a', 'device-token-b'], 'one request per device of user 1');
       t.same(await fx.query('SELECT device_id FROM mobile_devices WHERE user_id = 1'), [{ device_id: 'device-token-b' }], 'the 200 device stays');
     });
@@ -362,7 +344,7 @@ t.test('against MariaDB', { skip: await mariadbSkip() }, async (t) => {
       t.match(await nextOfType(c, 'KeepAlive'), { message: 'Pong' }, 'the connected browser is still served');
       t.equal(gw.registry.size >= 1, true);
       proxy.restore();
-      await waitFor('directory recovery', () => dir.health().ok);
+      await waitFor(() => dir.health().ok, 10_000, 'directory recovery');
       t.equal((await httpRequest(`${gw.url}/readyz`)).status, 200);
       const ok = await postMessage(gw, hostMessage({ hostUuid: fresh }), key);
       t.same([ok.status, ok.body], [200, 'ok']);
@@ -387,9 +369,9 @@ t.test('against MariaDB', { skip: await mariadbSkip() }, async (t) => {
       await t.rejects(dir.devices(1), { code: 'GW_ERR_DIRECTORY_UNAVAILABLE' });
       t.ok(lines.some((l) => l.level === 40 && String(l.reason).includes('unavailable')), 'logged a warning');
       const acceptedWhileDown = proxy.accepted;
-      await waitFor('reconnect attempts', () => proxy.accepted >= acceptedWhileDown + 2);
+      await waitFor(() => proxy.accepted >= acceptedWhileDown + 2, 10_000, 'reconnect attempts');
       proxy.restore();
-      await waitFor('recovery', () => dir.health().ok);
+      await waitFor(() => dir.health().ok, 10_000, 'recovery');
       t.equal(await dir.verifyApiKey(OITC.apiKey), true);
       t.equal(await dir.hostName(OITC.hosts.web), 'web-01');
       t.ok(lines.some((l) => l.msg === 'openITCOCKPIT database reachable again'));
@@ -409,7 +391,7 @@ t.test('against MariaDB', { skip: await mariadbSkip() }, async (t) => {
       t.equal(await dir.hostName(OITC.hosts.web), 'web-01', 'cached name still served');
       t.equal(await dir.verifyApiKey(OITC.apiKey), true, 'cached API key still verifies');
       proxy.restore();
-      await waitFor('recovery', () => dir.health().ok);
+      await waitFor(() => dir.health().ok, 10_000, 'recovery');
       t.equal(await dir.hostName(OITC.hosts.db), 'db-01');
     });
 
@@ -425,7 +407,7 @@ t.test('against MariaDB', { skip: await mariadbSkip() }, async (t) => {
       // The three admitted ones fail on the statement or connect timeout, whichever fires first.
       t.equal(results.filter((e) => /timed out|ETIMEDOUT/.test((e as Error).message)).length, 3, 'three timed out');
       proxy.setDelay(0);
-      await waitFor('recovery', () => dir.health().ok);
+      await waitFor(() => dir.health().ok, 10_000, 'recovery');
     });
 
     t.test('slow database: a query rejects after queryTimeoutMs instead of waiting, and it recovers', async (t) => {
@@ -441,7 +423,7 @@ t.test('against MariaDB', { skip: await mariadbSkip() }, async (t) => {
       t.equal(dir.health().ok, false);
       await t.rejects(dir.hostName(OITC.hosts.web), { code: 'GW_ERR_DIRECTORY_UNAVAILABLE' }, 'later queries fail fast, nothing piles up');
       proxy.setDelay(0);
-      await waitFor('recovery', () => dir.health().ok);
+      await waitFor(() => dir.health().ok, 10_000, 'recovery');
       t.equal(await dir.hostName(OITC.hosts.web), 'web-01');
     });
   });
