@@ -43,6 +43,30 @@ export function progress(scenario, text) {
 
 export const sleep = (ms) => new Promise((resolve) => setTimeout(resolve, ms));
 
+/**
+ * Request/answer over a forked child's IPC: `ask(msg)` sends `msg` (except
+ * `ready`, which the child sends on its own) and resolves with the child's
+ * next message of the same `op`; rejects after `timeoutMs`, naming `who`.
+ */
+export function ipcAsker(child, who, defaultTimeoutMs) {
+  const waiting = new Map();
+  child.on('message', (msg) => {
+    const w = waiting.get(msg.op);
+    if (w) {
+      waiting.delete(msg.op);
+      w(msg);
+    }
+  });
+  return (msg, timeoutMs = defaultTimeoutMs) => new Promise((resolve, reject) => {
+    const timer = setTimeout(() => reject(new Error(`${who}: no answer to ${msg.op} within ${timeoutMs} ms`)), timeoutMs);
+    waiting.set(msg.op, (m) => {
+      clearTimeout(timer);
+      resolve(m);
+    });
+    if (msg.op !== 'ready') child.send(msg);
+  });
+}
+
 /** Monotonic nanoseconds as a Number: CLOCK_MONOTONIC, the same clock in every process of this machine. */
 export function nowNs() {
   return Number(process.hrtime.bigint());

@@ -4,7 +4,7 @@
 // open 60k client sockets without hitting a per-process fd limit of 20000.
 import { fork } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
-import { API_KEY, sourceAddress } from './common.mjs';
+import { API_KEY, ipcAsker, sourceAddress } from './common.mjs';
 
 const CLIENT = fileURLToPath(new URL('./client-proc.mjs', import.meta.url));
 export const PER_PROCESS = 18_000;
@@ -12,22 +12,7 @@ export const PER_PROCESS = 18_000;
 /** One client process with a request/answer helper over IPC. */
 function spawnClient(index) {
   const child = fork(CLIENT, [], { stdio: ['ignore', 'inherit', 'inherit', 'ipc'], serialization: 'advanced' });
-  const waiting = new Map();
-  child.on('message', (msg) => {
-    const w = waiting.get(msg.op);
-    if (w) {
-      waiting.delete(msg.op);
-      w(msg);
-    }
-  });
-  const ask = (msg, timeoutMs = 300_000) => new Promise((resolve, reject) => {
-    const timer = setTimeout(() => reject(new Error(`load generator ${index}: no answer to ${msg.op}`)), timeoutMs);
-    waiting.set(msg.op, (m) => {
-      clearTimeout(timer);
-      resolve(m);
-    });
-    if (msg.op !== 'ready') child.send(msg);
-  });
+  const ask = ipcAsker(child, `load generator ${index}`, 300_000);
   return { child, ask, localAddress: sourceAddress(index), size: 0 };
 }
 

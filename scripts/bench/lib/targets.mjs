@@ -8,7 +8,7 @@ import { request } from 'node:http';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { API_KEY, HOST_UUID, cpuMsOf, rssOf, sleep, treeCpuMs, treeRss } from './common.mjs';
+import { API_KEY, HOST_UUID, cpuMsOf, ipcAsker, rssOf, sleep, treeCpuMs, treeRss } from './common.mjs';
 
 const SERVERS = fileURLToPath(new URL('../servers/', import.meta.url));
 const MAIN = fileURLToPath(new URL('../../../packages/gateway/dist/main.js', import.meta.url));
@@ -42,22 +42,8 @@ export async function startTarget(kind, { config = {} } = {}) {
     env,
     stdio: ['ignore', 'ignore', 'inherit', 'ipc'],
   });
-  const waiting = new Map();
-  child.on('message', (msg) => {
-    const w = waiting.get(msg.op);
-    if (w) {
-      waiting.delete(msg.op);
-      w(msg);
-    }
-  });
-  const ask = (op, timeoutMs = 30_000) => new Promise((resolve, reject) => {
-    const timer = setTimeout(() => reject(new Error(`${kind} server: no answer to ${op} within ${timeoutMs} ms`)), timeoutMs);
-    waiting.set(op, (msg) => {
-      clearTimeout(timer);
-      resolve(msg);
-    });
-    if (op !== 'ready') child.send({ op });
-  });
+  const askFor = ipcAsker(child, `${kind} server`, 30_000);
+  const ask = (op) => askFor({ op });
   const exited = new Promise((resolve) => child.once('exit', resolve));
   const ready = await Promise.race([ask('ready'), exited.then((code) => { throw new Error(`${kind} server exited with ${code} before listening`); })]);
   return {
