@@ -16,9 +16,9 @@ import { join } from 'node:path';
 import t from 'tap';
 import { chromium, type Browser, type BrowserContext, type Page } from 'playwright-core';
 import { parseConfig } from '../../gateway/src/config.js';
-import { demoRoutes } from '../../gateway/src/demo.js';
-import { icingaFrame } from '../../gateway/src/icinga/poller.js';
-import { IcingaService } from '../../gateway/src/icinga/route.js';
+import { demoRoutes } from '../../gateway/src/transport/http/demo.js';
+import { icingaFrame } from '../../gateway/src/sources/icinga-poller.js';
+import { IcingaService } from '../../gateway/src/transport/sse/icinga.js';
 import { createIcingaFixture, mariadbSkip } from '../../gateway/test/fixtures/icinga.js';
 import {
   hostMessage, openRegisteredClient, postMessage, SERVICE_UUID, silentLogger, startTestGateway, TEST_API_KEY, waitFor,

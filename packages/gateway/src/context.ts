@@ -1,12 +1,12 @@
 import type { PushJob, RoutedNotification } from '@pushgate/relay';
 import type { Logger } from 'pino';
-import type { Bus } from './bus/bus.js';
+import type { Bus } from './cluster/bus.js';
 import type { Config } from './config.js';
 import type { Directory } from './directory/directory.js';
-import type { HandshakeGuard } from './guard.js';
-import type { Registry } from './registry.js';
-import type { ReplayLog } from './replay.js';
-import type { GatewayStats } from './stats.js';
+import type { HandshakeGuard } from './auth/guard.js';
+import type { Registry } from './transport/ws/registry.js';
+import type { ReplayLog } from './pipeline/replay.js';
+import type { GatewayStats } from './ops/stats.js';
 
 export type { PushJob };
 

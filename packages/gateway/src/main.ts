@@ -8,15 +8,15 @@ import { readFile } from 'node:fs/promises';
 import { dirname, resolve } from 'node:path';
 import { pino, type Logger } from 'pino';
 import { loadConfigFile, parseConfig, type Config } from './config.js';
-import type { OpenChannels } from './channels.js';
+import type { OpenChannels } from './targets/channels.js';
 import type { Directory } from './directory/directory.js';
 import { FileDirectory } from './directory/file.js';
 import { GatewayError } from './errors.js';
-import { demoRoutes } from './demo.js';
-import { startGateway, type Gateway, type ReadinessCheck } from './server.js';
-import { startSseEndpoints, type SseEndpoints } from './sse/mount.js';
-import { mintToken, parseDurationSeconds } from './token.js';
-import { runPrimary, WORKER_INDEX_ENV } from './workers.js';
+import { demoRoutes } from './transport/http/demo.js';
+import { startGateway, type Gateway, type ReadinessCheck } from './transport/http/server.js';
+import { startSseEndpoints, type SseEndpoints } from './transport/sse/mount.js';
+import { mintToken, parseDurationSeconds } from './auth/token.js';
+import { runPrimary, WORKER_INDEX_ENV } from './cluster/workers.js';
 
 const USAGE = `usage: pushgate serve [--config <file>] [--workers <n>]
                    --workers: n processes sharing the port (node:cluster);
@@ -216,7 +216,7 @@ async function main(argv: string[], env: NodeJS.ProcessEnv): Promise<number> {
   let channels: OpenChannels | undefined;
   if (config.notifications !== undefined) {
     try {
-      const { openChannels, parseChannelsSection } = await import('./channels.js');
+      const { openChannels, parseChannelsSection } = await import('./targets/channels.js');
       const section = parseChannelsSection(config.notifications, args.configPath);
       // With the outbox open, mobile push goes through it as well (one durable delivery per device).
       const caFile = config.relay.caFile ? (args.configPath ? resolve(dirname(args.configPath), config.relay.caFile) : config.relay.caFile) : undefined;
@@ -308,7 +308,7 @@ function codedMessage(err: unknown): string {
 
 /** `pushgate check`: one Nagios status line on stdout; exit 0/1/2/3 (check.ts). */
 async function checkCommand(argv: string[], envKey: string | undefined): Promise<number> {
-  const { parseCheckArgs, runCheck, usageResult, CHECK_USAGE } = await import('./check.js');
+  const { parseCheckArgs, runCheck, usageResult, CHECK_USAGE } = await import('./ops/check.js');
   const parsed = parseCheckArgs(argv, envKey);
   if (!parsed.ok) process.stderr.write(CHECK_USAGE);
   if (parsed.ok && 'keyFile' in parsed) {
@@ -336,7 +336,7 @@ async function statusCommand(argv: string[]): Promise<number> {
       return 2;
     }
   }
-  const { fetchStatus, formatStatus } = await import('./status.js');
+  const { fetchStatus, formatStatus } = await import('./ops/status.js');
   try {
     process.stdout.write(formatStatus(url, await fetchStatus(url)));
     return 0;

@@ -1,7 +1,7 @@
 import { readFile } from 'node:fs/promises';
 import { RelayErrorCodes } from '@pushgate/relay';
 import t from 'tap';
-import { CloseCodes } from '../src/connection.js';
+import { CloseCodes } from '../src/transport/ws/connection.js';
 import { GatewayErrorCodes } from '../src/errors.js';
 
 const DOC = new URL('../../../docs/errors.md', import.meta.url);

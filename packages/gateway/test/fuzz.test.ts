@@ -10,9 +10,9 @@ import { WebSocket } from 'ws';
 import { parseConfig } from '../src/config.js';
 import { FileDirectory } from '../src/directory/file.js';
 import { GatewayError } from '../src/errors.js';
-import { startSseEndpoints } from '../src/sse/mount.js';
-import { EVENTS_PATH } from '../src/sse/notifications.js';
-import { mintToken, verifyToken } from '../src/token.js';
+import { startSseEndpoints } from '../src/transport/sse/mount.js';
+import { EVENTS_PATH } from '../src/transport/sse/events.js';
+import { mintToken, verifyToken } from '../src/auth/token.js';
 import {
   HOST_UUID, hostMessage, httpRequest, openClient, openRegisteredClient, postMessage, SERVICE_UUID, silentLogger, startTestGateway,
   TEST_API_KEY, testDirectoryData, tryHandshake, type TestClient,

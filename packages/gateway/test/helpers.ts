@@ -12,7 +12,7 @@ import { parseConfig, type ConfigInput } from '../src/config.js';
 import type { ChannelDispatcher, PushRelay } from '../src/context.js';
 import type { Directory } from '../src/directory/directory.js';
 import { FileDirectory, type DirectoryFile } from '../src/directory/file.js';
-import { startGateway, type Gateway, type HttpRoute } from '../src/server.js';
+import { startGateway, type Gateway, type HttpRoute } from '../src/transport/http/server.js';
 
 /** API key of the test directory (printable ASCII, >= 16 chars). */
 export const TEST_API_KEY = 'test-key-0123456789abcdef0123456789abcdef';

@@ -1,0 +1,167 @@
+import type { IncomingMessage } from 'node:http';
+import type { Duplex } from 'node:stream';
+import type { Directory } from '../../directory/directory.js';
+import { GatewayError } from '../../errors.js';
+import { INTAKE_SCOPE_USER, looksLikeToken, verifyToken } from '../../auth/token.js';
+
+/** The subprotocol the openITCOCKPIT frontend offers first and the server echoes. */
+export const ACCESS_TOKEN_PROTOCOL = 'access_token';
+
+/** Who a successful handshake authenticated. */
+export interface Identity {
+  userId: number;
+  browserUuid: string;
+  /** Expiry of the token that authenticated it, unix seconds; absent for an API key. */
+  tokenExpiresAt?: number;
+}
+
+/** Which credentials are accepted (config `auth`, SECURITY.md). */
+export interface AuthPolicy {
+  /** `shared-key`: the directory's API key only; `token`: signed tokens only; `both`: either. */
+  readonly mode: 'shared-key' | 'token' | 'both';
+  /** Token secrets; every one verifies (rotation). */
+  readonly secrets: readonly string[];
+}
+
+/** The policy of a gateway without `auth` config: the openITCOCKPIT-compatible key only. */
+export const SHARED_KEY_ONLY: AuthPolicy = Object.freeze({ mode: 'shared-key', secrets: [] });
+
+/**
+ * Outcome of {@link checkCredential}: accepted (with the token's userId and
+ * expiry when it was a token), or the HTTP status to refuse with.
+ */
+export type CredentialResult =
+  | { ok: true; token?: { userId: number; expiresAt: number } }
+  | { ok: false; status: 401 | 503; reason: string };
+
+/**
+ * Check one credential (an API key or a signed token, token.ts) under
+ * `policy`. A token is recognised by its `v1.` prefix; in `shared-key` mode
+ * it is just a wrong key. `reason` never contains the credential.
+ * @param nowS current unix time in seconds (token expiry).
+ */
+export async function checkCredential(credential: string, policy: AuthPolicy, directory: Directory, nowS: number): Promise<CredentialResult> {
+  if (policy.mode !== 'shared-key' && looksLikeToken(credential)) {
+    const t = verifyToken(credential, policy.secrets, nowS);
+    if (!t.ok) return { ok: false, status: 401, reason: `token ${t.reason}` };
+    return { ok: true, token: { userId: t.userId, expiresAt: t.expiresAt } };
+  }
+  if (policy.mode === 'token') return { ok: false, status: 401, reason: 'auth.mode is token: API keys are not accepted' };
+  try {
+    if (!(await directory.verifyApiKey(credential))) return { ok: false, status: 401, reason: 'API key not accepted' };
+  } catch (err) {
+    if (err instanceof GatewayError && err.code === 'GW_ERR_DIRECTORY_UNAVAILABLE') {
+      return { ok: false, status: 503, reason: `directory unavailable: ${err.message}` };
+    }
+    throw err;
+  }
+  return { ok: true };
+}
+
+/** Outcome of {@link authenticate}: an identity, or the HTTP status to refuse with. */
+export type AuthResult =
+  | ({ ok: true } & Identity)
+  | { ok: false; status: 401 | 503; reason: string };
+
+/**
+ * Bind a checked credential to the requested user: a token must name the
+ * query's `userId` (the intake scope, userId 0, never subscribes). `undefined` = fine.
+ */
+export function tokenUserMismatch(cred: CredentialResult & { ok: true }, userId: number): string | undefined {
+  if (!cred.token) return undefined;
+  if (cred.token.userId === INTAKE_SCOPE_USER) return 'an intake token cannot subscribe';
+  return cred.token.userId === userId ? undefined : 'token is for another userId';
+}
+
+const POSITIVE_INT = /^\d{1,15}$/;
+
+/**
+ * The query parameters of a request target. Read from after the `?` rather
+ * than through `new URL`: a target starting with `//` (a proxy joining
+ * `/` to its own path gives `//?userId=...`) would otherwise be taken for
+ * an authority and throw.
+ */
+export function queryOf(target: string | undefined): URLSearchParams {
+  const t = target ?? '';
+  const q = t.indexOf('?');
+  return new URLSearchParams(q === -1 ? '' : t.slice(q + 1));
+}
+
+/**
+ * Authenticate a WebSocket upgrade request (PROTOCOL.md §1 "Handshake"):
+ * query `userId` (integer > 0) and `browserUuid` (non-empty), header
+ * `Sec-WebSocket-Protocol: access_token, <key>` with exactly two values and a
+ * key the directory accepts. `reason` is for logs and never contains the key.
+ * A directory that cannot answer gives 503 rather than a misleading 401.
+ * Under `policy` the key slot may carry a signed token instead (PROTOCOL.md
+ * §6): it must name the query's `userId`, and its expiry rides along in the
+ * identity so the heartbeat can close the socket when it passes.
+ * @param nowS current unix time in seconds (default now).
+ */
+export async function authenticate(req: IncomingMessage, directory: Directory, policy: AuthPolicy = SHARED_KEY_ONLY, nowS = Math.floor(Date.now() / 1000)): Promise<AuthResult> {
+  const query = queryOf(req.url);
+  const rawUser = query.get('userId') ?? '';
+  const userId = POSITIVE_INT.test(rawUser) ? Number(rawUser) : 0;
+  if (userId <= 0) return { ok: false, status: 401, reason: 'userId must be an integer > 0' };
+  const browserUuid = query.get('browserUuid') ?? '';
+  if (browserUuid === '') return { ok: false, status: 401, reason: 'browserUuid is missing or empty' };
+
+  const header = req.headers['sec-websocket-protocol'];
+  if (typeof header !== 'string') return { ok: false, status: 401, reason: 'Sec-WebSocket-Protocol header missing' };
+  const values = header.split(',').map((v) => v.trim());
+  if (values.length !== 2) return { ok: false, status: 401, reason: 'Sec-WebSocket-Protocol must carry exactly two values' };
+  if (values[0] !== ACCESS_TOKEN_PROTOCOL) return { ok: false, status: 401, reason: 'first Sec-WebSocket-Protocol value is not access_token' };
+  const key = values[1] ?? '';
+  if (key === '') return { ok: false, status: 401, reason: 'API key is empty' };
+
+  const cred = await checkCredential(key, policy, directory, nowS);
+  if (!cred.ok) return cred;
+  const mismatch = tokenUserMismatch(cred, userId);
+  if (mismatch !== undefined) return { ok: false, status: 401, reason: mismatch };
+  return cred.token ? { ok: true, userId, browserUuid, tokenExpiresAt: cred.token.expiresAt } : { ok: true, userId, browserUuid };
+}
+
+/**
+ * True when a request with this `Origin` header may open a WebSocket or an
+ * `/events` stream (`auth.allowedOrigins`): an empty list allows any; a
+ * request without Origin is not from a browser page (browsers always send it
+ * on WebSocket upgrades), and Origin only defends against a foreign page
+ * using a browser's credentials, so it is allowed. Compared case-insensitively,
+ * a trailing `/` ignored.
+ */
+export function originAllowed(origin: string | string[] | undefined, allowed: readonly string[]): boolean {
+  if (allowed.length === 0 || origin === undefined) return true;
+  if (Array.isArray(origin)) return false;
+  const o = origin.toLowerCase().replace(/\/$/, '');
+  return allowed.some((a) => a.toLowerCase().replace(/\/$/, '') === o);
+}
+
+const STATUS_TEXT: Record<number, string> = {
+  400: 'Bad Request', 401: 'Unauthorized', 403: 'Forbidden', 426: 'Upgrade Required', 429: 'Too Many Requests',
+  500: 'Internal Server Error', 503: 'Service Unavailable',
+};
+
+/**
+ * Answer an upgrade request with a plain HTTP error on the raw socket, then
+ * destroy it; the upgrade never happens.
+ */
+export function rejectUpgrade(socket: Duplex, status: number, body: string): void {
+  if (!socket.writable) {
+    socket.destroy();
+    return;
+  }
+  // end() flushes the answer; destroy once it is out so a peer that never reads cannot hold the socket.
+  socket.once('finish', () => socket.destroy());
+  socket.end(
+    `HTTP/1.1 ${status} ${STATUS_TEXT[status] ?? 'Error'}\r\n` +
+    'Connection: close\r\n' +
+    'Content-Type: text/plain; charset=utf-8\r\n' +
+    `Content-Length: ${Buffer.byteLength(body)}\r\n` +
+    '\r\n' + body,
+  );
+}
+
+/** Select `access_token` when offered (ws `handleProtocols`); authenticate() already checked the rest. */
+export function selectProtocol(protocols: Set<string>): string | false {
+  return protocols.has(ACCESS_TOKEN_PROTOCOL) ? ACCESS_TOKEN_PROTOCOL : false;
+}
