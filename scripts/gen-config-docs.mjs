@@ -87,6 +87,7 @@ const FALLBACK = [
   ['listen.port', 'TCP port.'],
   ['replay.maxEvents', 'Most events kept for replay (0 = no replay).'],
   ['replay.maxAgeMs', 'Longest age of a replayed event.'],
+  ['replay.maxBytes', 'Most bytes of replayed events kept, all users together (the oldest leave first).'],
   ['pending.maxIds', 'Most pending rows re-checked.'],
   ['pending.maxAgeMs', 'Longest time a pending row is re-checked.'],
   ['database.host', 'Database host.'],

@@ -17,8 +17,8 @@ import t from 'tap';
 import { chromium, type Browser, type BrowserContext, type Page } from 'playwright-core';
 import { parseConfig } from '../../gateway/src/config.js';
 import { demoRoutes } from '../../gateway/src/transport/http/demo.js';
-import { icingaFrame } from '../../gateway/src/sources/icinga-poller.js';
-import { IcingaService } from '../../gateway/src/transport/sse/icinga.js';
+import { icingaFrame } from '../../gateway/src/transport/sse/icinga-frame.js';
+import { icingaService } from '../../gateway/test/icinga-pipeline.js';
 import { createIcingaFixture, mariadbSkip } from '../../gateway/test/fixtures/icinga.js';
 import {
   hostMessage, openRegisteredClient, postMessage, SERVICE_UUID, silentLogger, startTestGateway, TEST_API_KEY, waitFor,
@@ -212,7 +212,7 @@ t.test('in Chromium', { skip: chromiumSkip() }, async (t) => {
     const config = parseConfig({
       icinga: { enabled: true, database: fx.connection, pollIntervalMs: 600_000, keepAliveFirstMs: 600_000, keepAliveMs: 600_000 },
     }).icinga;
-    const svc = new IcingaService({ config, connection: fx.connection, logger: silentLogger() });
+    const svc = await icingaService({ config, connection: fx.connection, logger: silentLogger() });
     t.teardown(() => svc.close());
     const port = await svc.listen('127.0.0.1', 0);
     await svc.poller.pollOnce();

@@ -75,8 +75,12 @@ export const WebSocketSchema = z.strictObject({
   maxBufferedBytes: int().min(1024).default(1024 * 1024),
   /** ExportStatus broadcast interval while clients are connected. */
   exportStatusIntervalMs: ms.default(3000),
-  /** `?since=<id>` replay (replay.ts): most notifications kept per user (0 = none), and their longest age. */
-  replay: z.strictObject({ maxEvents: int().min(0).default(100), maxAgeMs: ms.default(300_000) }).prefault({}),
+  /**
+   * `?since=<id>` resume window (pipeline/replay.ts, refilled from the journal at start): most notifications kept per
+   * user (0 = none), their longest age, and the bytes kept for all users together. A slow reader closed at
+   * `maxBufferedBytes` gets back what the close discarded when the window holds it.
+   */
+  replay: z.strictObject({ maxEvents: int().min(0).default(10_000), maxAgeMs: ms.default(300_000), maxBytes: int().min(1024).default(64 * 1024 * 1024) }).prefault({}),
 }).refine((w) => w.pingIntervalMs < w.pongTimeoutMs, {
   // A ping only proves liveness if its pong can arrive before the deadline.
   message: 'must be below websocket.pongTimeoutMs, or healthy clients are dropped between pings',
@@ -154,6 +158,8 @@ export const EventsSchema = z.strictObject({
   retryMs: ms.default(3000),
   /** Concurrent streams per (user, browserUuid); one more gets 204. */
   maxStreamsPerBrowser: int().min(1).default(2),
+  /** A stream with more unsent bytes is closed (its standby takes over; the browser resumes with Last-Event-ID). */
+  maxBufferedBytes: int().min(1024).default(1024 * 1024),
   /** Last-Event-ID replay window: most events kept in total, and their longest age. */
   replay: z.strictObject({ maxEvents: int().min(0).default(1000), maxAgeMs: ms.default(300_000) }).prefault({}),
 });
@@ -236,6 +242,26 @@ export const RedisBusSchema = z.strictObject({
 
 export const BusSchema = z.discriminatedUnion('type', [LocalBusSchema, RedisBusSchema]);
 
+/**
+ * Where pushgate keeps what must survive a restart (the pipeline journal, the outbox); docs/operations.md "State".
+ */
+export const StateSchema = z.strictObject({
+  /**
+   * The state directory, created when missing. Default `$STATE_DIRECTORY` (set by systemd's `StateDirectory=`),
+   * else `$XDG_STATE_HOME/pushgate` (`~/.local/state/pushgate`); the gateway logs the one it uses.
+   */
+  dir: z.string().min(1).optional(),
+  /** The pipeline journal: every notification and delivery outcome (the resume windows after a restart, the trail). */
+  journal: z.strictObject({
+    /** Journal segments beyond this many bytes in total are deleted, oldest first. */
+    maxBytes: int().min(1024 * 1024).default(256 * 1024 * 1024),
+    /** Journal segments older than this are deleted. */
+    maxAgeMs: ms.default(86_400_000),
+    /** A journal segment is closed at this size and a new one begun. */
+    segmentBytes: int().min(64 * 1024).default(8 * 1024 * 1024),
+  }).prefault({}),
+});
+
 export const LogSchema = z.strictObject({
   level: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
 });
@@ -252,6 +278,7 @@ export const ConfigSchema = z.strictObject({
   metrics: MetricsSchema.prefault({}),
   auth: AuthSchema.prefault({}),
   limits: LimitsSchema.prefault({}),
+  state: StateSchema.prefault({}),
   /** How gateway processes share notifications and state (docs/scale-out.md); default one process. */
   bus: BusSchema.default({ type: 'local' }),
   /**

@@ -7,6 +7,7 @@ export const GatewayErrorCodes = {
   GW_ERR_DIRECTORY_UNAVAILABLE: 'the directory (database) cannot be reached or timed out',
   GW_ERR_DIRECTORY_CONFIG: 'the directory connection settings are missing or invalid',
   GW_ERR_LISTEN: 'the HTTP listener could not bind its address',
+  GW_ERR_STATE: 'the state directory (journal, outbox) cannot be created, read or written',
 } as const;
 
 export type GatewayErrorCode = keyof typeof GatewayErrorCodes;

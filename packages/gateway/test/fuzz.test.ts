@@ -10,7 +10,6 @@ import { WebSocket } from 'ws';
 import { parseConfig } from '../src/config.js';
 import { FileDirectory } from '../src/directory/file.js';
 import { GatewayError } from '../src/errors.js';
-import { startSseEndpoints } from '../src/transport/sse/mount.js';
 import { EVENTS_PATH } from '../src/transport/sse/events.js';
 import { mintToken, verifyToken } from '../src/auth/token.js';
 import {
@@ -162,11 +161,9 @@ t.test('parseConfig on random and mutated objects returns a frozen config or thr
 });
 
 t.test('random /events query strings and headers get 200, 204, 400, 401 or 403, never 500', async (t) => {
-  const config = parseConfig({ events: { enabled: true, keepAliveFirstMs: 60_000 }, auth: { mode: 'both', secrets: [SECRET], allowedOrigins: ['https://oitc.example.com'] } });
   const directory = new FileDirectory(testDirectoryData());
-  const sse = await startSseEndpoints(config, directory, silentLogger());
-  const gw = await startTestGateway({ directory, httpRoutes: sse.httpRoutes, config: { auth: { mode: 'both', secrets: [SECRET] } } });
-  t.teardown(async () => { await sse.close(); await gw.close(); });
+  const gw = await startTestGateway({ directory, config: { events: { enabled: true, keepAliveFirstMs: 60_000 }, auth: { mode: 'both', secrets: [SECRET], allowedOrigins: ['https://oitc.example.com'] } } });
+  t.teardown(() => gw.close());
   const token = mintToken(1, Math.floor(Date.now() / 1000) + 3600, SECRET);
   const printable = (a: fc.Arbitrary<string>): fc.Arbitrary<string> => a.filter((h) => /^[\x21-\x7e]([\x20-\x7e]*[\x21-\x7e])?$/.test(h));
   const query = fc.dictionary(fc.constantFrom('userId', 'browserUuid', 'token', 'x'), fc.oneof(fc.constant('1'), fc.string({ maxLength: 12 })))

@@ -57,6 +57,8 @@ export async function startGatewayProcess(t: Test, dir: string, config: Record<s
     directory: { type: 'file', path: 'directory.yaml' },
     log: { level: 'info' },
     shutdownTimeoutMs: 4000,
+    // Each process keeps its journal and outbox apart (workers add worker-<i> below it).
+    state: { dir: `state-${configs}` },
     ...config,
   }));
   const child = spawn(process.execPath, [MAIN, 'serve', '--config', file, ...opts.args ?? []], { stdio: ['ignore', 'pipe', 'pipe'] });

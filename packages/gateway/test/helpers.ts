@@ -4,15 +4,18 @@
  * bounded "next frame" wait, and a `POST /message` helper. Other packages'
  * tests reuse these.
  */
+import { mkdtempSync, rmSync } from 'node:fs';
 import { request } from 'node:http';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { Writable } from 'node:stream';
 import { pino, type Logger } from 'pino';
 import { WebSocket } from 'ws';
 import { parseConfig, type ConfigInput } from '../src/config.js';
-import type { ChannelDispatcher, PushRelay } from '../src/context.js';
 import type { Directory } from '../src/directory/directory.js';
 import { FileDirectory, type DirectoryFile } from '../src/directory/file.js';
-import { startGateway, type Gateway, type HttpRoute } from '../src/transport/http/server.js';
+import { startGateway, type Gateway } from '../src/gateway.js';
+import type { HttpRoute } from '../src/transport/http/server.js';
 
 /** API key of the test directory (printable ASCII, >= 16 chars). */
 export const TEST_API_KEY = 'test-key-0123456789abcdef0123456789abcdef';
@@ -66,25 +69,43 @@ export interface TestGatewayOptions {
   config?: ConfigInput;
   /** Directory to use; default a FileDirectory over {@link testDirectoryData}. */
   directory?: Directory;
-  relay?: PushRelay;
-  /** Named notification channels (`openChannels(...).dispatcher`). */
-  channels?: ChannelDispatcher;
   logger?: Logger;
   httpRoutes?: HttpRoute[];
+  /** State directory (journal, outbox); default a fresh temporary one, removed when the gateway closes. */
+  stateDir?: string;
+}
+
+/** A fresh temporary directory, for a gateway's state or a test's files. */
+export function tempDir(prefix = 'pushgate-test-'): string {
+  return mkdtempSync(join(tmpdir(), prefix));
+}
+
+/**
+ * The environment for a spawned `pushgate serve`: this process's, with a
+ * state directory of its own (`STATE_DIRECTORY`, as systemd sets it), removed
+ * at teardown, so concurrent test processes never share a journal.
+ */
+export function stateEnv(t: { teardown(fn: () => unknown): void }, env: NodeJS.ProcessEnv = process.env): NodeJS.ProcessEnv {
+  const dir = tempDir('pushgate-state-');
+  t.teardown(() => rmSync(dir, { recursive: true, force: true }));
+  return { ...env, STATE_DIRECTORY: dir };
 }
 
 /** Start a gateway for a test; close it with `gateway.close()` (e.g. in `t.teardown`). */
 export async function startTestGateway(opts: TestGatewayOptions = {}): Promise<Gateway> {
   const input = opts.config ?? {};
   const config = parseConfig({ ...input, listen: { host: '127.0.0.1', port: 0, ...input.listen } });
-  return startGateway({
+  const own = opts.stateDir === undefined ? tempDir('pushgate-state-') : undefined;
+  const gw = await startGateway({
     config,
+    stateDir: opts.stateDir ?? own!,
     directory: opts.directory ?? new FileDirectory(testDirectoryData()),
     logger: opts.logger ?? silentLogger(),
-    ...(opts.relay ? { relay: opts.relay } : {}),
-    ...(opts.channels ? { channels: opts.channels } : {}),
     ...(opts.httpRoutes ? { httpRoutes: opts.httpRoutes } : {}),
   });
+  if (own === undefined) return gw;
+  const close = gw.close;
+  return Object.assign(gw, { close: () => close().finally(() => rmSync(own, { recursive: true, force: true })) });
 }
 
 /** Wait for `emitter` to emit `event`, rejecting after `ms`. */

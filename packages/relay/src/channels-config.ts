@@ -109,8 +109,8 @@ export const ChannelSchema = z.discriminatedUnion('type', [
 const channelList = z.array(channelName);
 
 export const OutboxSchema = z.strictObject({
-  /** Journal directory. */
-  dir: z.string().min(1).default('/var/lib/pushgate/outbox'),
+  /** Journal directory; default `<state.dir>/outbox` (relative to the config file's directory when relative). */
+  dir: z.string().min(1).optional(),
   maxPending: int().min(1).default(10_000),
   maxJournalBytes: int().min(4096).default(64 * 1024 * 1024),
   compactAtBytes: int().min(4096).default(4 * 1024 * 1024),

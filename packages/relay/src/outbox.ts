@@ -224,6 +224,7 @@ export class Outbox {
       ...(input.url !== undefined ? { url: input.url } : {}),
       ...(input.priority !== undefined ? { priority: input.priority } : {}),
       ...(input.data !== undefined ? { data: input.data } : {}),
+      ...(input.notificationId !== undefined ? { notificationId: input.notificationId } : {}),
       createdAt: now,
       expiresAt: now + (input.ttlMs ?? this.#ttlMs),
     };

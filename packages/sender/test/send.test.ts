@@ -296,7 +296,7 @@ t.test('real gateway: each flag form delivers to a registered WebSocket client a
     const type = args.some((a) => a.endsWith('service')) ? 'service' : 'host';
     t.equal(frame, JSON.stringify({
       type: 'ProcessPushNotification', message,
-      payload: { timestamp: ts, userId: 3, title, message, type, ...extra, id: gw.context.replay.lastId },
+      payload: { timestamp: ts, userId: 3, title, message, type, ...extra, id: gw.ids.lastId },
     }), title);
   }
   t.equal(client.pending, 0, 'one frame per notification');

@@ -1,37 +1,39 @@
-import { envelope, ServerMessageType } from '@pushgate/protocol';
-import type { GatewayContext } from '../context.js';
+import type { Notification } from '../pipeline/notification.js';
+import type { IdClock } from './ids.js';
 
 /**
- * The bus between `/message` (and the export-status poll) and delivery to
- * sockets (ARCHITECTURE.md "Scale-out"). Two implementations: {@link LocalBus}
- * (default, one node: a direct call, nothing more) and `RedisBus`
- * (bus/redis.ts: several gateway processes or machines behind one load
- * balancer share users, registrations, limits and export status through
- * Redis pub/sub and a few keys). No home-made clustering protocol.
+ * The bus between gateway nodes (docs/scale-out.md): a transport, never a
+ * deliverer. It carries notifications and export-status answers to the other
+ * nodes, keeps presence (which users and browsers each node holds), leases
+ * for singleton jobs, shared cursors and the id slots. What arrives is handed
+ * to the {@link BusHandlers} given to {@link Bus.start}; the pipeline then
+ * delivers it to this node's targets.
+ *
+ * Two implementations: `LocalBus` (cluster/local-bus.ts; the default, one
+ * node: nothing crosses, every query answers for this node alone) and
+ * `RedisBus` (cluster/redis/bus.ts). No home-made clustering protocol.
  */
 export interface Bus {
   /** `local` or `redis`; the config's `bus.type`. */
   readonly kind: 'local' | 'redis';
   /** Counters for metrics (zero on the local bus). */
   readonly stats: BusStats;
-  /** Connect the bus to its gateway; called once by startGateway before it listens. */
-  attach(ctx: GatewayContext): void;
-  /**
-   * Deliver a serialised `ProcessPushNotification` of `userId` with id `id`:
-   * to this node's browsers at once (one tab each), its SSE streams and
-   * replay log, and to every other node's.
-   */
-  publishUser(userId: number, id: number, frame: Buffer): void;
-  /** An export-status answer: every node remembers it (for new connections) and sends it to its connections. */
+  /** Notification ids: unique across the nodes on this bus. */
+  readonly ids: IdClock;
+  /** Told of every change of this node's presence (pass it to the registry); undefined on one node. */
+  readonly presence: PresenceObserver | undefined;
+  /** Begin receiving; called once, after every handler's owner exists. Before it, nothing is received. */
+  start(handlers: BusHandlers): void;
+  /** A notification accepted on this node, for every other node's live targets. */
+  publish(n: Notification): void;
+  /** An export-status answer, for every other node. */
   publishExportStatus(running: boolean): void;
   /**
-   * An event of a singleton job for every node, this one included (the
-   * Icinga poller's `icinga2.notification` frames): `key` routes it (the
-   * contact id), `id` is its event id, `frame` the exact bytes to write.
+   * Exactly once per browser across nodes: `send` is called (now or after
+   * a pending announcement settles) when this node is the one to write
+   * notification `id`, received from `origin`, to its tab of `browserUuid`.
    */
-  publishEvent(topic: BusTopic, key: number, id: number, frame: Buffer): void;
-  /** Receive the events of `topic` (one handler per topic; replaces an earlier one). */
-  onEvent(topic: BusTopic, handler: EventHandler): void;
+  onceAcrossNodes(userId: number, browserUuid: string, origin: string, id: number, send: () => void): void;
   /** A small shared number (a singleton job's read position), undefined when none was saved or Redis is away. */
   getCursor(name: string): Promise<number | undefined>;
   /** Save a shared number; best effort. */
@@ -42,23 +44,40 @@ export interface Bus {
   connectionsElsewhere(userId: number): Promise<number>;
   /**
    * Acquire or keep the cluster-wide lease `name` for `ttlMs`: true when
-   * this node should do the singleton job (export-status poll). The local
-   * bus, and a Redis bus while Redis is down, always answer true.
+   * this node should do the singleton job. The local bus, and a Redis bus
+   * while Redis is down, always answer true.
    */
   lead(name: string, ttlMs: number): Promise<boolean>;
   /** For `/readyz`: not ok with a one-line reason while the bus cannot cross nodes. */
   health(): { ok: true } | { ok: false; reason: string };
-  /** Whether frames cross nodes right now (always true for the local bus). */
+  /** Whether messages cross nodes right now (always true for the local bus). */
   readonly up: boolean;
   /** Stop timers, leave the cluster, close connections. */
   close(): Promise<void>;
 }
 
-/** Topics of {@link Bus.publishEvent}. */
-export type BusTopic = 'icinga';
+/** What a bus hands over as it receives from other nodes. Must not throw. */
+export interface BusHandlers {
+  /** A notification accepted on node `origin`. */
+  notification(n: Notification, origin: string): void;
+  /** An export-status answer from another node. */
+  exportStatus(running: boolean): void;
+}
 
-/** Receives the events of one topic. */
-export type EventHandler = (key: number, id: number, frame: Buffer) => void;
+/**
+ * Told of every change of this node's per-user state, so a cluster bus can
+ * share it. Called synchronously by the registry; must not throw.
+ */
+export interface PresenceObserver {
+  /** The first tab of `browserUuid` opened on this node. */
+  browserAdded(userId: number, browserUuid: string): void;
+  /** The last tab of `browserUuid` on this node closed. */
+  browserRemoved(userId: number, browserUuid: string): void;
+  /** The user's open connections on this node are now `count`. */
+  countChanged(userId: number, count: number): void;
+  /** The user became registered on this node (`RegisterBrowserPushNotification`). */
+  registered(userId: number): void;
+}
 
 /** Bus counters (`pushgate_bus_*` metrics). */
 export interface BusStats {
@@ -75,82 +94,4 @@ export interface BusStats {
 /** Fresh zeroed bus counters. */
 export function createBusStats(): BusStats {
   return { published: 0, received: 0, undelivered: 0, claims: {} };
-}
-
-/**
- * The one-node delivery of a user notification: keep it for `?since=`
- * resumes, write it to one tab per browser, publish it to the user's SSE
- * streams. The same Buffer everywhere: serialised once, never re-parsed.
- */
-export function deliverLocal(ctx: GatewayContext, userId: number, id: number, frame: Buffer): void {
-  ctx.replay.record(userId, id, frame);
-  for (const conn of ctx.registry.toUserOnePerBrowser(userId)) conn.sendFrame(frame);
-  ctx.sse?.publish(userId, frame);
-}
-
-/** Remember an export-status answer and send it to every connection of this node. */
-export function applyExportStatus(ctx: GatewayContext, running: boolean): void {
-  ctx.exportRunning = running;
-  ctx.registry.broadcast(Buffer.from(envelope(ServerMessageType.ExportStatus, '', running)));
-}
-
-const ALWAYS = Promise.resolve(true);
-const NEVER = Promise.resolve(false);
-const NONE = Promise.resolve(0);
-
-/** The in-process bus: one node, every call is the direct local delivery. */
-export class LocalBus implements Bus {
-  readonly kind = 'local' as const;
-  readonly stats = createBusStats();
-  readonly up = true;
-  #ctx!: GatewayContext;
-
-  attach(ctx: GatewayContext): void {
-    this.#ctx = ctx;
-  }
-
-  publishUser(userId: number, id: number, frame: Buffer): void {
-    deliverLocal(this.#ctx, userId, id, frame);
-  }
-
-  publishExportStatus(running: boolean): void {
-    applyExportStatus(this.#ctx, running);
-  }
-
-  readonly #handlers = new Map<BusTopic, EventHandler>();
-  readonly #cursors = new Map<string, number>();
-
-  publishEvent(topic: BusTopic, key: number, id: number, frame: Buffer): void {
-    this.#handlers.get(topic)?.(key, id, frame);
-  }
-
-  onEvent(topic: BusTopic, handler: EventHandler): void {
-    this.#handlers.set(topic, handler);
-  }
-
-  async getCursor(name: string): Promise<number | undefined> {
-    return this.#cursors.get(name);
-  }
-
-  setCursor(name: string, value: number): void {
-    this.#cursors.set(name, value);
-  }
-
-  registeredElsewhere(): Promise<boolean> {
-    return NEVER;
-  }
-
-  connectionsElsewhere(): Promise<number> {
-    return NONE;
-  }
-
-  lead(): Promise<boolean> {
-    return ALWAYS;
-  }
-
-  health(): { ok: true } {
-    return { ok: true };
-  }
-
-  async close(): Promise<void> {}
 }

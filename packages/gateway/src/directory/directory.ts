@@ -3,7 +3,7 @@ import type { QueryObserver } from './query-metrics.js';
 
 /**
  * Where the gateway looks up keys, hosts, services and devices. Implementations:
- * `file` (YAML, the embedded default) and `openitcockpit` (MySQL).
+ * `file` (YAML, also the embedded demo) and `openitcockpit` (MySQL).
  *
  * Lookups that cannot reach their backing store reject with a
  * `GatewayError` of code `GW_ERR_DIRECTORY_UNAVAILABLE`; the intake answers
@@ -12,6 +12,11 @@ import type { QueryObserver } from './query-metrics.js';
 export interface Directory extends DeviceDirectory {
   /** Short name for logs and `/readyz` (`file`, `openitcockpit`). */
   readonly kind: string;
+  /**
+   * True when this directory can ever hold enabled relay settings (the
+   * gateway then opens the durable outbox for mobile push at start).
+   */
+  readonly mobilePush: boolean;
   /**
    * True when `key` is a currently valid shared API key. Compares in
    * constant time; may refresh a cached key (rate-limited) after a miss.

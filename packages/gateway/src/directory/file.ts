@@ -36,6 +36,8 @@ export type DirectoryFile = z.output<typeof DirectoryFileSchema>;
  */
 export class FileDirectory implements Directory {
   readonly kind: string;
+  /** True when the file has a `relay` section (the file cannot change while it is loaded). */
+  readonly mobilePush: boolean;
   #data: DirectoryFile;
   #keyDigests: Buffer[];
   #path: string | undefined;
@@ -45,6 +47,7 @@ export class FileDirectory implements Directory {
     this.#data = data;
     this.#path = path;
     this.kind = kind;
+    this.mobilePush = data.relay !== undefined;
     this.#keyDigests = data.apiKeys.map(digest);
   }
 

@@ -76,6 +76,8 @@ export async function createOpenItcockpitDirectory(
  */
 class OpenItcockpitDirectory implements Directory {
   readonly kind = 'openitcockpit';
+  /** `push_notifications_relay` may be enabled at any time. */
+  readonly mobilePush = true;
   readonly #cfg: OpenItcockpitDirectoryConfig;
   readonly #log: Logger;
   /** Where `MYSQL_DEBUG` statements go (a debug-level child logger); undefined without it. */

@@ -1,6 +1,12 @@
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import { collectDefaultMetrics, Counter, Gauge, Registry } from 'prom-client';
-import type { GatewayContext } from '../context.js';
+import type { Bus } from '../cluster/bus.js';
+import type { Directory } from '../directory/directory.js';
+import type { Journal } from '../pipeline/journal.js';
+import type { Pipeline } from '../pipeline/pipeline.js';
+import type { ReplayLog } from '../pipeline/replay.js';
+import type { Registry as ConnectionRegistry } from '../transport/ws/registry.js';
+import type { GatewayStats } from './stats.js';
 import { DirectoryMetrics, type DirectoryHealthSource } from './directory-metrics.js';
 import type { QueryObserver } from '../directory/query-metrics.js';
 import { GatewayError } from '../errors.js';
@@ -8,8 +14,8 @@ import { GatewayError } from '../errors.js';
 /**
  * `GET /metrics` in the Prometheus text format (docs/operations.md lists
  * every metric). Nothing is counted here: each metric reads the gateway's
- * existing plain counters (`ctx.stats`, the registry's O(1) sizes, the
- * outbox, relay and Icinga counters) in a `collect` callback at scrape
+ * existing plain counters (`stats`, the registry's O(1) sizes, the
+ * pipeline, journal, outbox and Icinga counters) in a `collect` callback at scrape
  * time, so the hot path pays nothing and a scrape costs the same at 15k
  * clients as at one. Labels are status codes, reasons and channel names
  * only: never a user, key or token.
@@ -23,11 +29,6 @@ export interface OutboxSource {
   readonly journalBytes: number;
   /** `createdAt` (ms since the epoch) of the oldest pending delivery, undefined when none. */
   readonly oldestPendingAt?: number | undefined;
-}
-
-/** What the in-memory mobile push relay exposes (`MobilePush.stats`). */
-export interface MobilePushSource {
-  readonly stats: { readonly sent: number; readonly failed: number; readonly retried: number; readonly gone: number; readonly dropped: number };
 }
 
 /** An SSE endpoint's open-stream count (`SseHub.size()`). */
@@ -48,12 +49,18 @@ export interface IcingaSource {
   health?(): { ok: boolean };
 }
 
-/** Parts built outside the gateway that metrics also read; each optional (absent: its series are not exported). */
+/** Everything metrics read; the optional parts are absent when not configured (their series are not exported). */
 export interface MetricsSources {
-  /** The durable outbox of the notification channels. */
+  directory: Directory;
+  registry: ConnectionRegistry;
+  stats: GatewayStats;
+  bus: Bus;
+  pipeline: Pipeline;
+  journal: Journal;
+  /** The users' WebSocket resume windows. */
+  replay: ReplayLog;
+  /** The durable outbox (mobile push and the named channels), when anything durable is configured. */
   outbox?: OutboxSource | undefined;
-  /** The in-memory mobile push relay, when mobile push does not go through the outbox. */
-  mobilePush?: MobilePushSource | undefined;
   /** pushgate's own `/events` SSE endpoint (`dropped`: streams closed by the server, by reason). */
   events?: { readonly hub: SseHubSource; readonly dropped?: Readonly<Record<string, number>> } | undefined;
   /** The Icinga desktop-notification endpoint. */
@@ -90,72 +97,70 @@ function fromRecord(c: Counter<string>, label: string, counts: Readonly<Record<s
 export class GatewayMetrics {
   /** The prom-client registry (one per gateway, never the global one). */
   readonly registry = new Registry();
-  /** Sources attached after start with {@link GatewayMetrics.observe}. */
-  #sources: MetricsSources = {};
   #server: Server | undefined;
   /** Directory query latency, errors and up gauge (directory-metrics.ts). */
   readonly #directories: DirectoryMetrics;
 
-  constructor(ctx: GatewayContext) {
+  constructor(sources: MetricsSources) {
     const registers = [this.registry];
     collectDefaultMetrics({ register: this.registry });
     for (const name of PER_SOCKET_DEFAULT_METRICS) this.registry.removeSingleMetric(name);
-    const src = (): MetricsSources => this.#sources;
     this.#directories = new DirectoryMetrics(this.registry, () => {
-      const list: DirectoryHealthSource[] = [ctx.directory];
-      const icinga = src().icinga;
+      const list: DirectoryHealthSource[] = [sources.directory];
+      const icinga = sources.icinga;
       if (icinga?.health) list.push({ kind: 'icinga', health: () => icinga.health!() });
       return list;
     });
-    ctx.directory.observeQueries?.(this.#directories.observer);
+    sources.directory.observeQueries?.(this.#directories.observer);
+    sources.icinga?.directory?.observeQueries?.(this.#directories.observer);
 
     new Gauge({
       name: 'pushgate_connections', help: 'Open client connections by transport (ws: openITCOCKPIT WebSocket, sse: /events and Icinga streams).', labelNames: ['transport'], registers,
       collect() {
-        const s = src();
-        this.set({ transport: 'ws' }, ctx.registry.size);
+        const s = sources;
+        this.set({ transport: 'ws' }, sources.registry.size);
         this.set({ transport: 'sse' }, (s.events?.hub.size() ?? 0) + (s.icinga?.hub.size() ?? 0));
       },
     });
     new Gauge({
       name: 'pushgate_registered_users', help: 'Users with at least one open WebSocket connection.', registers,
-      collect() { this.set(ctx.registry.userCount); },
+      collect() { this.set(sources.registry.userCount); },
     });
     new Counter({
       name: 'pushgate_handshakes_total', help: 'WebSocket handshakes by outcome (accepted, rejected) and HTTP status.', labelNames: ['outcome', 'status'], registers,
       collect() {
         this.reset();
-        this.inc({ outcome: 'accepted', status: '101' }, ctx.stats.connectionsOpened);
-        fromRecord(this, 'status', ctx.stats.handshakesRejected, { outcome: 'rejected' });
+        this.inc({ outcome: 'accepted', status: '101' }, sources.stats.connectionsOpened);
+        fromRecord(this, 'status', sources.stats.handshakesRejected, { outcome: 'rejected' });
       },
     });
     new Counter({
       name: 'pushgate_limit_refusals_total', help: 'Requests refused by an abuse limit, by limit.', labelNames: ['limit'], registers,
-      collect() { this.reset(); fromRecord(this, 'limit', ctx.stats.limitRefusals); },
+      collect() { this.reset(); fromRecord(this, 'limit', sources.stats.limitRefusals); },
     });
     new Counter({
       name: 'pushgate_messages_total', help: 'POST /message answers by outcome (delivered 200, dropped 202, rejected 4xx, failed 5xx) and HTTP status.', labelNames: ['outcome', 'status'], registers,
       collect() {
         this.reset();
-        for (const [status, n] of Object.entries(ctx.stats.messages)) this.inc({ outcome: messageOutcome(status), status }, n);
+        for (const [status, n] of Object.entries(sources.stats.messages)) this.inc({ outcome: messageOutcome(status), status }, n);
       },
     });
     new Counter({
       name: 'pushgate_frames_sent_total', help: 'Server frames written to WebSockets (one per routed socket).', registers,
-      collect() { this.reset(); this.inc(ctx.stats.framesSent); },
+      collect() { this.reset(); this.inc(sources.stats.framesSent); },
     });
     new Counter({
       name: 'pushgate_client_errors_total', help: 'Client frames answered with an Error message.', registers,
-      collect() { this.reset(); this.inc(ctx.stats.clientErrors); },
+      collect() { this.reset(); this.inc(sources.stats.clientErrors); },
     });
     new Counter({
       name: 'pushgate_closes_total', help: 'Closed connections by transport and reason (server drops: pong-timeout, slow-consumer, write-timeout, ...).', labelNames: ['transport', 'reason'], registers,
       collect() {
         this.reset();
-        fromRecord(this, 'reason', ctx.stats.closes, { transport: 'ws' });
+        fromRecord(this, 'reason', sources.stats.closes, { transport: 'ws' });
         // Both SSE endpoints' server-side drops; pushgate_sse_drops_total tells them apart.
-        const sse: Record<string, number> = { ...src().events?.dropped };
-        for (const [reason, n] of Object.entries(src().icinga?.stats.dropped ?? {})) sse[reason] = (sse[reason] ?? 0) + n;
+        const sse: Record<string, number> = { ...sources.events?.dropped };
+        for (const [reason, n] of Object.entries(sources.icinga?.stats.dropped ?? {})) sse[reason] = (sse[reason] ?? 0) + n;
         fromRecord(this, 'reason', sse, { transport: 'sse' });
       },
     });
@@ -163,7 +168,7 @@ export class GatewayMetrics {
       name: 'pushgate_sse_drops_total', help: 'SSE streams closed by the server, by endpoint (events, icinga) and reason (slow-consumer, write-error).', labelNames: ['endpoint', 'reason'], registers,
       collect() {
         this.reset();
-        const s = src();
+        const s = sources;
         if (s.events?.dropped) fromRecord(this, 'reason', s.events.dropped, { endpoint: 'events' });
         if (s.icinga) fromRecord(this, 'reason', s.icinga.stats.dropped, { endpoint: 'icinga' });
       },
@@ -172,40 +177,40 @@ export class GatewayMetrics {
       name: 'pushgate_sse_events_delivered_total', help: 'Events written to SSE streams, by endpoint (one per browser per event; replays not counted).', labelNames: ['endpoint'], registers,
       collect() {
         this.reset();
-        const s = src();
+        const s = sources;
         if (s.events?.hub.delivered !== undefined) this.inc({ endpoint: 'events' }, s.events.hub.delivered);
         if (s.icinga?.hub.delivered !== undefined) this.inc({ endpoint: 'icinga' }, s.icinga.hub.delivered);
       },
     });
     new Gauge({
       name: 'pushgate_bus_up', help: 'Whether notifications cross gateway nodes right now (1), by bus type; the in-process bus is always 1.', labelNames: ['type'], registers,
-      collect() { this.reset(); this.set({ type: ctx.bus.kind }, ctx.bus.up ? 1 : 0); },
+      collect() { this.reset(); this.set({ type: sources.bus.kind }, sources.bus.up ? 1 : 0); },
     });
     new Counter({
       name: 'pushgate_bus_messages_total', help: 'Bus messages to and from other gateway nodes, by direction (published, received).', labelNames: ['direction'], registers,
       collect() {
         this.reset();
-        this.inc({ direction: 'published' }, ctx.bus.stats.published);
-        this.inc({ direction: 'received' }, ctx.bus.stats.received);
+        this.inc({ direction: 'published' }, sources.bus.stats.published);
+        this.inc({ direction: 'received' }, sources.bus.stats.received);
       },
     });
     new Counter({
       name: 'pushgate_bus_undelivered_total', help: 'Bus messages that could not be published (Redis down or failing): other nodes never saw them; local clients got them.', registers,
-      collect() { this.reset(); this.inc(ctx.bus.stats.undelivered); },
+      collect() { this.reset(); this.inc(sources.bus.stats.undelivered); },
     });
     new Counter({
       name: 'pushgate_bus_claims_total', help: 'Per-notification claims for browsers with tabs on several nodes, by outcome (won, lost, failed).', labelNames: ['outcome'], registers,
-      collect() { this.reset(); fromRecord(this, 'outcome', ctx.bus.stats.claims); },
+      collect() { this.reset(); fromRecord(this, 'outcome', sources.bus.stats.claims); },
     });
     new Counter({
       name: 'pushgate_icinga_subscriptions_total', help: 'Icinga SSE subscription answers by HTTP status.', labelNames: ['status'], registers,
-      collect() { this.reset(); const i = src().icinga; if (i) fromRecord(this, 'status', i.stats.answers); },
+      collect() { this.reset(); const i = sources.icinga; if (i) fromRecord(this, 'status', i.stats.answers); },
     });
     new Counter({
       name: 'pushgate_icinga_polls_total', help: 'Polls of the Icinga database by outcome (ok, error).', labelNames: ['outcome'], registers,
       collect() {
         this.reset();
-        const p = src().icinga?.poller.stats;
+        const p = sources.icinga?.poller.stats;
         if (!p) return;
         this.inc({ outcome: 'ok' }, p.polls - p.pollErrors);
         this.inc({ outcome: 'error' }, p.pollErrors);
@@ -215,7 +220,7 @@ export class GatewayMetrics {
       name: 'pushgate_relay_deliveries_total', help: 'Outbox deliveries settled, by channel and outcome (sent, dead).', labelNames: ['channel', 'outcome'], registers,
       collect() {
         this.reset();
-        for (const [channel, c] of src().outbox?.byChannel ?? []) {
+        for (const [channel, c] of sources.outbox?.byChannel ?? []) {
           this.inc({ channel, outcome: 'sent' }, c.sent);
           this.inc({ channel, outcome: 'dead' }, c.dead);
         }
@@ -223,25 +228,25 @@ export class GatewayMetrics {
     });
     new Counter({
       name: 'pushgate_relay_retries_total', help: 'Outbox delivery attempts that were followed by another one, by channel.', labelNames: ['channel'], registers,
-      collect() { this.reset(); for (const [channel, c] of src().outbox?.byChannel ?? []) this.inc({ channel }, c.retried); },
+      collect() { this.reset(); for (const [channel, c] of sources.outbox?.byChannel ?? []) this.inc({ channel }, c.retried); },
     });
     new Counter({
       name: 'pushgate_relay_dead_letters_total', help: 'Outbox deliveries written to the dead-letter file, by channel.', labelNames: ['channel'], registers,
-      collect() { this.reset(); for (const [channel, c] of src().outbox?.byChannel ?? []) this.inc({ channel }, c.dead); },
+      collect() { this.reset(); for (const [channel, c] of sources.outbox?.byChannel ?? []) this.inc({ channel }, c.dead); },
     });
     new Counter({
       name: 'pushgate_outbox_rejected_total', help: 'Deliveries the outbox refused (full, closed or journal error).', registers,
-      collect() { this.reset(); const o = src().outbox; if (o) this.inc(o.stats.rejected); },
+      collect() { this.reset(); const o = sources.outbox; if (o) this.inc(o.stats.rejected); },
     });
     new Gauge({
       name: 'pushgate_outbox_pending', help: 'Deliveries accepted by the outbox and not yet sent or dead-lettered.', registers,
-      collect() { this.reset(); const o = src().outbox; if (o) this.set(o.pending); },
+      collect() { this.reset(); const o = sources.outbox; if (o) this.set(o.pending); },
     });
     new Gauge({
       name: 'pushgate_outbox_oldest_pending_age_seconds', help: 'Age of the oldest delivery the outbox still holds (0 when none is pending).', registers,
       collect() {
         this.reset();
-        const o = src().outbox;
+        const o = sources.outbox;
         if (!o) return;
         const at = o.oldestPendingAt;
         this.set(at === undefined ? 0 : Math.max(0, (Date.now() - at) / 1000));
@@ -249,22 +254,59 @@ export class GatewayMetrics {
     });
     new Gauge({
       name: 'pushgate_outbox_journal_bytes', help: 'Size of the outbox journal in bytes.', registers,
-      collect() { this.reset(); const o = src().outbox; if (o) this.set(o.journalBytes); },
+      collect() { this.reset(); const o = sources.outbox; if (o) this.set(o.journalBytes); },
     });
     new Counter({
-      name: 'pushgate_mobile_push_requests_total', help: 'In-memory mobile push relay requests by outcome (sent, failed, retried, gone, dropped).', labelNames: ['outcome'], registers,
+      name: 'pushgate_notifications_total', help: 'Notifications by outcome: accepted here (by source), refused (by the refusing part), received from other nodes.', labelNames: ['outcome', 'source'], registers,
       collect() {
         this.reset();
-        const m = src().mobilePush?.stats;
-        if (m) fromRecord(this, 'outcome', { sent: m.sent, failed: m.failed, retried: m.retried, gone: m.gone, dropped: m.dropped });
+        const st = sources.pipeline.stats;
+        fromRecord(this, 'source', st.accepted, { outcome: 'accepted' });
+        fromRecord(this, 'source', st.refused, { outcome: 'refused' });
+        this.inc({ outcome: 'received', source: 'bus' }, st.received);
       },
     });
-  }
-
-  /** Attach parts started outside the gateway (outbox, relay, SSE endpoints); replaces earlier ones. */
-  observe(sources: MetricsSources): void {
-    this.#sources = sources;
-    sources.icinga?.directory?.observeQueries?.(this.#directories.observer);
+    new Counter({
+      name: 'pushgate_deliveries_total', help: 'Deliveries by target and outcome: live targets count endpoints written (delivered); durable targets count deliveries queued, sent and dead.', labelNames: ['target', 'outcome'], registers,
+      collect() {
+        this.reset();
+        const st = sources.pipeline.stats;
+        fromRecord(this, 'target', st.live, { outcome: 'delivered' });
+        for (const [target, byOutcome] of Object.entries(st.durable)) for (const [outcome, n] of Object.entries(byOutcome)) this.inc({ target, outcome }, n);
+      },
+    });
+    new Gauge({
+      name: 'pushgate_journal_bytes', help: 'Bytes of the pipeline journal (all segments).', registers,
+      collect() { this.set(sources.journal.bytes); },
+    });
+    new Gauge({
+      name: 'pushgate_journal_segments', help: 'Segment files of the pipeline journal.', registers,
+      collect() { this.set(sources.journal.segments); },
+    });
+    new Counter({
+      name: 'pushgate_journal_fsyncs_total', help: 'fsyncs of the pipeline journal (each commits a batch of records).', registers,
+      collect() { this.reset(); this.inc(sources.journal.stats.fsyncs); },
+    });
+    new Counter({
+      name: 'pushgate_journal_write_errors_total', help: 'Failed writes of the pipeline journal (their notifications were refused).', registers,
+      collect() { this.reset(); this.inc(sources.journal.stats.writeErrors); },
+    });
+    new Counter({
+      name: 'pushgate_journal_compactions_total', help: 'Journal segments deleted by age or size.', registers,
+      collect() { this.reset(); this.inc(sources.journal.stats.compactions); },
+    });
+    new Gauge({
+      name: 'pushgate_replay_frames', help: 'Notifications kept in the WebSocket resume windows (?since=).', registers,
+      collect() { this.set(sources.replay.frames); },
+    });
+    new Gauge({
+      name: 'pushgate_replay_bytes', help: 'Bytes of the notifications kept in the WebSocket resume windows.', registers,
+      collect() { this.set(sources.replay.bytes); },
+    });
+    new Counter({
+      name: 'pushgate_replay_evicted_total', help: 'Notifications that left a WebSocket resume window before their age (per-user count or byte bound); a client resuming behind them gets ReplayGap.', registers,
+      collect() { this.reset(); this.inc(sources.replay.evicted); },
+    });
   }
 
   /** Answers `GET /metrics` (405 for other methods); an HttpHandler. */

@@ -5,15 +5,18 @@
  * is kept per request.
  */
 import type { IncomingMessage, ServerResponse } from 'node:http';
-import type { GatewayContext } from '../context.js';
-import type { MobilePushSource, OutboxSource } from './metrics.js';
+import type { Bus } from '../cluster/bus.js';
+import type { Registry } from '../transport/ws/registry.js';
+import type { OutboxSource } from './metrics.js';
+import type { GatewayStats } from './stats.js';
 
-/** Parts built outside the gateway that `/status` also reports; each optional. */
+/** What `/status` reports from. */
 export interface StatusSources {
-  /** The durable outbox of the notification channels. */
+  registry: Registry;
+  stats: GatewayStats;
+  bus: Bus;
+  /** The durable outbox (mobile push and the named channels), when anything durable is configured. */
   outbox?: OutboxSource | undefined;
-  /** The in-memory mobile push relay. */
-  mobilePush?: MobilePushSource | undefined;
 }
 
 /** The `/status` JSON body. */
@@ -36,10 +39,10 @@ export interface GatewayStatus {
   messages: Record<string, number>;
   /** Frames written to sockets. */
   framesSent: number;
-  /** The outbox, or null when no notification channels are configured. */
+  /** The outbox (its `mobile-push` channel is mobile push), or null when nothing durable is configured. */
   outbox: { pending: number; journalBytes: number; accepted: number; rejected: number; channels: Record<string, { sent: number; retried: number; dead: number }> } | null;
-  /** The in-memory mobile push relay's counters, or null. */
-  mobilePush: { sent: number; failed: number; retried: number; gone: number; dropped: number } | null;
+  /** Retired (the in-memory mobile push relay is gone): always null; mobile push counts are `outbox.channels["mobile-push"]`. */
+  mobilePush: null;
   /** The cluster bus (docs/scale-out.md): whether notifications cross nodes now, and its counters. */
   bus?: { type: 'local' | 'redis'; up: boolean; reason?: string; published: number; received: number; undelivered: number };
 }
@@ -52,10 +55,9 @@ function isLoopback(address: string | undefined): boolean {
 }
 
 /** Snapshot of the counters. */
-export function collectStatus(ctx: GatewayContext, sources: StatusSources): GatewayStatus {
-  const { registry, stats } = ctx;
+export function collectStatus(sources: StatusSources): GatewayStatus {
+  const { registry, stats } = sources;
   const o = sources.outbox;
-  const m = sources.mobilePush?.stats;
   return {
     uptimeSeconds: Math.round(process.uptime()),
     connections: registry.size,
@@ -70,28 +72,27 @@ export function collectStatus(ctx: GatewayContext, sources: StatusSources): Gate
       pending: o.pending, journalBytes: o.journalBytes, accepted: o.stats.accepted, rejected: o.stats.rejected,
       channels: Object.fromEntries([...o.byChannel].map(([name, c]) => [name, { sent: c.sent, retried: c.retried, dead: c.dead }])),
     } : null,
-    mobilePush: m ? { sent: m.sent, failed: m.failed, retried: m.retried, gone: m.gone, dropped: m.dropped } : null,
-    bus: busStatus(ctx),
+    mobilePush: null,
+    bus: busStatus(sources.bus),
   };
 }
 
-function busStatus({ bus }: GatewayContext): NonNullable<GatewayStatus['bus']> {
+function busStatus(bus: Bus): NonNullable<GatewayStatus['bus']> {
   const health = bus.health();
   const { published, received, undelivered } = bus.stats;
   return { type: bus.kind, up: bus.up, ...(health.ok ? {} : { reason: health.reason }), published, received, undelivered };
 }
 
-/** The `/status` route's state: sources attached after start with {@link StatusEndpoint.observe}. */
+/** The `/status` route. */
 export class StatusEndpoint {
-  #sources: StatusSources = {};
+  readonly #sources: StatusSources;
 
-  /** Attach parts started outside the gateway (outbox, relay); replaces earlier ones. */
-  observe(sources: StatusSources): void {
+  constructor(sources: StatusSources) {
     this.#sources = sources;
   }
 
   /** Answers `GET /status`: 403 unless from loopback and unproxied, 405 for other methods; an HttpHandler. */
-  readonly handler = (req: IncomingMessage, res: ServerResponse, ctx: GatewayContext): void => {
+  readonly handler = (req: IncomingMessage, res: ServerResponse): void => {
     // A local reverse proxy connects from loopback too: its forwarding headers mark a remote client.
     if (!isLoopback(req.socket.remoteAddress) || req.headers['x-forwarded-for'] !== undefined || req.headers.forwarded !== undefined) {
       res.writeHead(403, { 'Content-Type': 'text/plain; charset=utf-8' });
@@ -103,7 +104,7 @@ export class StatusEndpoint {
       res.end('Method Not Allowed\n');
       return;
     }
-    const body = JSON.stringify(collectStatus(ctx, this.#sources));
+    const body = JSON.stringify(collectStatus(this.#sources));
     res.writeHead(200, { 'Content-Type': 'application/json', 'Content-Length': Buffer.byteLength(body), 'Cache-Control': 'no-store' });
     res.end(body);
   };
@@ -138,11 +139,7 @@ export function formatStatus(url: string, s: GatewayStatus): string {
       const c = o.channels[name]!;
       lines.push(`    ${name.padEnd(16)} ${c.sent} sent, ${c.retried} retried, ${c.dead} dead`);
     }
-  } else lines.push('  outbox             none (no notification channels)');
-  if (s.mobilePush) {
-    const m = s.mobilePush;
-    lines.push(`  mobile push        ${m.sent} sent, ${m.failed} failed, ${m.retried} retried, ${m.gone} gone, ${m.dropped} dropped`);
-  }
+  } else lines.push('  outbox             none (no notification channels, no mobile push)');
   const b = s.bus;
   if (b === undefined) lines.push('  bus                unknown (an older gateway)');
   else if (b.type === 'local') lines.push('  bus                local (one process)');

@@ -1,18 +1,20 @@
 import { envelope } from '@pushgate/protocol';
+import type { IdClock } from '../cluster/ids.js';
 
 /**
- * Missed-message replay for the WebSocket endpoint (PROTOCOL.md §6): every
- * `ProcessPushNotification` carries an increasing `id` in its payload, and
- * the gateway keeps the last frames of each user, bounded by count and age.
- * A WebSocket connecting with `?since=<id>` first receives, in order, every
- * kept frame with a higher id; when frames after `since` have already left
- * the buffer (or the gateway restarted since), it is told so with a
- * `ReplayGap` message instead of a silent gap (docs/protocol-extensions.md).
+ * Missed-message replay for the WebSocket endpoint
+ * (docs/protocol/extensions.md): every `ProcessPushNotification` carries an
+ * increasing `id` in its payload, and the gateway keeps the last frames of
+ * each user, bounded by count, bytes and age. A WebSocket connecting with
+ * `?since=<id>` first receives, in order, every kept frame with a higher id;
+ * when frames after `since` have already left the buffer, it is told so with
+ * a `ReplayGap` message instead of a silent gap. The pipeline refills the log
+ * from its journal at start (pipeline/journal.ts), so a restart within the
+ * window loses nothing a client missed.
  *
- * The SSE hub (`sse/stream.ts`) keeps its own replay ring inside `SseHub`,
- * interleaved with its stream bookkeeping (one ring over all topics, ids
- * that may arrive out of order); WebSocket ids are per user and strictly
- * increasing, so this per-user log is simpler and needs no topic scan.
+ * The SSE hub (`transport/sse/stream.ts`) keeps its own replay ring, one over
+ * all topics with ids that may arrive out of order; WebSocket ids are per user
+ * and increasing, so this per-user log is simpler and needs no topic scan.
  */
 
 /** Server message type telling a resuming client that notifications may be missing. */
@@ -28,17 +30,22 @@ export interface ReplayGapPayload {
 
 /** Bounds of {@link ReplayLog}. */
 export interface ReplayOptions {
-  /** Most frames kept per user; 0 disables replay (every resume with a gap is reported). Default 100. */
+  /** Most frames kept per user; 0 disables replay (every resume with a gap is reported). Default 10000. */
   maxEvents: number;
   /** Longest a frame is kept, ms. Default 300000. */
   maxAgeMs: number;
+  /** Bytes of frames kept for all users together; the oldest leave first. Default 64 MiB. */
+  maxBytes?: number;
+  /** Where ids come from: a `since` above every id issued or seen names nothing and is a gap. */
+  ids: IdClock;
+  /**
+   * Lowest id that can be replayed: ids below it were issued before the
+   * journal this log was restored from begins (default: the next id, as on
+   * a first start).
+   */
+  firstId?: number;
   /** Clock in ms; default `Date.now`. */
   now?: () => number;
-  /**
-   * Cluster-unique ids (bus/redis.ts): ids are `counter * slots + slot`, so
-   * nodes with different slots never issue the same id. Default one slot.
-   */
-  ids?: { slots: number; slot: number };
 }
 
 interface Entry {
@@ -60,75 +67,49 @@ export class ReplayLog {
   readonly #users = new Map<number, UserLog>();
   readonly #maxEvents: number;
   readonly #maxAgeMs: number;
+  readonly #maxBytes: number;
   readonly #now: () => number;
-  /** Ids issued before this process started cannot be replayed. */
+  readonly #ids: IdClock;
+  /** Ids below this cannot be replayed. */
   readonly #firstId: number;
-  #last: number;
-  /** Lamport counter behind the ids (`#last` = `#counter * #slots + #slot`). */
-  #counter: number;
-  readonly #slots: number;
-  #slot: number;
-  /** Highest id issued here or seen from another node. */
-  #highest: number;
-  /** Every record in order, so frames past `maxAgeMs` leave even for users who get nothing new. */
+  /** Every record in order, so frames past `maxAgeMs` (or `maxBytes`) leave even for users who get nothing new. */
   readonly #order: { userId: number; at: number }[] = [];
   #orderHead = 0;
   /** Highest id lost with a user's log dropped as empty; stands in for `lost` of users without a log. */
   #forgotten = 0;
+  #bytes = 0;
+  #frames = 0;
+  /** Frames that left before their age because of `maxEvents` or `maxBytes` (for metrics). */
+  evicted = 0;
 
   constructor(opts: ReplayOptions) {
     this.#maxEvents = opts.maxEvents;
     this.#maxAgeMs = opts.maxAgeMs;
+    this.#maxBytes = opts.maxBytes ?? 64 * 1024 * 1024;
     this.#now = opts.now ?? Date.now;
-    this.#slots = opts.ids?.slots ?? 1;
-    this.#slot = opts.ids?.slot ?? 0;
-    // Ids start at the clock (ms) so a `since` from before a restart is lower than every new id.
-    this.#counter = this.#now();
-    this.#last = this.#counter * this.#slots + this.#slot;
-    this.#highest = this.#last;
-    this.#firstId = this.#last + 1;
+    this.#ids = opts.ids;
+    this.#firstId = opts.firstId ?? opts.ids.lastId + 1;
   }
 
   /**
-   * The next notification id. One counter for all users: ids are increasing
-   * per user (and globally), so one user's ids need not be consecutive.
+   * Keep `frame` (the exact Buffer sent to the user's sockets) under `id`.
+   * `at` is when it was accepted (default now; older when restored from the journal).
    */
-  nextId(): number {
-    this.#last = ++this.#counter * this.#slots + this.#slot;
-    if (this.#last > this.#highest) this.#highest = this.#last;
-    return this.#last;
-  }
-
-  /** Issue later ids in another slot (the cluster bus leased a new one after reconnecting). */
-  setSlot(slot: number): void {
-    this.#slot = slot;
-  }
-
-  /**
-   * An id issued by another node (cluster bus): later ids of this node are
-   * higher (a Lamport clock), so one user's ids keep the order in which a
-   * node saw them, whichever node issued them.
-   */
-  observe(id: number): void {
-    const counter = Math.floor(id / this.#slots);
-    if (counter > this.#counter) this.#counter = counter;
-    if (id > this.#highest) this.#highest = id;
-  }
-
-  /** Keep `frame` (the exact Buffer sent to the user's sockets) under `id`. */
-  record(userId: number, id: number, frame: Buffer): void {
+  record(userId: number, id: number, frame: Buffer, at = this.#now()): void {
     if (this.#maxEvents === 0) return;
     let log = this.#users.get(userId);
     if (!log) this.#users.set(userId, (log = { entries: [], head: 0, lost: 0 }));
     const now = this.#now();
     const { entries } = log;
     // Frames from other nodes may arrive slightly out of id order: keep the log sorted.
-    let at = entries.length;
-    while (at > log.head && entries[at - 1]!.id > id) at--;
-    if (at === entries.length) entries.push({ id, at: now, frame });
-    else entries.splice(at, 0, { id, at: now, frame });
+    let i = entries.length;
+    while (i > log.head && entries[i - 1]!.id > id) i--;
+    if (i === entries.length) entries.push({ id, at, frame });
+    else entries.splice(i, 0, { id, at, frame });
+    this.#bytes += frame.length;
+    this.#frames++;
     this.#expire(log, now);
-    this.#order.push({ userId, at: now });
+    this.#order.push({ userId, at });
     this.#sweep(now);
   }
 
@@ -148,18 +129,13 @@ export class ReplayLog {
         if (e.id > since) frames.push(e.frame);
       }
     }
-    // Lost: something above `since` expired, or `since` predates this process, or names an id never issued.
+    // Lost: something above `since` expired, or `since` predates what the journal holds, or names an id never issued.
     const lost = log?.lost ?? this.#forgotten;
-    const gapped = since < lost || since < this.#firstId - 1 || since > this.#highest;
+    const gapped = since < lost || since < this.#firstId - 1 || since > this.#ids.highest;
     const gap = gapped
       ? Buffer.from(envelope<ReplayGapPayload>(REPLAY_GAP, gapMessage(since), { since, oldest }))
       : undefined;
     return { gap, frames };
-  }
-
-  /** The id issued last (the clock at start when none was issued yet). */
-  get lastId(): number {
-    return this.#last;
   }
 
   /** Users with a log (kept frames, or lost ones not yet swept); bounded by the users notified within `maxAgeMs`. */
@@ -167,14 +143,29 @@ export class ReplayLog {
     return this.#users.size;
   }
 
-  /** Expire the users whose oldest records passed `maxAgeMs`; drop logs left empty. */
+  /** Frames kept, for metrics. */
+  get frames(): number {
+    return this.#frames;
+  }
+
+  /** Bytes of the frames kept, for metrics. */
+  get bytes(): number {
+    return this.#bytes;
+  }
+
+  /** Expire the users whose oldest records passed `maxAgeMs` (or the oldest beyond `maxBytes`); drop logs left empty. */
   #sweep(now: number): void {
     const order = this.#order;
     const cutoff = now - this.#maxAgeMs;
-    while (this.#orderHead < order.length && order[this.#orderHead]!.at < cutoff) {
+    while (this.#orderHead < order.length && (order[this.#orderHead]!.at < cutoff || this.#bytes > this.#maxBytes)) {
       const { userId } = order[this.#orderHead++]!;
       const log = this.#users.get(userId);
       if (!log) continue;
+      // Over the byte budget: this record is the user's oldest, so it is the one to go.
+      if (this.#bytes > this.#maxBytes && log.head < log.entries.length) {
+        this.#drop(log);
+        this.evicted++;
+      }
       this.#expire(log, now);
       if (log.head === log.entries.length) {
         this.#users.delete(userId);
@@ -187,12 +178,20 @@ export class ReplayLog {
     }
   }
 
+  #drop(log: UserLog): void {
+    const e = log.entries[log.head]!;
+    log.lost = e.id;
+    log.head++;
+    this.#bytes -= e.frame.length;
+    this.#frames--;
+  }
+
   #expire(log: UserLog, now: number): void {
     const { entries } = log;
     const cutoff = now - this.#maxAgeMs;
     while (log.head < entries.length && (entries.length - log.head > this.#maxEvents || entries[log.head]!.at < cutoff)) {
-      log.lost = entries[log.head]!.id;
-      log.head++;
+      if (entries.length - log.head > this.#maxEvents) this.evicted++;
+      this.#drop(log);
     }
     // Compact once the dead prefix dominates, so the shift cost is amortised.
     if (log.head > 64 && log.head * 2 > entries.length) {

@@ -1,39 +1,39 @@
 import type { Logger } from 'pino';
 import { FailureLog } from '../ops/failure-log.js';
-import { frameEvent } from '../transport/sse/stream.js';
+import { icingaSeverity, type Notification } from '../pipeline/notification.js';
 import type { IcingaDirectory, NotifiedRow } from '../directory/icinga.js';
 
-/** The one event type Icinga's browser script listens for. */
-export const ICINGA_EVENT = 'icinga2.notification';
-
-/** `2024-05-01T12:00:00.000+00:00`: RFC 3339 with milliseconds and a numeric offset (PHP's RFC3339_EXTENDED, UTC). */
-export function rfc3339Ms(ms: number): string {
-  return new Date(ms).toISOString().slice(0, -1) + '+00:00';
-}
-
 /**
- * Frame one `icinga2.notification` event, byte-compatible with Icinga's
- * daemon plus an `id:` line (the `incident_history.id`).
- * @param retryMs the `retry:` value, ms (Icinga: 3000).
+ * The Icinga Notifications source (docs/protocol/icinga-sse.md "Where events
+ * come from"): polls `incident_history` for notified rows and hands each
+ * de-duplicated `sent` row, as a {@link Notification} for its contact, to
+ * the pipeline.
  */
-export function icingaFrame(row: Pick<NotifiedRow, 'id' | 'time' | 'incidentId' | 'severity' | 'title' | 'message'>, retryMs: number): Buffer {
-  const data = JSON.stringify({
-    time: rfc3339Ms(row.time),
-    payload: { incident_id: row.incidentId, severity: row.severity, title: row.title, message: row.message },
-  });
-  return frameEvent(ICINGA_EVENT, data, row.id, retryMs);
+
+/** The pipeline's notification for one notified row; `id` is the notification id the id clock issued. */
+export function icingaNotification(row: NotifiedRow, id: number, now: number): Notification {
+  return {
+    id,
+    objectKey: `icinga:${row.title}`,
+    kind: row.severity === 'ok' ? 'RECOVERY' : 'PROBLEM',
+    severity: icingaSeverity(row.severity),
+    title: row.title,
+    body: row.message ?? '',
+    recipients: [{ kind: 'contact', contactId: row.contactId }],
+    source: 'icinga-poll',
+    created: now,
+    icinga: { historyId: row.id, incidentId: row.incidentId, severity: row.severity, time: row.time, message: row.message },
+  };
 }
 
 /** Options of {@link IcingaPoller}. */
 export interface IcingaPollerOptions {
   directory: IcingaDirectory;
   logger: Logger;
-  /** Receives each deduplicated `sent` row with its frame. */
-  deliver: (contactId: number, id: number, frame: Buffer) => void;
+  /** Receives each de-duplicated `sent` row (the composition root hands it to the pipeline). */
+  deliver: (row: NotifiedRow) => void;
   /** Time between the end of one poll and the start of the next, ms (Icinga: 3000). */
   pollIntervalMs: number;
-  /** `retry:` of each event, ms (default 3000). */
-  retryMs?: number;
   /** Most rows read per poll (default 1000); the rest follow next poll. */
   batchSize?: number;
   /** Pending rows behind a higher row are re-checked until they settle, at most this many (default 10000) ... */
@@ -46,18 +46,18 @@ export interface IcingaPollerOptions {
   dedupeMaxAgeMs?: number;
   /** Clock in ms (default `Date.now`). */
   now?: () => number;
+  /** With the Redis bus: poll only while holding the cluster lease, from the shared position. */
+  coordinator?: PollerCoordinator;
 }
 
 /**
- * Several gateway nodes (the Redis bus): only the lease holder polls, its
- * events reach every node, and the read position is shared so a new lease
- * holder continues where the last one stopped.
+ * Several gateway nodes (the Redis bus): only the lease holder polls (the
+ * pipeline carries its notifications to every node), and the read position
+ * is shared so a new lease holder continues where the last one stopped.
  */
 export interface PollerCoordinator {
   /** True while this node should poll (acquires or renews the lease). */
   lead(): Promise<boolean>;
-  /** Deliver an event on every node (replaces `deliver`). */
-  deliver(contactId: number, id: number, frame: Buffer): void;
   /** The shared highest row id read. */
   cursor: { get(): Promise<number | undefined>; set(id: number): void };
 }
@@ -87,7 +87,7 @@ export class IcingaPoller {
   readonly stats: IcingaPollerStats = { polls: 0, pollErrors: 0, delivered: 0, duplicates: 0, failed: 0, pendingDropped: 0 };
   /** Message of the last poll's database error; undefined once a poll succeeds (for `/readyz`). */
   lastError: string | undefined;
-  private readonly o: Required<Omit<IcingaPollerOptions, 'directory' | 'logger' | 'deliver'>>;
+  private readonly o: Required<Omit<IcingaPollerOptions, 'directory' | 'logger' | 'deliver' | 'coordinator'>>;
   private lastId: number | undefined;
   /** Pending row id → when first seen (ms); insertion order = age order. */
   private readonly pending = new Map<number, number>();
@@ -98,14 +98,14 @@ export class IcingaPoller {
   private stopped = false;
   /** An outage is logged when it starts, once a minute while it lasts, and when it ends (failure-log.ts). */
   private readonly failures: FailureLog;
-  private coordinator: PollerCoordinator | undefined;
+  private readonly coordinator: PollerCoordinator | undefined;
   private leading = false;
 
   constructor(private readonly opts: IcingaPollerOptions) {
     this.failures = new FailureLog({ logger: opts.logger, what: 'icinga: polling incident_history' });
+    this.coordinator = opts.coordinator;
     this.o = {
       pollIntervalMs: opts.pollIntervalMs,
-      retryMs: opts.retryMs ?? 3000,
       batchSize: opts.batchSize ?? 1000,
       pendingMaxIds: opts.pendingMaxIds ?? 10_000,
       pendingMaxAgeMs: opts.pendingMaxAgeMs ?? 3_600_000,
@@ -113,11 +113,6 @@ export class IcingaPoller {
       dedupeMaxAgeMs: opts.dedupeMaxAgeMs ?? 3_600_000,
       now: opts.now ?? Date.now,
     };
-  }
-
-  /** Poll only while holding the cluster lease, and deliver through the bus (see {@link PollerCoordinator}). */
-  coordinate(coordinator: PollerCoordinator): void {
-    this.coordinator = coordinator;
   }
 
   /** Ids of pending rows being re-checked (for tests and metrics). */
@@ -206,7 +201,7 @@ export class IcingaPoller {
         this.seen.set(key, now);
         if (this.seen.size > this.o.dedupeMaxEntries) this.seen.delete(this.seen.keys().next().value!);
         this.stats.delivered++;
-        (this.coordinator?.deliver ?? this.opts.deliver)(row.contactId, row.id, icingaFrame(row, this.o.retryMs));
+        this.opts.deliver(row);
         return;
       }
       case 'pending':

@@ -1,12 +1,19 @@
-import { createHash, timingSafeEqual } from 'node:crypto';
+import { timingSafeEqual } from 'node:crypto';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { Socket } from 'node:net';
-import { envelope, formatNotification, IntakeReplies, MessageBody, parseMessageBody, ServerMessageType, type PushNotificationPayload } from '@pushgate/protocol';
-import type { GatewayContext, PushJob } from '../context.js';
+import { formatNotification, IntakeReplies, parseMessageBody } from '@pushgate/protocol';
+import type { Logger } from 'pino';
+import type { AuthPolicy } from '../transport/ws/handshake.js';
+import type { HandshakeGuard } from '../auth/guard.js';
+import type { IdClock } from '../cluster/ids.js';
+import type { Config } from '../config.js';
+import type { Directory } from '../directory/directory.js';
 import { GatewayError } from '../errors.js';
+import { count, type GatewayStats } from '../ops/stats.js';
+import { naemonObjectKey, naemonSeverity, type Notification } from '../pipeline/notification.js';
+import type { Pipeline } from '../pipeline/pipeline.js';
 import { checkCredential } from '../transport/ws/handshake.js';
 import { INTAKE_SCOPE_USER } from '../auth/token.js';
-import { count } from '../ops/stats.js';
 
 type Reply = readonly [number, string];
 
@@ -74,175 +81,182 @@ function readBody(req: IncomingMessage, limit: number): Promise<Buffer> {
   });
 }
 
-function reply(ctx: GatewayContext, res: ServerResponse, [status, text]: Reply, extraHeaders?: Record<string, string>): void {
-  count(ctx.stats.messages, String(status));
-  // 202 means a notification was dropped: log it with the reason. Rejections are the caller's to report.
-  if (status === 202) ctx.logger.info({ status, reason: text }, '/message dropped');
-  else if (status !== 200 && ctx.logger.isLevelEnabled('debug')) ctx.logger.debug({ status, reason: text }, '/message rejected');
-  if (res.headersSent) return;
-  res.writeHead(status, { 'Content-Type': 'text/plain; charset=utf-8', 'Content-Length': Buffer.byteLength(text), ...extraHeaders });
-  res.end(text);
-}
-
 const TOO_LARGE: Reply = [413, 'Payload too large'];
 const UNAUTHORIZED: Reply = [401, 'Unauthorized'];
 const TOO_MANY_FAILURES: Reply = [429, 'Too many failed authentications'];
 const SHUTTING_DOWN: Reply = [503, 'Shutting down'];
 const INTERNAL: Reply = [500, 'Internal server error'];
 
+/** What the `/message` source needs. */
+export interface MessageSourceOptions {
+  config: Config;
+  directory: Directory;
+  logger: Logger;
+  stats: GatewayStats;
+  /** Per-IP failed-authentication budget, shared with the WebSocket handshake. */
+  guard: HandshakeGuard;
+  pipeline: Pipeline;
+  /** Notification ids (the bus's clock). */
+  ids: IdClock;
+  /** True once the gateway is shutting down: new notifications get 503. */
+  closing: () => boolean;
+}
+
 /**
- * `POST /message` (PROTOCOL.md §2): validate, authenticate, resolve host and
- * service names, format, deliver `ProcessPushNotification` to one tab per
- * browser of the user, hand the job to the mobile relay, answer `200 ok`.
- * Every other outcome has its exact status and text (`IntakeReplies`).
+ * `POST /message` (docs/protocol/openitcockpit.md "Notification input"), the
+ * source the sender feeds: validate, authenticate, resolve host and service
+ * names, format, and hand the {@link Notification} to the pipeline; answer
+ * `200 ok` once it is accepted. Every other outcome has its exact status and
+ * text (`IntakeReplies`).
  */
-export async function handleMessage(ctx: GatewayContext, req: IncomingMessage, res: ServerResponse): Promise<void> {
-  try {
-    await intake(ctx, req, res);
-  } catch (err) {
-    if (err instanceof GatewayError && err.code === 'GW_ERR_DIRECTORY_UNAVAILABLE') {
-      ctx.logger.warn({ err }, '/message: directory unavailable');
-      reply(ctx, res, IntakeReplies.directoryUnavailable);
-      return;
-    }
-    ctx.logger.error({ err }, '/message failed');
-    reply(ctx, res, INTERNAL);
+export class MessageSource {
+  readonly #o: MessageSourceOptions;
+  readonly #policy: AuthPolicy;
+
+  constructor(opts: MessageSourceOptions) {
+    this.#o = opts;
+    this.#policy = opts.config.auth;
   }
-}
 
-/** Same body, same id: the channels' idempotency keys (`<id>:<channel>`) survive a resend. */
-function notificationId(body: MessageBody): string {
-  return createHash('sha256').update(JSON.stringify(body)).digest('base64url').slice(0, 22);
-}
-
-async function intake(ctx: GatewayContext, req: IncomingMessage, res: ServerResponse): Promise<void> {
-  if (req.method !== 'POST') return reply(ctx, res, IntakeReplies.methodNotAllowed, { Allow: 'POST' });
-  if (ctx.closing) return reply(ctx, res, SHUTTING_DOWN);
-
-  const cfg = ctx.config.message;
-  if (!(cfg.allowUnauthenticatedLoopback && isLoopback(req.socket.remoteAddress))) {
-    // The API key, or (auth.mode token/both) a token of the intake scope, userId 0: a user's own token cannot post.
-    // Key guessing here spends the same per-IP budget as failed WebSocket handshakes (limits.maxFailedHandshakesPerIp).
-    const ip = req.socket.remoteAddress ?? '';
-    if (ctx.guard?.failuresExceeded(ip, Date.now())) {
-      count(ctx.stats.limitRefusals, 'failed-handshakes');
-      return reply(ctx, res, TOO_MANY_FAILURES);
-    }
-    const unauthorized = (): void => {
-      ctx.guard?.recordFailure(ip, Date.now());
-      reply(ctx, res, UNAUTHORIZED);
-    };
-    const key = requestApiKey(req);
-    if (key === undefined) return unauthorized();
-    if (!keptKeyMatches(req.socket, key, Date.now())) {
-      const cred = await checkCredential(key, ctx.config.auth, ctx.directory, Math.floor(Date.now() / 1000));
-      if (!cred.ok) {
-        if (cred.status === 503) throw new GatewayError('GW_ERR_DIRECTORY_UNAVAILABLE', cred.reason);
-        return unauthorized();
+  /** The route handler. */
+  readonly handler = async (req: IncomingMessage, res: ServerResponse): Promise<void> => {
+    try {
+      await this.#intake(req, res);
+    } catch (err) {
+      if (err instanceof GatewayError && err.code === 'GW_ERR_DIRECTORY_UNAVAILABLE') {
+        this.#o.logger.warn({ err }, '/message: directory unavailable');
+        this.#reply(res, IntakeReplies.directoryUnavailable);
+        return;
       }
-      if (cred.token !== undefined && cred.token.userId !== INTAKE_SCOPE_USER) return unauthorized();
-      // Tokens expire, so only an API key is kept for the connection's next requests.
-      if (cred.token === undefined) keptKeys.set(req.socket, { key: Buffer.from(key), until: Date.now() + KEPT_KEY_MS });
+      this.#o.logger.error({ err }, '/message failed');
+      this.#reply(res, INTERNAL);
     }
-  }
-
-  let raw: Buffer;
-  try {
-    raw = await readBody(req, cfg.maxBodyBytes);
-  } catch (err) {
-    if (err instanceof BodyTooLarge) return reply(ctx, res, TOO_LARGE, { Connection: 'close' });
-    throw err;
-  }
-  let json: unknown;
-  try {
-    json = JSON.parse(raw.toString('utf8'));
-  } catch {
-    return reply(ctx, res, IntakeReplies.invalidJson);
-  }
-  if (json === null || typeof json !== 'object' || Array.isArray(json)) return reply(ctx, res, IntakeReplies.invalidJson);
-
-  // Go decoded a missing userId as 0 and answered "Invalid userId"; so do we for anything not a positive integer.
-  const userId = (json as { userId?: unknown }).userId;
-  if (typeof userId !== 'number' || !Number.isSafeInteger(userId) || userId <= 0) return reply(ctx, res, IntakeReplies.invalidUserId);
-
-  const parsed = parseMessageBody(json);
-  if (!parsed.success) {
-    const issue = parsed.error.issues[0];
-    const where = issue && issue.path.length ? issue.path.map(String).join('.') : 'body';
-    const text = issue?.message.startsWith(where) ? issue.message : `Invalid ${where}: ${issue?.message ?? 'invalid'}`;
-    return reply(ctx, res, [400, text]);
-  }
-  const body = parsed.data;
-
-  if (Math.floor(Date.now() / 1000) - body.timestamp > cfg.maxAgeSeconds) return reply(ctx, res, IntakeReplies.tooOld);
-
-  // pushgate: configured channels are a delivery path too. Routing needs the host name, so with
-  // channels the "not registered" answer waits until host and service are known (docs/channels.md).
-  const reachable = ctx.registry.isRegistered(body.userId) || ctx.sse?.has(body.userId) === true
-    || (ctx.bus.kind !== 'local' && (await ctx.bus.registeredElsewhere(body.userId)))
-    || (await ctx.directory.relaySettings()) !== undefined;
-  if (!reachable && ctx.channels === undefined) return reply(ctx, res, IntakeReplies.notRegistered);
-
-  const hostName = await ctx.directory.hostName(body.hostUuid);
-  if (hostName === undefined) return reply(ctx, res, IntakeReplies.noHost);
-  let serviceName: string | undefined;
-  if (body.type === 'service') {
-    serviceName = await ctx.directory.serviceName(body.serviceUuid);
-    if (serviceName === undefined) return reply(ctx, res, IntakeReplies.noService);
-  }
-  // Users are routed by their userId as a string (`notifications.users."7"`): the directory knows no user names.
-  const user = String(body.userId);
-  const routed = ctx.channels?.channelsFor({ host: hostName, user }) ?? [];
-  if (!reachable && routed.length === 0) return reply(ctx, res, IntakeReplies.notRegistered);
-
-  const formatted = formatNotification({
-    type: body.type, hostName, serviceName, state: body.state, notificationtype: body.notificationtype,
-    output: body.output, ackauthor: body.ackauthor, ackcomment: body.ackcomment,
-  });
-  // Only the channels and the outbox use the id; a sha256 per request cost ~7 % of /message CPU (pnpm bench profile).
-  const id = ctx.channels !== undefined ? notificationId(body) : '';
-  const job: PushJob = {
-    userId: body.userId,
-    title: formatted.title,
-    body: formatted.message,
-    type: body.type,
-    notificationType: body.notificationtype,
-    currentState: body.state,
-    hostUuid: body.hostUuid,
-    serviceUuid: body.serviceUuid,
   };
-  if (ctx.channels !== undefined && routed.length > 0) {
-    // Accepted means journaled: every channel's delivery is fsynced before anyone sees 200 or a
-    // browser sees the notification. A refusal (outbox full or closed) answers 503 and delivers
-    // nothing here; deliveries already journaled for other channels still go out, and a resend of
-    // the same body has the same id, so those pending are not doubled.
-    const results = await ctx.channels.dispatch({ id, host: hostName, user, title: formatted.title, message: formatted.message });
-    const refused = Object.entries(results).find(([, r]) => r.startsWith('rejected: '));
-    if (refused !== undefined) return reply(ctx, res, [503, `Notification not accepted: channel ${refused[0]}: ${refused[1].slice('rejected: '.length)}`]);
-  }
-  // With the outbox open, mobile push is journaled too (one delivery per device), under the same rule.
-  const mobile = ctx.channels?.mobile;
-  if (mobile !== undefined && (await ctx.directory.relaySettings()) !== undefined) {
-    const refused = await mobile(id, job);
-    if (refused !== undefined) return reply(ctx, res, [503, `Notification not accepted: mobile push: ${refused}`]);
-  }
-  const payload: PushNotificationPayload = {
-    timestamp: body.timestamp,
-    userId: body.userId,
-    title: formatted.title,
-    message: formatted.message,
-    type: body.type,
-  };
-  if (body.hostUuid !== '') payload.hostUuid = body.hostUuid;
-  if (body.serviceUuid !== '') payload.serviceUuid = body.serviceUuid;
-  const icon = formatted.icon || body.icon;
-  if (icon !== '') payload.icon = icon;
-  payload.id = ctx.replay.nextId();
 
-  // Serialised once; the same Buffer goes to every routed socket, into the replay log and (Redis bus) to other nodes.
-  const frame = Buffer.from(envelope(ServerMessageType.ProcessPushNotification, formatted.message, payload));
-  ctx.bus.publishUser(body.userId, payload.id, frame);
-  reply(ctx, res, IntakeReplies.ok);
+  #reply(res: ServerResponse, [status, text]: Reply, extraHeaders?: Record<string, string>): void {
+    const { stats, logger } = this.#o;
+    count(stats.messages, String(status));
+    // 202 means a notification was dropped: log it with the reason. Rejections are the caller's to report.
+    if (status === 202) logger.info({ status, reason: text }, '/message dropped');
+    else if (status !== 200 && logger.isLevelEnabled('debug')) logger.debug({ status, reason: text }, '/message rejected');
+    if (res.headersSent) return;
+    res.writeHead(status, { 'Content-Type': 'text/plain; charset=utf-8', 'Content-Length': Buffer.byteLength(text), ...extraHeaders });
+    res.end(text);
+  }
 
-  if (mobile === undefined) ctx.relay?.enqueue(job);
+  async #intake(req: IncomingMessage, res: ServerResponse): Promise<void> {
+    const o = this.#o;
+    if (req.method !== 'POST') return this.#reply(res, IntakeReplies.methodNotAllowed, { Allow: 'POST' });
+    if (o.closing()) return this.#reply(res, SHUTTING_DOWN);
+
+    const cfg = o.config.message;
+    if (!(cfg.allowUnauthenticatedLoopback && isLoopback(req.socket.remoteAddress))) {
+      // The API key, or (auth.mode token/both) a token of the intake scope, userId 0: a user's own token cannot post.
+      // Key guessing here spends the same per-IP budget as failed WebSocket handshakes (limits.maxFailedHandshakesPerIp).
+      const ip = req.socket.remoteAddress ?? '';
+      if (o.guard.failuresExceeded(ip, Date.now())) {
+        count(o.stats.limitRefusals, 'failed-handshakes');
+        return this.#reply(res, TOO_MANY_FAILURES);
+      }
+      const unauthorized = (): void => {
+        o.guard.recordFailure(ip, Date.now());
+        this.#reply(res, UNAUTHORIZED);
+      };
+      const key = requestApiKey(req);
+      if (key === undefined) return unauthorized();
+      if (!keptKeyMatches(req.socket, key, Date.now())) {
+        const cred = await checkCredential(key, this.#policy, o.directory, Math.floor(Date.now() / 1000));
+        if (!cred.ok) {
+          if (cred.status === 503) throw new GatewayError('GW_ERR_DIRECTORY_UNAVAILABLE', cred.reason);
+          return unauthorized();
+        }
+        if (cred.token !== undefined && cred.token.userId !== INTAKE_SCOPE_USER) return unauthorized();
+        // Tokens expire, so only an API key is kept for the connection's next requests.
+        if (cred.token === undefined) keptKeys.set(req.socket, { key: Buffer.from(key), until: Date.now() + KEPT_KEY_MS });
+      }
+    }
+
+    let raw: Buffer;
+    try {
+      raw = await readBody(req, cfg.maxBodyBytes);
+    } catch (err) {
+      if (err instanceof BodyTooLarge) return this.#reply(res, TOO_LARGE, { Connection: 'close' });
+      throw err;
+    }
+    let json: unknown;
+    try {
+      json = JSON.parse(raw.toString('utf8'));
+    } catch {
+      return this.#reply(res, IntakeReplies.invalidJson);
+    }
+    if (json === null || typeof json !== 'object' || Array.isArray(json)) return this.#reply(res, IntakeReplies.invalidJson);
+
+    // Go decoded a missing userId as 0 and answered "Invalid userId"; so do we for anything not a positive integer.
+    const userId = (json as { userId?: unknown }).userId;
+    if (typeof userId !== 'number' || !Number.isSafeInteger(userId) || userId <= 0) return this.#reply(res, IntakeReplies.invalidUserId);
+
+    const parsed = parseMessageBody(json);
+    if (!parsed.success) {
+      const issue = parsed.error.issues[0];
+      const where = issue && issue.path.length ? issue.path.map(String).join('.') : 'body';
+      const text = issue?.message.startsWith(where) ? issue.message : `Invalid ${where}: ${issue?.message ?? 'invalid'}`;
+      return this.#reply(res, [400, text]);
+    }
+    const body = parsed.data;
+
+    if (Math.floor(Date.now() / 1000) - body.timestamp > cfg.maxAgeSeconds) return this.#reply(res, IntakeReplies.tooOld);
+
+    // pushgate: configured channels are a delivery path too. Routing needs the host name, so with
+    // channels the "not registered" answer waits until host and service are known (docs/channels.md).
+    const to = { kind: 'user', userId: body.userId } as const;
+    const reachable = await o.pipeline.reaches(to);
+    if (!reachable && !o.pipeline.hasChannels) return this.#reply(res, IntakeReplies.notRegistered);
+
+    const hostName = await o.directory.hostName(body.hostUuid);
+    if (hostName === undefined) return this.#reply(res, IntakeReplies.noHost);
+    let serviceName: string | undefined;
+    if (body.type === 'service') {
+      serviceName = await o.directory.serviceName(body.serviceUuid);
+      if (serviceName === undefined) return this.#reply(res, IntakeReplies.noService);
+    }
+
+    const formatted = formatNotification({
+      type: body.type, hostName, serviceName, state: body.state, notificationtype: body.notificationtype,
+      output: body.output, ackauthor: body.ackauthor, ackcomment: body.ackcomment,
+    });
+    const n: Notification = {
+      id: o.ids.next(),
+      objectKey: naemonObjectKey(body.hostUuid, body.type === 'service' ? body.serviceUuid : ''),
+      kind: body.notificationtype.toUpperCase(),
+      severity: naemonSeverity(body.type, body.state),
+      title: formatted.title,
+      body: formatted.message,
+      recipients: [to],
+      source: 'message',
+      created: Date.now(),
+      host: hostName,
+      // Same body, same delivery ids: a resend finds the first one's outbox deliveries still pending.
+      dedupe: JSON.stringify(body),
+      oitc: {
+        timestamp: body.timestamp,
+        type: body.type,
+        hostUuid: body.hostUuid,
+        serviceUuid: body.serviceUuid,
+        icon: formatted.icon || body.icon,
+        envelopeMessage: formatted.message,
+        state: body.state,
+        notificationType: body.notificationtype,
+      },
+    };
+    const plan = o.pipeline.plan(n);
+    if (!reachable && plan.channels === 0) return this.#reply(res, IntakeReplies.notRegistered);
+
+    // Accepted means journaled: every durable delivery (channels, phones) and the notification itself
+    // are fsynced before the sender sees 200. A refusal (outbox full or closed) answers 503 and delivers
+    // nothing here; deliveries already journaled for other targets still go out, and a resend of the
+    // same body has the same delivery ids, so those pending are not doubled.
+    const accepted = await o.pipeline.accept(n, plan);
+    if (!accepted.ok) return this.#reply(res, [503, `Notification not accepted: ${accepted.refusedBy}: ${accepted.reason}`]);
+    this.#reply(res, IntakeReplies.ok);
+  }
 }

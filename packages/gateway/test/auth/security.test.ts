@@ -6,7 +6,6 @@ import { WebSocket } from 'ws';
 import { parseConfig, type ConfigInput } from '../../src/config.js';
 import { CloseCodes } from '../../src/transport/ws/connection.js';
 import { FileDirectory } from '../../src/directory/file.js';
-import { startSseEndpoints } from '../../src/transport/sse/mount.js';
 import { EVENTS_PATH } from '../../src/transport/sse/events.js';
 import { mintToken } from '../../src/auth/token.js';
 import {
@@ -14,7 +13,7 @@ import {
   testDirectoryData, TestClient, tryHandshake, WAIT_MS, waitFor, wsUrl,
 } from '../helpers.js';
 import { subscribe } from '../sse-client.js';
-import type { Gateway } from '../../src/transport/http/server.js';
+import type { Gateway } from '../../src/gateway.js';
 
 const SECRET = 'pushgate-test-secret-0123456789abcdef';
 const OLD_SECRET = 'pushgate-old-secret-0123456789abcdef';
@@ -114,12 +113,9 @@ t.test('/message accepts an intake token (userId 0) and refuses a user token, a 
 });
 
 t.test('/events accepts a token for its userId and refuses another user\'s token with 401', async (t) => {
-  const config = parseConfig({ events: { enabled: true, keepAliveFirstMs: 60_000 }, auth: { mode: 'token', secrets: [SECRET] } });
   const directory = new FileDirectory(testDirectoryData());
-  const sse = await startSseEndpoints(config, directory, silentLogger());
-  const gw = await startTestGateway({ directory, httpRoutes: sse.httpRoutes, config: { auth: { mode: 'token', secrets: [SECRET] } } });
-  sse.attach(gw.context);
-  t.teardown(async () => { await sse.close(); await gw.close(); });
+  const gw = await startTestGateway({ directory, config: { events: { enabled: true, keepAliveFirstMs: 60_000 }, auth: { mode: 'token', secrets: [SECRET] } } });
+  t.teardown(() => gw.close());
   const url = `${gw.url}${EVENTS_PATH}?userId=3&browserUuid=b`;
   const good = await subscribe(url, { Authorization: `Bearer ${token(3)}` });
   t.teardown(() => good.close());
@@ -182,11 +178,9 @@ t.test('a WebSocket from an Origin not in auth.allowedOrigins gets 403; listed o
 });
 
 t.test('an /events stream from an Origin not in auth.allowedOrigins gets 403', async (t) => {
-  const config = parseConfig({ events: { enabled: true, keepAliveFirstMs: 60_000 }, auth: { allowedOrigins: [ORIGIN] } });
   const directory = new FileDirectory(testDirectoryData());
-  const sse = await startSseEndpoints(config, directory, silentLogger());
-  const gw = await startTestGateway({ directory, httpRoutes: sse.httpRoutes });
-  t.teardown(async () => { await sse.close(); await gw.close(); });
+  const gw = await startTestGateway({ directory, config: { events: { enabled: true, keepAliveFirstMs: 60_000 }, auth: { allowedOrigins: [ORIGIN] } } });
+  t.teardown(() => gw.close());
   const url = `${gw.url}${EVENTS_PATH}?userId=3&browserUuid=b`;
   const refused = await subscribe(url, { 'X-Api-Key': TEST_API_KEY, Origin: 'https://evil.example' });
   t.equal(refused.status, 403);
@@ -239,7 +233,7 @@ t.test('failed-handshake tracking keeps at most limits.maxTrackedIps addresses',
   for (const ip of ['127.0.0.1', '127.0.0.2', '127.0.0.3', '127.0.0.4']) {
     t.equal((await handshake(gw, '/?userId=1&browserUuid=b', { 'Sec-WebSocket-Protocol': proto('wrong') }, ip)).status, 401);
   }
-  t.equal(gw.context.guard?.trackedIps, 2);
+  t.equal(gw.guard?.trackedIps, 2);
 });
 
 t.test('a /message body over message.maxBodyBytes gets 413', async (t) => {

@@ -10,7 +10,7 @@ import { Redis } from 'ioredis';
 import { pino } from 'pino';
 import t from 'tap';
 import { FileDirectory } from '../../src/directory/file.js';
-import type { Gateway } from '../../src/transport/http/server.js';
+import type { Gateway } from '../../src/gateway.js';
 import { clusterDir, startGatewayProcess, type GatewayProcess } from '../gateway-process.js';
 import { redisSkip, redisUrl, REDIS, testPrefix } from '../fixtures/redis.js';
 import { hostMessage, httpRequest, openClient, openRegisteredClient, postMessage, startTestGateway, testDirectoryData, WAIT_MS, waitFor } from '../helpers.js';

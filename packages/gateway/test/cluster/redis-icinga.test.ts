@@ -3,16 +3,16 @@
  * polls incident_history (the lease holder), the streams on both nodes get
  * their contacts' events, each exactly once.
  */
+import { rm } from 'node:fs/promises';
 import { Redis } from 'ioredis';
 import { pino } from 'pino';
 import t from 'tap';
 import { parseConfig } from '../../src/config.js';
 import { FileDirectory } from '../../src/directory/file.js';
-import { startGateway, type Gateway } from '../../src/transport/http/server.js';
-import { startSseEndpoints, type SseEndpoints } from '../../src/transport/sse/mount.js';
+import { startGateway, type Gateway } from '../../src/gateway.js';
 import { createIcingaFixture, mariadbSkip } from '../fixtures/icinga.js';
 import { redisSkip, redisUrl, testPrefix } from '../fixtures/redis.js';
-import { testDirectoryData } from '../helpers.js';
+import { tempDir, testDirectoryData } from '../helpers.js';
 import { subscribe, until } from '../sse-client.js';
 
 const UA = 'Mozilla/5.0 (X11; Linux x86_64; rv:128.0) Gecko/20100101 Firefox/128.0';
@@ -35,19 +35,16 @@ t.test('one poller for the cluster; events reach the streams of every node once'
     icinga: { enabled: true, database: fx.connection, pollIntervalMs: 100 },
   });
   const logger = pino({ level: 'silent' });
-  const nodes: { gw: Gateway; sse: SseEndpoints }[] = [];
+  const nodes: { gw: Gateway }[] = [];
   for (let i = 0; i < 2; i++) {
-    const sse = await startSseEndpoints(config, new FileDirectory(testDirectoryData()), logger);
-    const gw = await startGateway({ config, directory: new FileDirectory(testDirectoryData()), logger, httpRoutes: sse.httpRoutes });
-    sse.attach(gw.context);
-    nodes.push({ gw, sse });
+    const stateDir = tempDir();
+    t.teardown(() => rm(stateDir, { recursive: true, force: true }));
+    const gw = await startGateway({ config, directory: new FileDirectory(testDirectoryData()), logger, stateDir });
+    nodes.push({ gw });
   }
   const redis = new Redis(redisUrl());
   t.teardown(async () => {
-    for (const n of nodes) {
-      await n.sse.close();
-      await n.gw.close();
-    }
+    for (const n of nodes) await n.gw.close();
     const keys = await redis.keys(`${prefix}*`);
     if (keys.length > 0) await redis.del(...keys);
     redis.disconnect();
@@ -59,7 +56,7 @@ t.test('one poller for the cluster; events reach the streams of every node once'
   t.equal(alice.status, 200);
   t.equal(bob.status, 200);
   // Both pollers have read the starting position (the shared cursor exists) before rows are added.
-  await until(() => nodes.every((n) => n.sse.icinga!.poller.stats.polls > 0), 'first polls');
+  await until(() => nodes.every((n) => n.gw.icinga!.poller.stats.polls > 0), 'first polls');
   let id = 0;
   for (const contact of [1, 2, 1, 2]) {
     id++;
@@ -71,6 +68,6 @@ t.test('one poller for the cluster; events reach the streams of every node once'
   const events = (s: string): string[] => [...s.matchAll(/"message":"(event \d)"/g)].map((m) => m[1]!);
   t.same(events(alice.text), ['event 1', 'event 3'], 'Alice (stream on node 0) got her events once each');
   t.same(events(bob.text), ['event 2', 'event 4'], 'Bob (stream on node 1) got his events once each');
-  const delivered = nodes.map((n) => n.sse.icinga!.poller.stats.delivered);
+  const delivered = nodes.map((n) => n.gw.icinga!.poller.stats.delivered);
   t.same(delivered.slice().sort(), [0, 4], `one node polled and delivered all four (${delivered.join(', ')})`);
 });

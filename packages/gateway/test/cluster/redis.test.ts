@@ -7,7 +7,7 @@
  */
 import { Redis } from 'ioredis';
 import t, { type Test } from 'tap';
-import type { Gateway } from '../../src/transport/http/server.js';
+import type { Gateway } from '../../src/gateway.js';
 import { clusterDir, startGatewayProcess, type GatewayProcess } from '../gateway-process.js';
 import { redisSkip, redisUrl, testPrefix } from '../fixtures/redis.js';
 import { hostMessage, httpRequest, openClient, openRegisteredClient, postMessage, type TestClient, tryHandshake, WAIT_MS, waitFor } from '../helpers.js';

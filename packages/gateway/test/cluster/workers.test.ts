@@ -8,10 +8,10 @@ import { spawn } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
 import { Redis } from 'ioredis';
 import t from 'tap';
-import type { Gateway } from '../../src/transport/http/server.js';
+import type { Gateway } from '../../src/gateway.js';
 import { clusterDir, startGatewayProcess } from '../gateway-process.js';
 import { redisSkip, redisUrl, testPrefix } from '../fixtures/redis.js';
-import { hostMessage, httpRequest, openRegisteredClient, postMessage, WAIT_MS } from '../helpers.js';
+import { hostMessage, httpRequest, openRegisteredClient, postMessage, stateEnv, WAIT_MS } from '../helpers.js';
 
 const skip = await redisSkip();
 
@@ -34,7 +34,7 @@ async function twoFreePorts(): Promise<number> {
 const MAIN = fileURLToPath(new URL('../../dist/main.js', import.meta.url));
 
 t.test('--workers 2 without the Redis bus: one line, exit 2', async (t) => {
-  const child = spawn(process.execPath, [MAIN, 'serve', '--workers', '2'], { stdio: ['ignore', 'pipe', 'pipe'] });
+  const child = spawn(process.execPath, [MAIN, 'serve', '--workers', '2'], { env: stateEnv(t), stdio: ['ignore', 'pipe', 'pipe'] });
   let err = '';
   child.stderr!.on('data', (c: Buffer) => { err += c.toString(); });
   const code = await new Promise<number | null>((resolve) => child.once('exit', resolve));
@@ -103,7 +103,7 @@ t.test('--workers 2 on a port that is taken: the primary stops and exits 1 inste
   const { join } = await import('node:path');
   const file = join(dir, 'taken.yaml');
   await writeFile(file, `listen: { host: 127.0.0.1, port: ${port} }\ndirectory: { type: file, path: directory.yaml }\nbus: { type: redis, url: "${redisUrl()}", prefix: "${testPrefix()}" }\n`);
-  const child = spawn(process.execPath, [MAIN, 'serve', '--config', file, '--workers', '2'], { stdio: ['ignore', 'pipe', 'pipe'] });
+  const child = spawn(process.execPath, [MAIN, 'serve', '--config', file, '--workers', '2'], { env: stateEnv(t), stdio: ['ignore', 'pipe', 'pipe'] });
   t.teardown(() => { if (child.exitCode === null) child.kill('SIGKILL'); });
   let out = '';
   child.stdout!.on('data', (c: Buffer) => { out += c.toString(); });

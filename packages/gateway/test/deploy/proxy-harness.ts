@@ -16,8 +16,8 @@ import { join } from 'node:path';
 import { pino } from 'pino';
 import type { Test } from 'tap';
 import { parseConfig } from '../../src/config.js';
-import { IcingaService } from '../../src/transport/sse/icinga.js';
-import { PushSse } from '../../src/transport/sse/events.js';
+import type { IcingaService } from '../../src/transport/sse/icinga.js';
+import { icingaService } from '../icinga-pipeline.js';
 import { createIcingaFixture, mariadbSkip } from '../fixtures/icinga.js';
 import { hostMessage, httpRequest, openRegisteredClient, postMessage, silentLogger, startTestGateway, TEST_API_KEY, waitFor } from '../helpers.js';
 import { subscribe } from '../sse-client.js';
@@ -71,11 +71,9 @@ export async function proxyRoundTrips(t: Test, proxy: ProxyUnderTest): Promise<v
   const mariadb = await mariadbSkip();
 
   // pushgate: the WebSocket endpoint and /events on the main listener.
-  const sse = new PushSse({ verifyApiKey: async (k) => k === TEST_API_KEY, logger: silentLogger(), keepAliveFirstMs: 600_000 });
-  const gw = await startTestGateway({ httpRoutes: [sse.route] });
+  const gw = await startTestGateway({ config: { events: { enabled: true, keepAliveFirstMs: 600_000 } } });
   t.teardown(() => gw.close());
-  t.teardown(() => sse.close());
-  gw.context.sse = sse;
+  const sse = gw.events!;
 
   // The Icinga endpoint on a listener of its own (Icinga's 5664 in production), when MariaDB is there.
   let icinga: { svc: IcingaService; port: number; history: (id: number) => Promise<void> } | undefined;
@@ -87,7 +85,7 @@ export async function proxyRoundTrips(t: Test, proxy: ProxyUnderTest): Promise<v
     await fx.query("INSERT INTO object (id, name) VALUES (UNHEX(SHA2('web-01', 256)), 'web-01')");
     await fx.query("INSERT INTO incident (id, object_id, started_at, severity) VALUES (1, UNHEX(SHA2('web-01', 256)), ?, 'crit')", [Date.now()]);
     const config = parseConfig({ icinga: { enabled: true, database: fx.connection, pollIntervalMs: 20, keepAliveFirstMs: 600_000, keepAliveMs: 600_000 } }).icinga;
-    const svc = new IcingaService({ config, connection: fx.connection, logger: pino({ level: 'silent' }) });
+    const svc = await icingaService({ config, connection: fx.connection, logger: pino({ level: 'silent' }) });
     t.teardown(() => svc.close());
     const port = await svc.listen('127.0.0.1', 0);
     svc.start();

@@ -4,12 +4,11 @@ import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import t from 'tap';
-import { openChannels, parseChannelsSection } from '../../src/targets/channels.js';
 import { parseConfig } from '../../src/config.js';
 import { FileDirectory } from '../../src/directory/file.js';
 import { createOpenItcockpitDirectory } from '../../src/directory/openitcockpit.js';
 import { IcingaService } from '../../src/transport/sse/icinga.js';
-import { startGateway } from '../../src/transport/http/server.js';
+import { startGateway } from '../../src/gateway.js';
 import { PushSse } from '../../src/transport/sse/events.js';
 import { createIcingaFixture } from '../fixtures/icinga.js';
 import { createOitcFixture, mariadbSkip, OITC } from '../fixtures/openitcockpit.js';
@@ -134,18 +133,12 @@ t.test('a full outbox shows in readyz and in the outbox and relay metrics, and a
   const dir = await mkdtemp(join(tmpdir(), 'pushgate-metrics-'));
   t.teardown(() => rm(dir, { recursive: true, force: true }));
   const url = `http://127.0.0.1:${(rx.address() as AddressInfo).port}/hook`;
-  const cfg = parseChannelsSection({ channels: { hook: { type: 'webhook', url } }, defaultChannels: ['hook'], outbox: { dir, maxPending: 1, retryBaseMs: 600_000 } })!;
-  const ch = await openChannels(cfg, { logger: silentLogger() });
-  t.teardown(() => ch.close());
-  const gw = await startGateway({
-    config: parseConfig({ listen: { host: '127.0.0.1', port: 0 } }),
+  const gw = await startTestGateway({
+    config: { notifications: { channels: { hook: { type: 'webhook', url } }, defaultChannels: ['hook'], outbox: { dir, maxPending: 1, retryBaseMs: 600_000 } } },
     directory: new FileDirectory(testDirectoryData()),
-    logger: silentLogger(),
-    channels: ch.dispatcher,
-    readiness: [{ name: 'outbox', health: () => ch.health() }],
   });
   t.teardown(() => gw.close());
-  gw.metrics!.observe({ outbox: ch.outbox });
+  const ch = gw.outbox!;
 
   t.same(await httpRequest(`${gw.url}/readyz`).then((a) => [a.status, a.body]), [200, 'ok']);
   t.equal((await postMessage(gw, hostMessage())).status, 200);
@@ -176,12 +169,9 @@ t.test('the outbox age gauge reads the oldest pending delivery and is 0 once the
   const dir = await mkdtemp(join(tmpdir(), 'pushgate-metrics-age-'));
   t.teardown(() => rm(dir, { recursive: true, force: true }));
   const url = `http://127.0.0.1:${(rx.address() as AddressInfo).port}/hook`;
-  const cfg = parseChannelsSection({ channels: { hook: { type: 'webhook', url } }, defaultChannels: ['hook'], outbox: { dir } })!;
-  const ch = await openChannels(cfg, { logger: silentLogger() });
-  t.teardown(() => ch.close());
-  const gw = await startTestGateway({ channels: ch.dispatcher });
+  const gw = await startTestGateway({ config: { notifications: { channels: { hook: { type: 'webhook', url } }, defaultChannels: ['hook'], outbox: { dir } } } });
   t.teardown(() => gw.close());
-  gw.metrics!.observe({ outbox: ch.outbox });
+  const ch = gw.outbox!;
 
   const age = async (): Promise<number | undefined> => samples((await httpRequest(`${gw.url}/metrics`)).body).get('pushgate_outbox_oldest_pending_age_seconds');
   t.equal(await age(), 0, 'nothing pending');
@@ -198,11 +188,9 @@ t.test('the outbox age gauge reads the oldest pending delivery and is 0 once the
 });
 
 t.test('drops and deliveries of the /events stream are counted by reason', async (t) => {
-  const sse = new PushSse({ verifyApiKey: async (k) => k === TEST_API_KEY, logger: silentLogger(), keepAliveFirstMs: 600_000, maxBufferedBytes: 64 * 1024 });
-  t.teardown(() => sse.close());
-  const gw = await startTestGateway({ httpRoutes: [sse.route] });
+  const gw = await startTestGateway({ config: { events: { enabled: true, keepAliveFirstMs: 600_000, maxBufferedBytes: 64 * 1024 } } });
   t.teardown(() => gw.close());
-  gw.metrics!.observe({ events: sse });
+  const sse = gw.events!;
   const slow = await subscribe(`${gw.url}/events?userId=1&browserUuid=b1`, { Authorization: `Bearer ${TEST_API_KEY}` });
   t.teardown(() => slow.close());
   t.equal(slow.status, 200);
@@ -277,19 +265,9 @@ t.test('with MariaDB', { skip: await mariadbSkip() }, async (t) => {
     const config = parseConfig({ icinga: { enabled: true, database: connection, pollIntervalMs: 20, queryTimeoutMs: 2000, keepAliveFirstMs: 600_000, keepAliveMs: 600_000 } }).icinga;
     const { logger, lines } = capturedLogger();
     const polling = (): string[] => lines.filter((l) => l.msg.startsWith('icinga: polling')).map((l) => `${l.level} ${l.msg}`);
-    const icinga = new IcingaService({ config, connection, logger });
-    t.teardown(() => icinga.close());
-    // Wired as main.ts does.
-    const gw = await startGateway({
-      config: parseConfig({ listen: { host: '127.0.0.1', port: 0 } }),
-      directory: new FileDirectory(testDirectoryData()),
-      logger: silentLogger(),
-      httpRoutes: [icinga.route],
-      readiness: [{ name: 'icinga', health: () => icinga.health() }],
-    });
+    const gw = await startTestGateway({ config: { icinga: config }, directory: new FileDirectory(testDirectoryData()), logger });
     t.teardown(() => gw.close());
-    gw.metrics!.observe({ icinga });
-    icinga.start();
+    const icinga = gw.icinga!;
     const ready = async (): Promise<[number, string]> => httpRequest(`${gw.url}/readyz`).then((a) => [a.status, a.body]);
     const scrape = async (): Promise<Map<string, number>> => samples((await httpRequest(`${gw.url}/metrics`)).body);
 

@@ -1,11 +1,12 @@
 import t from 'tap';
 import { WebSocket } from 'ws';
+import { IdClock } from '../../src/cluster/ids.js';
 import { parseSince, ReplayLog } from '../../src/pipeline/replay.js';
 import {
   hostMessage, openClient, openRegisteredClient, postMessage, startTestGateway, TEST_API_KEY, TestClient, WAIT_MS, wsUrl,
   type ClientOptions,
 } from '../helpers.js';
-import type { Gateway } from '../../src/transport/http/server.js';
+import type { Gateway } from '../../src/gateway.js';
 
 /** Open a client that resumes after `since` (raw `?since=` on the URL), consuming the greeting. */
 async function resumeClient(gw: Gateway, since: number | string, opts: ClientOptions = {}): Promise<TestClient> {
@@ -51,7 +52,7 @@ t.test('every ProcessPushNotification carries an id that increases per user', as
   for (let i = 0; i < 3; i++) parsed.push(((await c.nextJson()).payload as { id: number }).id);
   t.ok(parsed.every((id) => Number.isSafeInteger(id)), 'ids are integers');
   t.ok(parsed[0]! < parsed[1]! && parsed[1]! < parsed[2]!, `increasing: ${parsed.join(', ')}`);
-  t.equal(parsed[2], gw.context.replay.lastId);
+  t.equal(parsed[2], gw.ids.lastId);
 });
 
 t.test('a client reconnecting with since receives what it missed, in order, then live notifications, each once', async (t) => {
@@ -88,7 +89,7 @@ t.test('the replayed frame is byte for byte the frame live clients received', as
   t.teardown(() => gw.close());
   const live = await openRegisteredClient(gw);
   t.teardown(() => live.close());
-  const before = gw.context.replay.lastId;
+  const before = gw.ids.lastId;
   await postMany(gw, 1);
   const frame = await live.next();
   const back = await resumeClient(gw, before, { browserUuid: 'b9' });
@@ -103,7 +104,7 @@ t.test('resuming at the newest id replays nothing and reports no gap', async (t)
   const live = await openRegisteredClient(gw);
   t.teardown(() => live.close());
   await postMany(gw, 2);
-  const back = await resumeClient(gw, gw.context.replay.lastId, { browserUuid: 'b2' });
+  const back = await resumeClient(gw, gw.ids.lastId, { browserUuid: 'b2' });
   t.teardown(() => back.close());
   await settle(back);
 });
@@ -112,7 +113,7 @@ t.test('a TestPushNotification gets an id and is replayed like any notification'
   const gw = await startTestGateway();
   t.teardown(() => gw.close());
   const c = await openClient(gw, { userId: 4, browserUuid: 'b4' });
-  const before = gw.context.replay.lastId;
+  const before = gw.ids.lastId;
   c.send({ type: 'TestPushNotification', message: '', payload: { title: 'Hi', icon: '' } });
   const frame = await c.next();
   t.equal((JSON.parse(frame).payload as { id: number }).id, before + 1);
@@ -128,7 +129,7 @@ t.test('when missed notifications left the buffer the client gets a ReplayGap fi
   t.teardown(() => gw.close());
   const live = await openRegisteredClient(gw, { browserUuid: 'keep' });
   t.teardown(() => live.close());
-  const since = gw.context.replay.lastId;
+  const since = gw.ids.lastId;
   await postMany(gw, 4, 'n');
   const liveIds: number[] = [];
   for (let i = 0; i < 4; i++) liveIds.push(((await live.nextJson()).payload as { id: number }).id);
@@ -148,7 +149,7 @@ t.test('a since from before the gateway started, or never issued, is reported as
   t.teardown(() => old.close());
   t.match(await old.nextJson(), { type: 'ReplayGap', payload: { since: 5, oldest: null } });
   await settle(old);
-  const future = gw.context.replay.lastId + 1000;
+  const future = gw.ids.lastId + 1000;
   const ahead = await resumeClient(gw, future, { browserUuid: 'b2' });
   t.teardown(() => ahead.close());
   t.match(await ahead.nextJson(), { type: 'ReplayGap', payload: { since: future } });
@@ -165,11 +166,12 @@ t.test('a garbled since is ignored: the connection works as an original client',
 
 t.test('the replay log drops frames older than maxAgeMs and counts them as lost', (t) => {
   let now = 1_000_000;
-  const log = new ReplayLog({ maxEvents: 10, maxAgeMs: 1000, now: () => now });
-  const a = log.nextId();
+  const ids = new IdClock({ now: () => now });
+  const log = new ReplayLog({ maxEvents: 10, maxAgeMs: 1000, now: () => now, ids });
+  const a = ids.next();
   log.record(1, a, Buffer.from('a'));
   now += 500;
-  const b = log.nextId();
+  const b = ids.next();
   log.record(1, b, Buffer.from('b'));
   now += 600;
   const r = log.resume(1, a - 1);
@@ -182,11 +184,12 @@ t.test('the replay log drops frames older than maxAgeMs and counts them as lost'
 
 t.test('a user who gets nothing new still loses frames past maxAgeMs, and resuming behind them is a gap', (t) => {
   let now = 1_000_000;
-  const log = new ReplayLog({ maxEvents: 10, maxAgeMs: 1000, now: () => now });
-  const quiet = log.nextId();
+  const ids = new IdClock({ now: () => now });
+  const log = new ReplayLog({ maxEvents: 10, maxAgeMs: 1000, now: () => now, ids });
+  const quiet = ids.next();
   log.record(1, quiet, Buffer.from('quiet'));
   now += 2000;
-  log.record(2, log.nextId(), Buffer.from('busy'));
+  log.record(2, ids.next(), Buffer.from('busy'));
   t.equal(log.userCount, 1, 'user 1\'s log was dropped by the sweep');
   t.ok(log.resume(1, quiet - 1).gap, 'what user 1 missed is gone: gap');
   t.same(log.resume(1, quiet - 1).frames, []);
@@ -195,18 +198,20 @@ t.test('a user who gets nothing new still loses frames past maxAgeMs, and resumi
 });
 
 t.test('the replay log stays bounded under many notifications and keeps the newest', (t) => {
-  const log = new ReplayLog({ maxEvents: 3, maxAgeMs: 60_000, now: () => 5 });
+  const ids = new IdClock({ now: () => 5 });
+  const log = new ReplayLog({ maxEvents: 3, maxAgeMs: 60_000, now: () => 5, ids });
   let last = 0;
   for (let i = 0; i < 500; i++) {
-    last = log.nextId();
+    last = ids.next();
     log.record(1, last, Buffer.from(String(i)));
   }
   const r = log.resume(1, last - 3);
   t.same(r.frames.map(String), ['497', '498', '499']);
   t.notOk(r.gap);
   t.ok(log.resume(1, last - 4).gap);
-  const off = new ReplayLog({ maxEvents: 0, maxAgeMs: 1000 });
-  const id = off.nextId();
+  const offIds = new IdClock();
+  const off = new ReplayLog({ maxEvents: 0, maxAgeMs: 1000, ids: offIds });
+  const id = offIds.next();
   off.record(1, id, Buffer.from('x'));
   t.same(off.resume(1, id - 1).frames, [], 'maxEvents 0 keeps nothing');
   t.end();

@@ -1,6 +1,5 @@
 import { Agent, createServer, request } from 'node:http';
 import type { AddressInfo } from 'node:net';
-import { MobilePush } from '@pushgate/relay';
 import t from 'tap';
 import { FileDirectory } from '../../src/directory/file.js';
 import { GatewayError } from '../../src/errors.js';
@@ -128,7 +127,7 @@ t.test('a service notification is formatted and delivered with both uuids, type 
     message: 'HTTP 500',
     payload: {
       timestamp: ts, userId: 1, title: 'PROBLEM: web-01/HTTP is CRITICAL!', message: 'HTTP 500', type: 'service',
-      hostUuid: HOST_UUID, serviceUuid: SERVICE_UUID, icon: '/img/push_notifications/wh/ServicePushIconCRITICAL.png', id: gw.context.replay.lastId,
+      hostUuid: HOST_UUID, serviceUuid: SERVICE_UUID, icon: '/img/push_notifications/wh/ServicePushIconCRITICAL.png', id: gw.ids.lastId,
     },
   }));
 });
@@ -140,7 +139,7 @@ t.test('an acknowledgement carries no icon', async (t) => {
   t.teardown(() => client.close());
   const ts = Math.floor(Date.now() / 1000);
   await postMessage(gw, hostMessage({ timestamp: ts, notificationtype: 'ACKNOWLEDGEMENT', state: 2, ackauthor: 'alice', ackcomment: 'on it' }));
-  t.equal(await client.next(), `{"type":"ProcessPushNotification","message":"alice: on it","payload":{"timestamp":${ts},"userId":1,"title":"Acknowledgement for web-01 (UNREACHABLE)","message":"alice: on it","type":"host","hostUuid":"${HOST_UUID}","id":${gw.context.replay.lastId}}}`);
+  t.equal(await client.next(), `{"type":"ProcessPushNotification","message":"alice: on it","payload":{"timestamp":${ts},"userId":1,"title":"Acknowledgement for web-01 (UNREACHABLE)","message":"alice: on it","type":"host","hostUuid":"${HOST_UUID}","id":${gw.ids.lastId}}}`);
 });
 
 class FailingDirectory extends FileDirectory {
@@ -179,9 +178,7 @@ t.test('with the relay enabled an unregistered user gets 200 and a mobile push, 
     devices: { '5': ['phone-5'] },
     relay: { address: 'http://127.0.0.1', port: (server.address() as AddressInfo).port, authKey: 'relay-key', enabled: true },
   }));
-  const relay = new MobilePush({ directory, logger: silentLogger(), timeoutMs: 5000 });
-  t.teardown(() => relay.close());
-  const gw = await startTestGateway({ directory, relay });
+  const gw = await startTestGateway({ directory, config: { relay: { timeoutMs: 5000 } } });
   t.teardown(() => gw.close());
 
   const pushed = once(server, 'pushed');
@@ -195,7 +192,7 @@ t.test('with the relay enabled an unregistered user gets 200 and a mobile push, 
     { title: 'RECOVERY: web-01 is UP!', body: 'PING OK', token: 'phone-5', type: 'host', notification_type: 'RECOVERY', current_state: 0, host_uuid: HOST_UUID, service_uuid: '', user_id: 5 },
   );
   release();
-  await relay.idle();
+  await gw.outbox!.outbox.idle();
 });
 
 t.test('a keep-alive connection that authenticated once still needs the right key on every request', async (t) => {

@@ -6,10 +6,12 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import t, { type Test } from 'tap';
-import { openChannels, parseChannelsSection, type OpenChannels } from '../../src/targets/channels.js';
+import type { Gateway } from '../../src/gateway.js';
+import type { Directory } from '../../src/directory/directory.js';
+import type { OpenOutbox } from '../../src/targets/outbox.js';
 import {
   hostMessage, HOST_NAME, HOST_UUID, httpRequest, openRegisteredClient, postMessage, silentLogger, startTestGateway,
-  testDirectoryData, TEST_API_KEY, waitFor, WAIT_MS,
+  stateEnv, testDirectoryData, TEST_API_KEY, waitFor, WAIT_MS,
 } from '../helpers.js';
 import { FileDirectory } from '../../src/directory/file.js';
 
@@ -48,12 +50,11 @@ async function tmp(t: Test): Promise<string> {
   return dir;
 }
 
-async function channelsFor(t: Test, section: unknown): Promise<OpenChannels> {
-  const cfg = parseChannelsSection(section);
-  if (cfg === undefined) throw new Error('no channels');
-  const opened = await openChannels(cfg, { logger: silentLogger() });
-  t.teardown(() => opened.close());
-  return opened;
+/** A gateway whose config has the `notifications` section `section`; its outbox is `ch`. */
+async function channelsFor(t: Test, section: Record<string, unknown>, dir: Directory): Promise<{ gw: Gateway; ch: OpenOutbox }> {
+  const gw = await startTestGateway({ config: { notifications: section }, directory: dir });
+  t.teardown(() => gw.close());
+  return { gw, ch: gw.outbox! };
 }
 
 function directory(): FileDirectory {
@@ -63,9 +64,7 @@ function directory(): FileDirectory {
 t.test('/message answers 200 only once the delivery is journaled, and the webhook receives the exact request', async (t) => {
   const rx = await receiver(t);
   const dir = await tmp(t);
-  const ch = await channelsFor(t, { channels: { hook: { type: 'webhook', url: `${rx.url}/alerts`, headers: { Authorization: 'Bearer s3cret' } } }, defaultChannels: ['hook'], outbox: { dir } });
-  const gw = await startTestGateway({ channels: ch.dispatcher, directory: directory() });
-  t.teardown(() => gw.close());
+  const { gw, ch } = await channelsFor(t, { channels: { hook: { type: 'webhook', url: `${rx.url}/alerts`, headers: { Authorization: 'Bearer s3cret' } } }, defaultChannels: ['hook'], outbox: { dir } }, directory());
 
   // Nobody registered and no mobile relay: the channel alone makes the user reachable.
   const res = await postMessage(gw, hostMessage());
@@ -96,15 +95,13 @@ t.test('routing: a host list or a user list replaces the defaults, an empty list
   const rx = await receiver(t);
   const dir = await tmp(t);
   const hook = (path: string) => ({ type: 'webhook', url: `${rx.url}${path}` });
-  const ch = await channelsFor(t, {
+  const { gw, ch } = await channelsFor(t, {
     channels: { def: hook('/default'), web: hook('/web'), ops: hook('/user2') },
     defaultChannels: ['def'],
     hosts: { [HOST_NAME]: { channels: ['web'] }, 'lab-01': { channels: [] } },
     users: { '2': { channels: ['ops'] } },
     outbox: { dir },
-  });
-  const gw = await startTestGateway({ channels: ch.dispatcher, directory: directory() });
-  t.teardown(() => gw.close());
+  }, directory());
 
   const post = async (hostUuid: string, userId: number, output: string): Promise<void> => {
     const res = await postMessage(gw, hostMessage({ hostUuid, userId, output }));
@@ -131,9 +128,7 @@ t.test('a full outbox answers 503 with the reason and the browser gets nothing',
   // The receiver fails every attempt, so the first delivery stays pending (retry far in the future).
   const rx = await receiver(t, (_q, s) => { s.statusCode = 500; s.end('down'); });
   const dir = await tmp(t);
-  const ch = await channelsFor(t, { channels: { hook: { type: 'webhook', url: `${rx.url}/x` } }, defaultChannels: ['hook'], outbox: { dir, maxPending: 1, retryBaseMs: 600_000 } });
-  const gw = await startTestGateway({ channels: ch.dispatcher, directory: directory() });
-  t.teardown(() => gw.close());
+  const { gw, ch } = await channelsFor(t, { channels: { hook: { type: 'webhook', url: `${rx.url}/x` } }, defaultChannels: ['hook'], outbox: { dir, maxPending: 1, retryBaseMs: 600_000 } }, directory());
   const client = await openRegisteredClient(gw);
   t.teardown(() => client.close());
 
@@ -163,11 +158,7 @@ t.test('with the outbox open, mobile push is journaled per device before 200 and
     relay: { address: 'http://127.0.0.1', port: rx.port, authKey: AUTH, enabled: true },
     devices: { '1': ['tok-phone', 'tok-gone'] },
   }));
-  const cfg = parseChannelsSection({ channels: { hook: { type: 'webhook', url: `${rx.url}/hook` } }, hosts: { [HOST_NAME]: { channels: [] } }, outbox: { dir } })!;
-  const ch = await openChannels(cfg, { logger: silentLogger(), mobile: { directory } });
-  t.teardown(() => ch.close());
-  const gw = await startTestGateway({ channels: ch.dispatcher, directory });
-  t.teardown(() => gw.close());
+  const { gw, ch } = await channelsFor(t, { channels: { hook: { type: 'webhook', url: `${rx.url}/hook` } }, hosts: { [HOST_NAME]: { channels: [] } }, outbox: { dir } }, directory);
 
   const res = await postMessage(gw, hostMessage());
   t.equal(res.status, 200);
@@ -206,7 +197,7 @@ interface Run {
 }
 
 function run(t: Test, args: string[]): Run {
-  const child = spawn(process.execPath, [MAIN, ...args], { stdio: ['ignore', 'pipe', 'pipe'] });
+  const child = spawn(process.execPath, [MAIN, ...args], { env: stateEnv(t), stdio: ['ignore', 'pipe', 'pipe'] });
   let out = '';
   let err = '';
   child.stdout!.on('data', (c: Buffer) => { out += c.toString(); });

@@ -31,6 +31,8 @@ export interface Delivery {
   createdAt: number;
   /** After this (ms since the epoch) it is dead-lettered as expired instead of tried. */
   expiresAt: number;
+  /** The gateway's notification id this delivery belongs to, for its trail (journaled; not sent). */
+  notificationId?: number;
 }
 
 /** What one attempt of {@link Channel.send} came to. */

@@ -9,7 +9,7 @@ import type { HttpHandler, HttpRoute } from './server.js';
  * `@pushgate/client` served from `/demo/pushgate-client.js`.
  *
  * Demo-only key injection: when the gateway runs on the embedded demo
- * directory (started without a config), main.ts passes that directory's
+ * directory (started without a config), the composition root (gateway.ts) passes that directory's
  * freshly generated API key and the page carries it in an inline JSON
  * block, so a newcomer sees notifications without copying a key. Only
  * loopback peers get it (the embedded default listens on 127.0.0.1, but
@@ -42,13 +42,13 @@ function send(res: ServerResponse, status: number, type: string, body: string | 
 }
 
 function onlyGet(handler: HttpHandler): HttpHandler {
-  return (req, res, ctx) => {
+  return (req, res) => {
     if (req.method !== 'GET' && req.method !== 'HEAD') {
       res.writeHead(405, { Allow: 'GET, HEAD', 'Content-Type': 'text/plain; charset=utf-8' });
       res.end('Method Not Allowed');
       return undefined;
     }
-    return handler(req, res, ctx);
+    return handler(req, res);
   };
 }
 

@@ -100,12 +100,23 @@ export class PushSse {
   /**
    * Publish one serialised notification envelope (the WebSocket frame's
    * JSON text) to the user's SSE browsers: one stream per browserUuid.
+   * `id` is the event's `id:` (the notification's id; default the next of
+   * this endpoint's own clock-started sequence).
    * @returns the number of browsers written to.
    */
-  publish(userId: number, envelope: Buffer | string): number {
-    const id = ++this.seq;
-    const data = typeof envelope === 'string' ? envelope : envelope.toString('utf8');
-    return this.hub.publish(String(userId), id, frameEvent(undefined, data, id, this.retryMs));
+  publish(userId: number, envelope: Buffer | string, id = this.seq + 1): number {
+    if (id > this.seq) this.seq = id;
+    return this.hub.publish(String(userId), id, this.#frame(envelope, id));
+  }
+
+  /** Take one event back into the replay window without writing it (the pipeline restoring its journal). */
+  restore(userId: number, envelope: Buffer | string, id: number, at: number): void {
+    if (id > this.seq) this.seq = id;
+    this.hub.restore(String(userId), id, this.#frame(envelope, id), at);
+  }
+
+  #frame(envelope: Buffer | string, id: number): Buffer {
+    return frameEvent(undefined, typeof envelope === 'string' ? envelope : envelope.toString('utf8'), id, this.retryMs);
   }
 
   /**

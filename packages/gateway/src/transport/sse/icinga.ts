@@ -6,8 +6,8 @@ import { readMyCnf } from '../../directory/mycnf.js';
 import { GatewayError } from '../../errors.js';
 import { originAllowed } from '../ws/handshake.js';
 import { parseLastEventId, SseHub } from './stream.js';
-import { IcingaDirectory, type IcingaDbConnection } from '../../directory/icinga.js';
-import { IcingaPoller } from '../../sources/icinga-poller.js';
+import { IcingaDirectory, type IcingaDbConnection, type NotifiedRow } from '../../directory/icinga.js';
+import { IcingaPoller, type PollerCoordinator } from '../../sources/icinga-poller.js';
 
 /** The `icinga` section of the validated config. */
 export type IcingaConfig = Config['icinga'];
@@ -44,6 +44,10 @@ export interface IcingaServiceOptions {
   now?: () => number;
   /** `auth.allowedOrigins`: a subscription whose Origin is not listed gets 403 (default empty: any). */
   allowedOrigins?: readonly string[];
+  /** Each de-duplicated sent row the poller reads: the composition root hands it to the pipeline, whose Icinga target writes this hub. */
+  deliver: (row: NotifiedRow) => void;
+  /** With the Redis bus: poll only on the lease holder (sources/icinga-poller.ts). */
+  coordinator?: PollerCoordinator;
 }
 
 /** Counters of the Icinga endpoint, for metrics. */
@@ -76,6 +80,8 @@ export class IcingaService {
   readonly directory: IcingaDirectory;
   readonly hub: SseHub;
   readonly poller: IcingaPoller;
+  /** `icinga.retryMs`: the `retry:` field of each event. */
+  readonly retryMs: number;
   readonly stats: IcingaStats = { answers: {}, refused: {}, dropped: {} };
   /** Route for `startGateway({ httpRoutes })` / `gateway.addRoute`. */
   readonly route: { path: (pathname: string) => boolean; handler: (req: IncomingMessage, res: ServerResponse) => Promise<void> };
@@ -89,6 +95,7 @@ export class IcingaService {
     this.log = logger.child({ mod: 'icinga' });
     const now = opts.now ?? Date.now;
     this.allowedOrigins = opts.allowedOrigins ?? [];
+    this.retryMs = config.retryMs;
     this.directory = new IcingaDirectory({
       connection: opts.connection,
       sessionMaxAgeMs: config.sessionMaxAgeMs,
@@ -111,13 +118,11 @@ export class IcingaService {
       directory: this.directory,
       logger: this.log,
       pollIntervalMs: config.pollIntervalMs,
-      retryMs: config.retryMs,
       pendingMaxIds: config.pending.maxIds,
       pendingMaxAgeMs: config.pending.maxAgeMs,
       now,
-      deliver: (contactId, id, frame) => {
-        this.hub.publish(String(contactId), id, frame);
-      },
+      deliver: opts.deliver,
+      ...(opts.coordinator ? { coordinator: opts.coordinator } : {}),
     });
     this.route = { path: isIcingaSubscribePath, handler: (req, res) => this.handle(req, res) };
   }
@@ -247,15 +252,17 @@ function requestedVersion(req: IncomingMessage): number | undefined {
 
 /**
  * Start the Icinga endpoint when `cfg.enabled`: resolve the database
- * connection, start polling, and bind `cfg.listen` when set. Returns
+ * connection, start polling (rows go to `opts.deliver`), and bind `cfg.listen` when set. Returns
  * `undefined` when disabled. Mount `service.route` on the gateway (e.g.
  * `startGateway({ httpRoutes: [service.route] })`) and call
  * `service.close()` before `gateway.close()` so open streams end at once.
  * Rejects with `GW_ERR_DIRECTORY_CONFIG` or `GW_ERR_LISTEN`.
  */
-export async function startIcinga(cfg: IcingaConfig, logger: Logger, allowedOrigins: readonly string[] = []): Promise<IcingaService | undefined> {
+export async function startIcinga(
+  cfg: IcingaConfig, logger: Logger, opts: Pick<IcingaServiceOptions, 'deliver' | 'coordinator' | 'allowedOrigins'>,
+): Promise<IcingaService | undefined> {
   if (!cfg.enabled) return undefined;
-  const service = new IcingaService({ config: cfg, connection: await icingaConnection(cfg), logger, allowedOrigins });
+  const service = new IcingaService({ config: cfg, connection: await icingaConnection(cfg), logger, ...opts });
   try {
     if (cfg.listen) {
       const port = await service.listen(cfg.listen.host, cfg.listen.port);

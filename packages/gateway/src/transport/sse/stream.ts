@@ -189,6 +189,15 @@ export class SseHub {
     return delivered;
   }
 
+  /**
+   * Take one event back into the replay buffer without writing it anywhere
+   * (the pipeline refilling the window from its journal at start). `at` is
+   * when it was first published, ms.
+   */
+  restore(topic: string, id: number, frame: Buffer, at: number): void {
+    this.remember({ seq: ++this.seq, id, topic, at, frame });
+  }
+
   /** End every stream and stop the timer; later `open` calls return `undefined`. */
   close(): void {
     this.closing = true;

@@ -1,12 +1,7 @@
-import { randomUUID } from 'node:crypto';
-import type { IncomingMessage } from 'node:http';
-import { ClientEnvelope, envelope, RegisterPayload, ServerMessageType, TestPayload, Texts, type PushNotificationPayload } from '@pushgate/protocol';
-import * as wsModule from 'ws';
+import { ClientEnvelope, envelope, RegisterPayload, ServerMessageType, TestPayload, Texts } from '@pushgate/protocol';
+import type { Logger } from 'pino';
 import { WebSocket, type RawData } from 'ws';
-import type { GatewayContext } from '../../context.js';
-import type { Identity } from './handshake.js';
-import { parseSince } from '../../pipeline/replay.js';
-import { count } from '../../ops/stats.js';
+import { count, type GatewayStats } from '../../ops/stats.js';
 
 /** Close codes the gateway uses (docs/errors.md "WebSocket close codes"). */
 export const CloseCodes = {
@@ -24,29 +19,31 @@ export const CloseCodes = {
 
 /** Monotonic order of opens and client activity; ties cannot happen, unlike `Date.now()`. */
 let sequence = 0;
-function nextSequence(): number {
+/** The next value of the one order of opens and client activity. */
+export function nextSequence(): number {
   return ++sequence;
+}
+
+/**
+ * What a connection needs of the endpoint that opened it (transport/ws/endpoint.ts):
+ * limits, counters, the log, and the three things a client can cause.
+ */
+export interface ConnectionHost {
+  /** `websocket.maxBufferedBytes`. */
+  readonly maxBufferedBytes: number;
+  readonly stats: GatewayStats;
+  readonly logger: Logger;
+  /** The client sent `RegisterBrowserPushNotification`. */
+  register(conn: Connection): void;
+  /** The client sent `TestPushNotification`. */
+  test(conn: Connection, title: string, icon: string): void;
+  /** The socket closed (for the registry and the per-IP count). */
+  closed(conn: Connection): void;
 }
 
 /** ws types listeners with `this: WebSocket`; ours run on Connection, the class ws constructs. */
 type Listener = (this: WebSocket, ...args: any[]) => void;
 const shared = (fn: (this: Connection, ...args: any[]) => void): Listener => fn as unknown as Listener;
-
-/** ws's frame builder (exported by ws, not declared in @types/ws). */
-const Sender = (wsModule as unknown as {
-  Sender: { frame(data: Buffer, options: { fin: boolean; opcode: number; mask: boolean; readOnly: boolean; rsv1: boolean }): Buffer[] };
-}).Sender;
-
-/**
- * A complete unmasked WebSocket text frame (header + payload in one Buffer),
- * built once and written as is to any number of sockets by
- * {@link Connection.sendWire}: a broadcast then costs one socket write per
- * connection instead of a ws `send` (options, header allocation, cork and a
- * two-buffer writev) per connection.
- */
-export function wireFrame(payload: Buffer): Buffer {
-  return Buffer.concat(Sender.frame(payload, { fin: true, opcode: 1, mask: false, readOnly: true, rsv1: false }));
-}
 
 /** The frame answering a client `KeepAlive`; the same bytes every time. */
 const PONG = Buffer.from(envelope(ServerMessageType.KeepAlive, Texts.pong, null));
@@ -59,8 +56,8 @@ const SEND_TEXT = { binary: false } as const;
  * instead of a closure per connection.
  */
 export class Connection extends WebSocket {
-  /** The gateway this connection belongs to. */
-  ctx!: GatewayContext;
+  /** The endpoint this connection belongs to. */
+  host!: ConnectionHost;
   /** openITCOCKPIT user id from the handshake (> 0). */
   userId = 0;
   /** Browser instance id from the handshake, shared by all tabs of a browser. */
@@ -89,12 +86,12 @@ export class Connection extends WebSocket {
    */
   sendFrame(frame: Buffer): void {
     if (this.readyState !== WebSocket.OPEN) return;
-    if (this.bufferedAmount > this.ctx.config.websocket.maxBufferedBytes) {
+    if (this.bufferedAmount > this.host.maxBufferedBytes) {
       this.closeFor('slow-consumer', CloseCodes.slowConsumer, 'send buffer over limit');
       return;
     }
     this.send(frame, SEND_TEXT);
-    this.ctx.stats.framesSent++;
+    this.host.stats.framesSent++;
   }
 
   /**
@@ -106,12 +103,12 @@ export class Connection extends WebSocket {
    */
   sendWire(wire: Buffer): void {
     if (this.readyState !== WebSocket.OPEN) return;
-    if (this.bufferedAmount > this.ctx.config.websocket.maxBufferedBytes) {
+    if (this.bufferedAmount > this.host.maxBufferedBytes) {
       this.closeFor('slow-consumer', CloseCodes.slowConsumer, 'send buffer over limit');
       return;
     }
     (this as unknown as { _socket: { write(b: Buffer): boolean } })._socket.write(wire);
-    this.ctx.stats.framesSent++;
+    this.host.stats.framesSent++;
   }
 
   /**
@@ -127,40 +124,13 @@ export class Connection extends WebSocket {
   }
 }
 
-/**
- * Set up a connection ws just upgraded: index it, attach the shared
- * listeners, greet it with `ConnectionEstablished` and the last known
- * export status.
- */
-export function openConnection(ctx: GatewayContext, conn: Connection, id: Identity, req: IncomingMessage): void {
-  conn.ctx = ctx;
-  conn.userId = id.userId;
-  conn.browserUuid = id.browserUuid;
-  conn.tokenExpiresAt = id.tokenExpiresAt ?? 0;
-  conn.clientUuid = randomUUID();
-  conn.openedSeq = nextSequence();
-  conn.lastSeenAt = Date.now();
-  ctx.registry.add(conn);
-  ctx.stats.connectionsOpened++;
+/** Attach the shared listeners (no closure per connection) to a connection ws just upgraded. */
+export function listen(conn: Connection, host: ConnectionHost): void {
+  conn.host = host;
   conn.on('message', shared(onMessage));
   conn.on('pong', shared(onPong));
   conn.on('close', shared(onClose));
   conn.on('error', shared(onError));
-  conn.sendFrame(Buffer.from(envelope(ServerMessageType.ConnectionEstablished, Texts.connectionEstablished, { clientUuid: conn.clientUuid })));
-  if (ctx.exportRunning !== undefined) {
-    conn.sendFrame(Buffer.from(envelope(ServerMessageType.ExportStatus, '', ctx.exportRunning)));
-  }
-  // pushgate: `?since=<id>` resume. Written in the same tick as registry.add, so no live frame can
-  // come in between: the client gets each id once, in order.
-  const since = parseSince(req.url);
-  if (since !== undefined) {
-    const { gap, frames } = ctx.replay.resume(conn.userId, since);
-    if (gap) conn.sendFrame(gap);
-    for (const frame of frames) conn.sendFrame(frame);
-  }
-  if (ctx.logger.isLevelEnabled('debug')) {
-    ctx.logger.debug({ conn: conn.clientUuid, user: conn.userId }, 'websocket connected');
-  }
 }
 
 function onPong(this: Connection): void {
@@ -168,26 +138,25 @@ function onPong(this: Connection): void {
 }
 
 function onClose(this: Connection, code: number): void {
-  const ctx = this.ctx;
-  ctx.registry.remove(this);
-  ctx.guard?.closed(this.remoteIp);
-  count(ctx.stats.closes, this.closeReason);
+  const host = this.host;
+  host.closed(this);
+  count(host.stats.closes, this.closeReason);
   if (this.closeReason !== 'client' && this.closeReason !== 'shutdown') {
     // Dropped by the gateway: never silent.
-    ctx.logger.info({ conn: this.clientUuid, user: this.userId, code, reason: this.closeReason }, 'websocket dropped');
-  } else if (ctx.logger.isLevelEnabled('debug')) {
-    ctx.logger.debug({ conn: this.clientUuid, user: this.userId, code, reason: this.closeReason }, 'websocket closed');
+    host.logger.info({ conn: this.clientUuid, user: this.userId, code, reason: this.closeReason }, 'websocket dropped');
+  } else if (host.logger.isLevelEnabled('debug')) {
+    host.logger.debug({ conn: this.clientUuid, user: this.userId, code, reason: this.closeReason }, 'websocket closed');
   }
 }
 
 function onError(this: Connection, err: Error & { code?: string }): void {
   // ws reports protocol violations here and closes the socket itself: 1009 for an oversize frame, 1002/1007 for bad framing.
   if (this.closeReason === 'client') this.closeReason = err.code === 'WS_ERR_UNSUPPORTED_MESSAGE_LENGTH' ? 'too-big' : 'protocol-error';
-  this.ctx.logger.debug({ conn: this.clientUuid, err }, 'websocket error');
+  this.host.logger.debug({ conn: this.clientUuid, err }, 'websocket error');
 }
 
 function sendError(conn: Connection, text: string): void {
-  conn.ctx.stats.clientErrors++;
+  conn.host.stats.clientErrors++;
   conn.sendFrame(Buffer.from(envelope(ServerMessageType.Error, text, null)));
 }
 
@@ -220,7 +189,7 @@ function onMessage(this: Connection, data: RawData): void {
         return;
       }
       // openITCOCKPIT ignores the payload and takes the user from the connection.
-      this.ctx.registry.register(this.userId);
+      this.host.register(this);
       return;
     }
     case 'TestPushNotification': {
@@ -229,7 +198,7 @@ function onMessage(this: Connection, data: RawData): void {
         sendError(this, `Invalid payload for TestPushNotification: ${describe(payload.error)}`);
         return;
       }
-      sendTestNotification(this, payload.data?.title ?? 'Test notification', payload.data?.icon ?? '');
+      this.host.test(this, payload.data?.title ?? 'Test notification', payload.data?.icon ?? '');
       return;
     }
     default:
@@ -239,30 +208,4 @@ function onMessage(this: Connection, data: RawData): void {
 
 function describe(error: { issues: readonly { path: readonly PropertyKey[]; message: string }[] }): string {
   return error.issues.map((i) => (i.path.length ? `${i.path.map(String).join('.')}: ${i.message}` : i.message)).join('; ');
-}
-
-function sendTestNotification(conn: Connection, title: string, icon: string): void {
-  const ctx = conn.ctx;
-  const payload: PushNotificationPayload = {
-    timestamp: Math.floor(Date.now() / 1000),
-    userId: conn.userId,
-    title,
-    message: title,
-    type: 'host',
-  };
-  if (icon !== '') payload.icon = icon;
-  payload.id = ctx.replay.nextId();
-  const frame = Buffer.from(envelope(ServerMessageType.ProcessPushNotification, Texts.testNotification, payload));
-  ctx.replay.record(conn.userId, payload.id, frame);
-  for (const c of ctx.registry.toUserOnePerBrowser(conn.userId)) c.sendFrame(frame);
-  ctx.relay?.enqueue({
-    userId: conn.userId,
-    title,
-    body: title,
-    type: 'host',
-    notificationType: 'CUSTOM',
-    currentState: 0,
-    hostUuid: '',
-    serviceUuid: '',
-  });
 }

@@ -1,6 +1,8 @@
 import { WebSocket } from 'ws';
 import { CloseCodes } from './connection.js';
-import type { GatewayContext } from '../../context.js';
+import type { Config } from '../../config.js';
+import type { HandshakeGuard } from '../../auth/guard.js';
+import type { Registry } from './registry.js';
 
 /**
  * Liveness and back-pressure for every socket, driven by ONE timer (no timer
@@ -19,13 +21,17 @@ import type { GatewayContext } from '../../context.js';
  * overshot by at most 25 %.
  */
 export class Heartbeat {
-  readonly #ctx: GatewayContext;
+  readonly #registry: Registry;
+  readonly #ws: Config['websocket'];
+  readonly #guard: HandshakeGuard;
   readonly #timer: NodeJS.Timeout;
   #nextPingAt: number;
 
-  constructor(ctx: GatewayContext) {
-    this.#ctx = ctx;
-    const ws = ctx.config.websocket;
+  /** @param guard its failure windows ride on this timer (no timer of their own). */
+  constructor(registry: Registry, ws: Config['websocket'], guard: HandshakeGuard) {
+    this.#registry = registry;
+    this.#ws = ws;
+    this.#guard = guard;
     const tick = Math.max(5, Math.floor(Math.min(ws.pingIntervalMs, ws.pongTimeoutMs, ws.writeTimeoutMs) / 4));
     this.#nextPingAt = Date.now() + ws.pingIntervalMs;
     this.#timer = setInterval(() => this.sweep(), tick);
@@ -34,13 +40,11 @@ export class Heartbeat {
 
   /** One pass over every connection; public so a test or shutdown can force it. */
   sweep(now = Date.now()): void {
-    const { registry, config } = this.#ctx;
-    const { pongTimeoutMs, writeTimeoutMs, maxBufferedBytes } = config.websocket;
+    const { pongTimeoutMs, writeTimeoutMs, maxBufferedBytes, pingIntervalMs } = this.#ws;
     const ping = now >= this.#nextPingAt;
-    if (ping) this.#nextPingAt = now + config.websocket.pingIntervalMs;
-    // The handshake guard's failure windows ride on this timer (no timer of their own).
-    this.#ctx.guard?.sweep(now);
-    for (const conn of registry.all()) {
+    if (ping) this.#nextPingAt = now + pingIntervalMs;
+    this.#guard.sweep(now);
+    for (const conn of this.#registry.all()) {
       if (conn.readyState !== WebSocket.OPEN) continue;
       if (now - conn.lastSeenAt > pongTimeoutMs) {
         conn.closeReason = 'pong-timeout';

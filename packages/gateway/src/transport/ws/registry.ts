@@ -1,19 +1,6 @@
-import { wireFrame, type Connection } from './connection.js';
-
-/**
- * Told of every change of this node's per-user state, so a cluster bus
- * (bus/redis.ts) can share it. Called synchronously; must not throw.
- */
-export interface PresenceObserver {
-  /** The first tab of `browserUuid` opened on this node. */
-  browserAdded(userId: number, browserUuid: string): void;
-  /** The last tab of `browserUuid` on this node closed. */
-  browserRemoved(userId: number, browserUuid: string): void;
-  /** The user's open connections on this node are now `count`. */
-  countChanged(userId: number, count: number): void;
-  /** The user became registered on this node (`RegisterBrowserPushNotification`). */
-  registered(userId: number): void;
-}
+import type { PresenceObserver } from '../../cluster/bus.js';
+import type { Connection } from './connection.js';
+import { wireFrame } from './frame.js';
 
 /**
  * Every open connection indexed user → browser → tabs, updated on open and
@@ -23,8 +10,12 @@ export class Registry {
   readonly #users = new Map<number, Map<string, Set<Connection>>>();
   readonly #registered = new Set<number>();
   #size = 0;
-  /** Set by a cluster bus; undefined on one node (nothing to tell). */
-  observer: PresenceObserver | undefined;
+  /** Told of every presence change (a cluster bus); undefined on one node. */
+  readonly #observer: PresenceObserver | undefined;
+
+  constructor(observer?: PresenceObserver) {
+    this.#observer = observer;
+  }
 
   /** Open connections. */
   get size(): number {
@@ -49,7 +40,7 @@ export class Registry {
     if (!tabs.has(conn)) {
       tabs.add(conn);
       this.#size++;
-      const o = this.observer;
+      const o = this.#observer;
       if (o) {
         if (added) o.browserAdded(conn.userId, conn.browserUuid);
         o.countChanged(conn.userId, this.countUser(conn.userId));
@@ -66,7 +57,7 @@ export class Registry {
     const tabs = browsers?.get(conn.browserUuid);
     if (!browsers || !tabs || !tabs.delete(conn)) return;
     this.#size--;
-    const o = this.observer;
+    const o = this.#observer;
     if (tabs.size === 0) {
       browsers.delete(conn.browserUuid);
       o?.browserRemoved(conn.userId, conn.browserUuid);
@@ -86,7 +77,7 @@ export class Registry {
   register(userId: number): void {
     if (!this.#users.has(userId) || this.#registered.has(userId)) return;
     this.#registered.add(userId);
-    this.observer?.registered(userId);
+    this.#observer?.registered(userId);
   }
 
   /** Users with at least one open connection here (for a cluster bus re-announcing its state). */

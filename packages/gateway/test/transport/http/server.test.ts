@@ -14,7 +14,7 @@ t.test('a registered browser receives the notification POSTed to /message', asyn
   t.equal(await client.next(), JSON.stringify({
     type: 'ProcessPushNotification',
     message: 'CRITICAL - host unreachable',
-    payload: { timestamp: ts, userId: 1, title: 'PROBLEM: web-01 is DOWN!', message: 'CRITICAL - host unreachable', type: 'host', hostUuid: HOST_UUID, icon: '/img/push_notifications/wh/HostPushIconDOWN.png', id: gw.context.replay.lastId },
+    payload: { timestamp: ts, userId: 1, title: 'PROBLEM: web-01 is DOWN!', message: 'CRITICAL - host unreachable', type: 'host', hostUuid: HOST_UUID, icon: '/img/push_notifications/wh/HostPushIconDOWN.png', id: gw.ids.lastId },
   }));
   t.equal(gw.stats.messages['200'], 1);
   t.match(gw.url, /^http:\/\/127\.0\.0\.1:\d+$/);
@@ -56,18 +56,19 @@ t.test('GET /readyz follows directory.health()', async (t) => {
 });
 
 t.test('HTTP routes added by exact path or by predicate are served instead of the WebSocket endpoint', async (t) => {
+  let size = (): number => -1;
   const gw = await startTestGateway({
-    httpRoutes: [{ path: '/metrics', handler: (_req, res) => res.end('metrics here') }],
+    httpRoutes: [
+      { path: '/metrics', handler: (_req, res) => res.end('metrics here') },
+      { path: (p) => /\/notifications\/v\d+\/subscribe$/.test(p), handler: (req, res) => res.end(`sse ${req.url} ${size()}`) },
+      { path: '/boom', handler: () => { throw new Error('handler bug'); } },
+    ],
   });
+  size = () => gw.registry.size;
   t.teardown(() => gw.close());
-  gw.addRoute({
-    path: (p) => /\/notifications\/v\d+\/subscribe$/.test(p),
-    handler: (req, res, ctx) => res.end(`sse ${req.url} ${ctx.registry.size}`),
-  });
   t.equal((await httpRequest(`${gw.url}/metrics`)).body, 'metrics here');
   t.equal((await httpRequest(`${gw.url}/icingaweb2/notifications/v1/subscribe`)).body, 'sse /icingaweb2/notifications/v1/subscribe 0');
   t.equal((await httpRequest(`${gw.url}/other`)).status, 426);
-  gw.addRoute({ path: '/boom', handler: () => { throw new Error('handler bug'); } });
   const boom = await httpRequest(`${gw.url}/boom`);
   t.equal(boom.status, 500, 'a throwing handler answers 500 and the server lives on');
   t.equal((await httpRequest(`${gw.url}/healthz`)).body, 'ok');

@@ -5,7 +5,6 @@ import { FileDirectory } from '../../../src/directory/file.js';
 import { EVENTS_PATH, PushSse } from '../../../src/transport/sse/events.js';
 import { frameEvent, parseLastEventId, SseHub, type SseHubOptions } from '../../../src/transport/sse/stream.js';
 import { parseConfig } from '../../../src/config.js';
-import { startSseEndpoints } from '../../../src/transport/sse/mount.js';
 import { hostMessage, openRegisteredClient, postMessage, silentLogger, startTestGateway, TEST_API_KEY, testDirectoryData } from '../../helpers.js';
 import { subscribe, until } from '../../sse-client.js';
 
@@ -263,13 +262,11 @@ t.test('own notifications: a key in a header subscribes a user; each event is th
 });
 
 t.test('own notifications: a notification POSTed to /message reaches an SSE-only user as the WebSocket envelope', async (t) => {
-  const config = parseConfig({ events: { enabled: true, keepAliveFirstMs: 60_000 } });
   const directory = new FileDirectory(testDirectoryData());
-  const sse = await startSseEndpoints(config, directory, silentLogger());
+  const gw = await startTestGateway({ directory, config: { events: { enabled: true, keepAliveFirstMs: 60_000 } } });
+  const sse = { icinga: gw.icinga, events: gw.events };
   t.equal(sse.icinga, undefined, 'icinga is off by default');
-  const gw = await startTestGateway({ directory, httpRoutes: sse.httpRoutes });
-  sse.attach(gw.context);
-  t.teardown(async () => { await sse.close(); await gw.close(); });
+  t.teardown(() => gw.close());
 
   const c = await subscribe(`${gw.url}${EVENTS_PATH}?userId=1&browserUuid=b-1`, { 'X-Api-Key': TEST_API_KEY });
   t.teardown(() => c.close());

@@ -4,8 +4,9 @@ import { join } from 'node:path';
 import t from 'tap';
 import { pino } from 'pino';
 import { parseConfig } from '../../../src/config.js';
-import { icingaFrame, rfc3339Ms } from '../../../src/sources/icinga-poller.js';
-import { IcingaService, isIcingaSubscribePath, startIcinga } from '../../../src/transport/sse/icinga.js';
+import { icingaFrame, rfc3339Ms } from '../../../src/transport/sse/icinga-frame.js';
+import { isIcingaSubscribePath } from '../../../src/transport/sse/icinga.js';
+import { icingaService, startIcingaService } from '../../icinga-pipeline.js';
 import { createIcingaFixture, mariadbSkip, type IcingaFixture } from '../../fixtures/icinga.js';
 import { startTestGateway } from '../../helpers.js';
 import { subscribe, until } from '../../sse-client.js';
@@ -52,14 +53,14 @@ t.test('the icinga config section is off by default and needs a database when en
 });
 
 t.test('startIcinga returns nothing when disabled', async (t) => {
-  t.equal(await startIcinga(parseConfig({}).icinga, pino({ level: 'silent' })), undefined);
+  t.equal(await startIcingaService(parseConfig({}).icinga, pino({ level: 'silent' })), undefined);
 });
 
 t.test('when the database is unreachable a subscription gets 503 and polls are counted as failed, not thrown', async (t) => {
   const config = parseConfig({
     icinga: { enabled: true, database: { host: '127.0.0.1', port: 1, user: 'nobody' }, queryTimeoutMs: 2000, keepAliveFirstMs: 600_000 },
   }).icinga;
-  const svc = new IcingaService({ config, connection: config.database!, logger: pino({ level: 'silent' }) });
+  const svc = await icingaService({ config, connection: config.database!, logger: pino({ level: 'silent' }) });
   t.teardown(() => svc.close());
   const port = await svc.listen('127.0.0.1', 0);
   const c = await subscribe(`http://127.0.0.1:${port}${PATH}`, { Cookie: 'Icingaweb2=x', 'User-Agent': UA });
@@ -74,7 +75,7 @@ t.test('with auth.allowedOrigins set, a subscription from an unlisted Origin get
   const config = parseConfig({
     icinga: { enabled: true, database: { host: '127.0.0.1', port: 1, user: 'nobody' }, queryTimeoutMs: 2000, keepAliveFirstMs: 600_000 },
   }).icinga;
-  const svc = new IcingaService({
+  const svc = await icingaService({
     config, connection: config.database!, logger: pino({ level: 'silent' }), allowedOrigins: ['https://icinga.example.com'],
   });
   t.teardown(() => svc.close());
@@ -123,7 +124,7 @@ t.test('with MariaDB', { skip: await mariadbSkip() }, async (t) => {
       keepAliveMs: 600_000,
     },
   }).icinga;
-  const svc = new IcingaService({ config, connection: fx.connection, logger: pino({ level: 'silent' }) });
+  const svc = await icingaService({ config, connection: fx.connection, logger: pino({ level: 'silent' }) });
   t.teardown(() => svc.close());
   const port = await svc.listen('127.0.0.1', 0);
   const url = `http://127.0.0.1:${port}${PATH}`;
@@ -294,7 +295,7 @@ t.test('with MariaDB', { skip: await mariadbSkip() }, async (t) => {
   });
 
   await t.test('the poll timer delivers without being driven', async (t) => {
-    const fast = new IcingaService({
+    const fast = await icingaService({
       config: { ...config, pollIntervalMs: 20 },
       connection: fx.connection,
       logger: pino({ level: 'silent' }),
@@ -317,14 +318,14 @@ t.test('with MariaDB', { skip: await mariadbSkip() }, async (t) => {
     const cx = fx.connection;
     await writeFile(cnf, `[client]\nhost = ${cx.host}\nport = ${cx.port}\nuser = ${cx.user}\npassword = "${cx.password}"\ndatabase = ${cx.database}\n`);
     const cfg = parseConfig({ icinga: { enabled: true, mysqlCnf: cnf, listen: { port: 0 }, pollIntervalMs: 20, keepAliveFirstMs: 600_000 } }).icinga;
-    const svc2 = await startIcinga(cfg, pino({ level: 'silent' }));
+    const svc2 = await startIcingaService(cfg, pino({ level: 'silent' }));
     t.ok(svc2);
     t.teardown(() => svc2!.close());
     await until(() => svc2!.poller.stats.polls >= 2 && svc2!.poller.stats.pollErrors === 0, 'two good polls');
     t.pass('polled through the my.cnf connection');
   });
   await t.test('mounted on the gateway, the endpoint shares the WebSocket port', async (t) => {
-    const svc3 = new IcingaService({ config, connection: fx.connection, logger: pino({ level: 'silent' }) });
+    const svc3 = await icingaService({ config, connection: fx.connection, logger: pino({ level: 'silent' }) });
     const gw = await startTestGateway({ httpRoutes: [svc3.route] });
     // Streams end first, so the gateway's close does not wait for them.
     t.teardown(async () => { await svc3.close(); await gw.close(); });
@@ -346,7 +347,7 @@ t.test('with MariaDB', { skip: await mariadbSkip() }, async (t) => {
   await t.test('the pending window is bounded in count and age, each dropped row counted', async (t) => {
     let now = Date.now();
     const cfg = parseConfig({ icinga: { enabled: true, database: fx.connection, pending: { maxIds: 2, maxAgeMs: 60_000 } } }).icinga;
-    const p = new IcingaService({ config: cfg, connection: fx.connection, logger: pino({ level: 'silent' }), now: () => now });
+    const p = await icingaService({ config: cfg, connection: fx.connection, logger: pino({ level: 'silent' }), now: () => now });
     t.teardown(() => p.close());
     await p.poller.pollOnce();
     const r1 = await history(1, 'pending');

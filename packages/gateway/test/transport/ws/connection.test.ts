@@ -1,6 +1,5 @@
 import { createServer, type IncomingMessage } from 'node:http';
 import type { AddressInfo } from 'node:net';
-import { MobilePush } from '@pushgate/relay';
 import t, { type Test } from 'tap';
 import { FileDirectory } from '../../../src/directory/file.js';
 import { once, openClient, silentLogger, startTestGateway, testDirectoryData, waitFor } from '../../helpers.js';
@@ -94,9 +93,7 @@ t.test('TestPushNotification sends the user a ProcessPushNotification and a CUST
     devices: { '3': ['device-token-3'] },
     relay: { address: 'http://127.0.0.1', port: pg.port, authKey: 'relay-auth-key', enabled: true },
   }));
-  const relay = new MobilePush({ directory, logger: silentLogger(), timeoutMs: 2000 });
-  t.teardown(() => relay.close());
-  const gw = await startTestGateway({ directory, relay });
+  const gw = await startTestGateway({ directory, config: { relay: { timeoutMs: 2000 } } });
   t.teardown(() => gw.close());
   const client = await openClient(gw, { userId: 3, browserUuid: 'b3' });
   t.teardown(() => client.close());
@@ -107,7 +104,7 @@ t.test('TestPushNotification sends the user a ProcessPushNotification and a CUST
   const frame = await client.next();
   const ts = JSON.parse(frame).payload.timestamp;
   t.ok(ts >= before && ts <= before + 5, 'timestamp is now in unix seconds');
-  t.equal(frame, `{"type":"ProcessPushNotification","message":"This is a test push notification triggered by the client","payload":{"timestamp":${ts},"userId":3,"title":"Hello","message":"Hello","type":"host","icon":"/img/test.png","id":${gw.context.replay.lastId}}}`);
+  t.equal(frame, `{"type":"ProcessPushNotification","message":"This is a test push notification triggered by the client","payload":{"timestamp":${ts},"userId":3,"title":"Hello","message":"Hello","type":"host","icon":"/img/test.png","id":${gw.ids.lastId}}}`);
 
   await pushed;
   t.equal(pg.requests.length, 1);

@@ -31,7 +31,7 @@ t.test('with 3 tabs across 2 browsers a notification reaches exactly one tab per
   const ts = Math.floor(Date.now() / 1000);
   const res = await postMessage(gw, hostMessage({ timestamp: ts }));
   t.equal(res.status, 200);
-  const expected = `{"type":"ProcessPushNotification","message":"CRITICAL - host unreachable","payload":{"timestamp":${ts},"userId":1,"title":"PROBLEM: web-01 is DOWN!","message":"CRITICAL - host unreachable","type":"host","hostUuid":"c36b8048-93ce-4385-ac19-ab5c90574b77","icon":"/img/push_notifications/wh/HostPushIconDOWN.png","id":${gw.context.replay.lastId}}}`;
+  const expected = `{"type":"ProcessPushNotification","message":"CRITICAL - host unreachable","payload":{"timestamp":${ts},"userId":1,"title":"PROBLEM: web-01 is DOWN!","message":"CRITICAL - host unreachable","type":"host","hostUuid":"c36b8048-93ce-4385-ac19-ab5c90574b77","icon":"/img/push_notifications/wh/HostPushIconDOWN.png","id":${gw.ids.lastId}}}`;
   // a1 registered (it sent frames), so it is browser-a's most recently active tab.
   t.same(await drain(a1), [expected], 'browser-a: the active tab');
   t.same(await drain(a2), [], 'browser-a: the other tab gets nothing');

@@ -1,0 +1,187 @@
+import { randomUUID } from 'node:crypto';
+import type { IncomingMessage } from 'node:http';
+import type { Duplex } from 'node:stream';
+import { envelope, ServerMessageType, Texts } from '@pushgate/protocol';
+import type { Logger } from 'pino';
+import { WebSocketServer } from 'ws';
+import type { HandshakeGuard } from '../../auth/guard.js';
+import type { Bus } from '../../cluster/bus.js';
+import type { Config } from '../../config.js';
+import type { Directory } from '../../directory/directory.js';
+import { count, type GatewayStats } from '../../ops/stats.js';
+import { parseSince, type ReplayLog } from '../../pipeline/replay.js';
+import { CloseCodes, Connection, listen, nextSequence, type ConnectionHost } from './connection.js';
+import { authenticate, originAllowed, rejectUpgrade, selectProtocol } from './handshake.js';
+import type { Registry } from './registry.js';
+
+/** Options of {@link WsEndpoint}. */
+export interface WsEndpointOptions {
+  config: Config;
+  directory: Directory;
+  logger: Logger;
+  stats: GatewayStats;
+  registry: Registry;
+  /** The users' resume windows (`?since=`), kept by the browser target. */
+  replay: ReplayLog;
+  guard: HandshakeGuard;
+  /** The per-user connection limit counts other nodes' connections too. */
+  bus: Bus;
+  /** A client's `TestPushNotification`: the composition root hands it to the pipeline. */
+  onTest: (userId: number, title: string, icon: string) => void;
+  /** True once the gateway is shutting down. */
+  closing: () => boolean;
+}
+
+/**
+ * The openITCOCKPIT WebSocket endpoint (docs/protocol/openitcockpit.md
+ * "Browser WebSocket"): per-IP limits, Origin, authentication and the
+ * per-user limit before the upgrade; then the connection is indexed in the
+ * registry and greeted with `ConnectionEstablished`, the last export status
+ * and, on `?since=`, what it missed. It writes only greetings, answers and
+ * export status itself: notifications come through the pipeline's browser target.
+ */
+export class WsEndpoint implements ConnectionHost {
+  readonly maxBufferedBytes: number;
+  readonly stats: GatewayStats;
+  readonly logger: Logger;
+  readonly #o: WsEndpointOptions;
+  readonly #wss: WebSocketServer;
+  /** Last `exportRunning()` answer (this node's or another's); sent to new connections. */
+  #exportRunning: boolean | undefined;
+
+  constructor(opts: WsEndpointOptions) {
+    this.#o = opts;
+    this.maxBufferedBytes = opts.config.websocket.maxBufferedBytes;
+    this.stats = opts.stats;
+    this.logger = opts.logger;
+    this.#wss = new WebSocketServer({
+      noServer: true,
+      perMessageDeflate: false,
+      maxPayload: opts.config.websocket.maxPayloadBytes,
+      clientTracking: false,
+      handleProtocols: selectProtocol,
+      WebSocket: Connection,
+    });
+  }
+
+  /** An upgrade for the WebSocket endpoint (the HTTP server already refused it while closing or on a plain route). */
+  upgrade(req: IncomingMessage, socket: Duplex, head: Buffer): void {
+    const { config, directory, guard, stats, registry, bus, logger } = this.#o;
+    // Abuse limits (SECURITY.md "Limits"): refused before any directory work.
+    const ip = req.socket.remoteAddress ?? '';
+    const refuse = (status: number, limit: string, body: string): void => {
+      count(stats.handshakesRejected, String(status));
+      count(stats.limitRefusals, limit);
+      rejectUpgrade(socket, status, body);
+    };
+    if (guard.failuresExceeded(ip, Date.now())) return refuse(429, 'failed-handshakes', 'Too many failed handshakes');
+    if (!originAllowed(req.headers.origin, config.auth.allowedOrigins)) {
+      guard.recordFailure(ip, Date.now());
+      return refuse(403, 'origin', 'Origin not allowed');
+    }
+    authenticate(req, directory, config.auth).then(async (result) => {
+      if (!result.ok) {
+        if (result.status === 401) guard.recordFailure(ip, Date.now());
+        count(stats.handshakesRejected, String(result.status));
+        if (logger.isLevelEnabled('debug')) logger.debug({ reason: result.reason, status: result.status }, 'websocket handshake rejected');
+        rejectUpgrade(socket, result.status, result.status === 401 ? 'Unauthorized' : 'Directory unavailable');
+        return;
+      }
+      if (this.#o.closing()) return rejectUpgrade(socket, 503, 'Shutting down');
+      const perUser = config.limits.maxConnectionsPerUser;
+      if (perUser !== 0) {
+        let open = registry.countUser(result.userId);
+        // Cluster-wide with the Redis bus: one round trip, only when this node alone is under the limit.
+        if (open < perUser && bus.kind !== 'local') {
+          open += await bus.connectionsElsewhere(result.userId);
+          if (this.#o.closing()) return rejectUpgrade(socket, 503, 'Shutting down');
+        }
+        if (open >= perUser) return refuse(429, 'user-connections', 'Too many connections for this user');
+      }
+      if (guard.ipFull(ip)) return refuse(429, 'ip-connections', 'Too many connections from this address');
+      this.#wss.handleUpgrade(req, socket, head, (ws) => {
+        socket.off('error', onSocketError);
+        const conn = ws as Connection;
+        conn.remoteIp = ip;
+        guard.opened(ip);
+        conn.userId = result.userId;
+        conn.browserUuid = result.browserUuid;
+        conn.tokenExpiresAt = result.tokenExpiresAt ?? 0;
+        this.#open(conn, req);
+      });
+    }, (err: unknown) => {
+      logger.error({ err }, 'websocket handshake failed');
+      count(stats.handshakesRejected, '500');
+      rejectUpgrade(socket, 500, 'Internal server error');
+    });
+  }
+
+  /** Index a connection ws just upgraded, greet it with `ConnectionEstablished` and the last known export status, replay what it missed. */
+  #open(conn: Connection, req: IncomingMessage): void {
+    const { registry, replay, logger } = this.#o;
+    conn.clientUuid = randomUUID();
+    conn.openedSeq = nextSequence();
+    conn.lastSeenAt = Date.now();
+    listen(conn, this);
+    registry.add(conn);
+    this.stats.connectionsOpened++;
+    conn.sendFrame(Buffer.from(envelope(ServerMessageType.ConnectionEstablished, Texts.connectionEstablished, { clientUuid: conn.clientUuid })));
+    if (this.#exportRunning !== undefined) {
+      conn.sendFrame(Buffer.from(envelope(ServerMessageType.ExportStatus, '', this.#exportRunning)));
+    }
+    // pushgate: `?since=<id>` resume. Written in the same tick as registry.add, so no live frame can
+    // come in between: the client gets each id once, in order.
+    const since = parseSince(req.url);
+    if (since !== undefined) {
+      const { gap, frames } = replay.resume(conn.userId, since);
+      if (gap) conn.sendFrame(gap);
+      for (const frame of frames) conn.sendFrame(frame);
+    }
+    if (logger.isLevelEnabled('debug')) logger.debug({ conn: conn.clientUuid, user: conn.userId }, 'websocket connected');
+  }
+
+  register(conn: Connection): void {
+    // openITCOCKPIT ignores the payload and takes the user from the connection.
+    this.#o.registry.register(conn.userId);
+  }
+
+  test(conn: Connection, title: string, icon: string): void {
+    this.#o.onTest(conn.userId, title, icon);
+  }
+
+  closed(conn: Connection): void {
+    this.#o.registry.remove(conn);
+    this.#o.guard.closed(conn.remoteIp);
+  }
+
+  /** Remember an export-status answer (for new connections) and send it to every connection of this node. */
+  exportStatus(running: boolean): void {
+    this.#exportRunning = running;
+    this.#o.registry.broadcast(Buffer.from(envelope(ServerMessageType.ExportStatus, '', running)));
+  }
+
+  /** Close every connection with 1001; resolves once all are closed. */
+  closeAll(): Promise<void> {
+    const sockets = [...this.#o.registry.all()];
+    return Promise.all(sockets.map((c) => new Promise<void>((resolve) => {
+      if (c.readyState === Connection.CLOSED) return resolve();
+      c.once('close', () => resolve());
+      c.closeFor('shutdown', CloseCodes.goingAway, 'Server shutting down');
+    }))).then(() => undefined);
+  }
+
+  /** Tear down every connection at once (the shutdown deadline passed). */
+  terminateAll(): void {
+    for (const c of this.#o.registry.all()) c.terminate();
+  }
+
+  /** Stop the ws server (no connection is left by then). */
+  close(): void {
+    this.#wss.close();
+  }
+}
+
+/** A peer that resets during the handshake: nothing to answer. */
+export function onSocketError(this: Duplex): void {
+  this.destroy();
+}
