@@ -31,6 +31,8 @@ export function nextSequence(): number {
 export interface ConnectionHost {
   /** `websocket.maxBufferedBytes`. */
   readonly maxBufferedBytes: number;
+  /** Most bytes a resume may hold back while the socket drains (`websocket.replay.maxBytes`). */
+  readonly maxBacklogBytes: number;
   readonly stats: GatewayStats;
   readonly logger: Logger;
   /** The client sent `RegisterBrowserPushNotification`. */
@@ -86,12 +88,63 @@ export class Connection extends WebSocket {
    */
   sendFrame(frame: Buffer): void {
     if (this.readyState !== WebSocket.OPEN) return;
+    if (this.#backlog !== undefined) {
+      this.#hold(frame);
+      return;
+    }
     if (this.bufferedAmount > this.host.maxBufferedBytes) {
       this.closeFor('slow-consumer', CloseCodes.slowConsumer, 'send buffer over limit');
       return;
     }
     this.send(frame, SEND_TEXT);
     this.host.stats.framesSent++;
+  }
+
+  /** Frames held behind a resume until the socket drains ({@link sendMissed}); undefined when none. */
+  #backlog: Buffer[] | undefined;
+  #backlogBytes = 0;
+
+  /**
+   * Write what a resuming client missed (`?since=`) without tripping the
+   * send-buffer limit: frames go out while the buffer is below half of
+   * `maxBufferedBytes`, the rest as the socket drains. Frames sent meanwhile
+   * queue behind them, so the client sees every id once, in order. The
+   * backlog is bounded by `maxBacklogBytes`; a client that cannot take even
+   * that is cut as a slow consumer (and resumes again).
+   */
+  sendMissed(frames: readonly Buffer[]): void {
+    if (frames.length === 0) return;
+    if (this.#backlog === undefined) this.#backlog = [];
+    for (const f of frames) this.#hold(f);
+    this.#pump();
+  }
+
+  #hold(frame: Buffer): void {
+    this.#backlog!.push(frame);
+    this.#backlogBytes += frame.length;
+    if (this.#backlogBytes > this.host.maxBacklogBytes) {
+      this.#backlog = undefined;
+      this.#backlogBytes = 0;
+      this.closeFor('slow-consumer', CloseCodes.slowConsumer, 'send buffer over limit');
+    }
+  }
+
+  #pump(): void {
+    const backlog = this.#backlog;
+    if (backlog === undefined || this.readyState !== WebSocket.OPEN) return;
+    const half = this.host.maxBufferedBytes / 2;
+    while (backlog.length > 0 && this.bufferedAmount <= half) {
+      const frame = backlog.shift()!;
+      this.#backlogBytes -= frame.length;
+      this.send(frame, SEND_TEXT);
+      this.host.stats.framesSent++;
+    }
+    if (backlog.length === 0) {
+      this.#backlog = undefined;
+      return;
+    }
+    // Only while a resume is held back: one listener for this socket, gone once it drained.
+    (this as unknown as { _socket: NodeJS.EventEmitter })._socket.once('drain', () => this.#pump());
   }
 
   /**

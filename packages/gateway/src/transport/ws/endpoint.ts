@@ -42,6 +42,7 @@ export interface WsEndpointOptions {
  */
 export class WsEndpoint implements ConnectionHost {
   readonly maxBufferedBytes: number;
+  readonly maxBacklogBytes: number;
   readonly stats: GatewayStats;
   readonly logger: Logger;
   readonly #o: WsEndpointOptions;
@@ -52,6 +53,7 @@ export class WsEndpoint implements ConnectionHost {
   constructor(opts: WsEndpointOptions) {
     this.#o = opts;
     this.maxBufferedBytes = opts.config.websocket.maxBufferedBytes;
+    this.maxBacklogBytes = opts.config.websocket.replay.maxBytes;
     this.stats = opts.stats;
     this.logger = opts.logger;
     this.#wss = new WebSocketServer({
@@ -129,13 +131,13 @@ export class WsEndpoint implements ConnectionHost {
     if (this.#exportRunning !== undefined) {
       conn.sendFrame(Buffer.from(envelope(ServerMessageType.ExportStatus, '', this.#exportRunning)));
     }
-    // pushgate: `?since=<id>` resume. Written in the same tick as registry.add, so no live frame can
-    // come in between: the client gets each id once, in order.
+    // pushgate: `?since=<id>` resume. Taken in the same tick as registry.add, and live frames queue
+    // behind what is still held back: the client gets each id once, in order.
     const since = parseSince(req.url);
     if (since !== undefined) {
       const { gap, frames } = replay.resume(conn.userId, since);
       if (gap) conn.sendFrame(gap);
-      for (const frame of frames) conn.sendFrame(frame);
+      conn.sendMissed(frames);
     }
     if (logger.isLevelEnabled('debug')) logger.debug({ conn: conn.clientUuid, user: conn.userId }, 'websocket connected');
   }
