@@ -1,5 +1,5 @@
 import { readFile } from 'node:fs/promises';
-import { RelayErrorCodes } from '@pushgate/relay';
+import { RelayErrorCodes, RetiredRelayErrorCodes } from '@pushgate/relay';
 import t from 'tap';
 import { CloseCodes } from '../src/transport/ws/connection.js';
 import { GatewayErrorCodes } from '../src/errors.js';
@@ -21,15 +21,28 @@ function documentedCodes(text: string): string[] {
   return [...text.matchAll(/^\| `([A-Z_]+)` \|/gm)].map((m) => m[1]!).sort();
 }
 
+/** The sender's codes, read from its source (`SenderErrorCodes`). */
+async function readSenderCodes(): Promise<string[]> {
+  const senderSource = await readFile(SENDER_ERRORS, 'utf8');
+  const block = /SenderErrorCodes = \{([\s\S]*?)\n\}/.exec(senderSource)?.[1] ?? '';
+  return [...block.matchAll(/^\s+(SEND_ERR_[A-Z_]+):/gm)].map((m) => m[1]!).sort();
+}
+
 t.test('every error code of each package has a row in docs/errors.md and every row a code', async (t) => {
   const doc = await readFile(DOC, 'utf8');
   t.same(documentedCodes(section(doc, 'gateway')), Object.keys(GatewayErrorCodes).sort(), 'gateway');
   t.same(documentedCodes(section(doc, 'relay')), Object.keys(RelayErrorCodes).sort(), 'relay');
-  const senderSource = await readFile(SENDER_ERRORS, 'utf8');
-  const block = /SenderErrorCodes = \{([\s\S]*?)\n\}/.exec(senderSource)?.[1] ?? '';
-  const senderCodes = [...block.matchAll(/^\s+(SEND_ERR_[A-Z_]+):/gm)].map((m) => m[1]!).sort();
+  const senderCodes = await readSenderCodes();
   t.ok(senderCodes.length > 0, 'sender codes were found in its source');
   t.same(documentedCodes(section(doc, 'sender')), senderCodes, 'sender');
+});
+
+t.test('retired codes are listed as retired and none is a live code again', async (t) => {
+  const doc = await readFile(DOC, 'utf8');
+  const retired = Object.keys(RetiredRelayErrorCodes).sort();
+  t.same(documentedCodes(section(doc, 'retired codes')), retired, 'the retired table lists exactly the retired codes');
+  const live = new Set([...Object.keys(GatewayErrorCodes), ...Object.keys(RelayErrorCodes), ...(await readSenderCodes())]);
+  t.same(retired.filter((code) => live.has(code)), [], 'no retired code is defined again');
 });
 
 t.test('every WebSocket close code the gateway uses is documented', async (t) => {

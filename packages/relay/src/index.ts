@@ -1,7 +1,6 @@
 export * from './directory.js';
 export * from './endpoint.js';
 export * from './errors.js';
-export * from './mobile-push.js';
 export * from './channels/index.js';
 export * from './channels-config.js';
 export * from './outbox.js';

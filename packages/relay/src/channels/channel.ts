@@ -130,10 +130,15 @@ export async function bodyExcerpt(body: AsyncIterable<Buffer>, redact: readonly 
 /**
  * The keep-alive connection pool of one HTTP channel: TLS verified against
  * Node's roots plus `ca` (PEM) when given; `timeoutMs` bounds connect,
- * response headers and body each.
+ * response headers and body each; at most `connections` sockets per origin
+ * when given (default unbounded).
  */
-export function httpAgent(timeoutMs: number, ca?: string): Agent {
+export function httpAgent(timeoutMs: number, ca?: string, connections?: number): Agent {
   return new Agent({
+    // Without `connections` undici opens a new socket whenever every open one
+    // is busy, and one is still busy in the tick its response completed: even
+    // back-to-back requests can end up on several sockets.
+    ...(connections !== undefined ? { connections } : {}),
     keepAliveTimeout: 30_000,
     headersTimeout: timeoutMs,
     bodyTimeout: timeoutMs,
