@@ -4,7 +4,10 @@
 // users' connections open (delivery must not scale with them). Reported as
 // ratios against GET /healthz round trips measured in the same run.
 //   pnpm exec tsc -b packages/gateway && node bench/gateway-fanout.mjs
+import { mkdtempSync } from 'node:fs';
 import { request } from 'node:http';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { createRequire } from 'node:module';
 
 const require = createRequire(new URL('../packages/gateway/package.json', import.meta.url));
@@ -18,7 +21,7 @@ const ROUNDS = Number(process.env.ROUNDS ?? 200);
 
 const directory = new gw.FileDirectory({ apiKeys: [KEY], hosts: { [HOST]: 'web-01' }, services: {}, devices: {} });
 const config = gw.parseConfig({ listen: { host: '127.0.0.1', port: 0 } });
-const gateway = await gw.startGateway({ config, directory, logger: pino({ level: 'silent' }) });
+const gateway = await gw.startGateway({ config, directory, logger: pino({ level: 'silent' }), stateDir: mkdtempSync(join(tmpdir(), 'pushgate-bench-')) });
 const agent = new (await import('node:http')).Agent({ keepAlive: true, maxSockets: 1 });
 
 function http(method, path, body) {

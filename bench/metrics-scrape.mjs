@@ -8,6 +8,9 @@
 // side of 15,000 sockets).
 //   pnpm build && node bench/metrics-scrape.mjs
 import { fork } from 'node:child_process';
+import { mkdtempSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { request } from 'node:http';
 import { createRequire } from 'node:module';
 import { fileURLToPath } from 'node:url';
@@ -41,7 +44,7 @@ if (process.argv[2] === 'clients') {
   const gw = await import('../packages/gateway/dist/index.js');
   const directory = new gw.FileDirectory({ apiKeys: [KEY], hosts: {}, services: {}, devices: {} });
   const config = gw.parseConfig({ listen: { host: '127.0.0.1', port: 0 }, limits: { maxConnectionsPerIp: 0 } });
-  const gateway = await gw.startGateway({ config, directory, logger: pino({ level: 'silent' }) });
+  const gateway = await gw.startGateway({ config, directory, logger: pino({ level: 'silent' }), stateDir: mkdtempSync(join(tmpdir(), 'pushgate-bench-')) });
   const agent = new (await import('node:http')).Agent({ keepAlive: true, maxSockets: 1 });
 
   const get = (path) => new Promise((resolve, reject) => {

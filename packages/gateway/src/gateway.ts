@@ -85,6 +85,8 @@ export interface Gateway {
   readonly metrics: GatewayMetrics | undefined;
   /** The handshake guard (per-IP limits). */
   readonly guard: HandshakeGuard;
+  /** The export-status source (`poll()` asks the directory and broadcasts once). */
+  readonly exportStatus: ExportStatus;
   /**
    * Stop accepting, end SSE streams, close every WebSocket with 1001, let
    * in-flight requests finish (sockets still open after 3/4 of
@@ -328,6 +330,7 @@ async function compose(opts: GatewayOptions, directory: Directory, demoKey: stri
     icinga,
     metrics,
     guard,
+    exportStatus,
     close() {
       closed ??= shutdown();
       return closed;

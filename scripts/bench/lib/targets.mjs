@@ -105,6 +105,7 @@ export async function startWorkers(workers, { port, config = {} } = {}) {
     directory: { type: 'file', path: 'directory.yaml' },
     bus: { type: 'redis', url: 'redis://127.0.0.1:6379', prefix },
     log: { level: 'warn' },
+    state: { dir: 'state' },
     ...config,
   };
   // JSON is YAML.

@@ -1,8 +1,7 @@
-import { readFileSync } from 'node:fs';
 import { isAbsolute, join, resolve } from 'node:path';
 import type { Logger } from 'pino';
 import {
-  createChannels, MOBILE_PUSH_CHANNEL, MobilePushChannel, Outbox, RelayError,
+  createChannels, MOBILE_PUSH_CHANNEL, MobilePushChannel, Outbox, readCaFile, RelayError,
   type Channel, type Delivery, type DeviceDirectory, type NotificationsConfig, type Outcome,
 } from '@pushgate/relay';
 
@@ -119,16 +118,4 @@ export async function openOutbox(cfg: NotificationsConfig, opts: OpenOutboxOptio
       return closing;
     },
   };
-}
-
-/** The PEM text of a CA file. @throws RelayError `RELAY_ERR_CA_FILE` naming the path. */
-export function readCaFile(path: string): string {
-  let pem: string;
-  try {
-    pem = readFileSync(path, 'utf8');
-  } catch (cause) {
-    throw new RelayError('RELAY_ERR_CA_FILE', `cannot read CA file ${path}`, { cause });
-  }
-  if (!pem.includes('-----BEGIN CERTIFICATE-----')) throw new RelayError('RELAY_ERR_CA_FILE', `CA file ${path} holds no PEM certificate`);
-  return pem;
 }

@@ -199,3 +199,17 @@ t.test('register on one node, /message on another; the per-user limit counts eve
   t.pass('the dead node\'s connections no longer count against the limit');
   for (const cl of [onA, other, c1, c2]) await cl.close().catch(() => undefined);
 });
+
+t.test('a TestPushNotification from a tab on one node reaches the user\'s tab on another node, and is journaled there too', { skip }, async (t) => {
+  const { nodes: [a, b] } = await startCluster(t, 2);
+  const sender = await openClient(gw(a!), { userId: 3, browserUuid: 'here' });
+  const elsewhere = await openClient(gw(b!), { userId: 3, browserUuid: 'there' });
+  sender.send({ type: 'TestPushNotification', message: '', payload: { title: 'Across nodes', icon: '' } });
+  const got = await elsewhere.nextJson(WAIT_MS * 2);
+  t.equal(got.type, 'ProcessPushNotification');
+  t.equal(got.message, 'This is a test push notification triggered by the client');
+  t.match(got.payload, { userId: 3, title: 'Across nodes', message: 'Across nodes', type: 'host' });
+  const mine = await sender.nextJson(WAIT_MS * 2);
+  t.same(mine, got, 'the sending tab got the same frame');
+  for (const cl of [sender, elsewhere]) await cl.close();
+});
