@@ -26,6 +26,11 @@ export class MysqlClient implements SqlClient {
       pool.port = c.port;
     }
     this.pool = createPool(pool);
+    // A pooled connection that dies while idle emits 'error' once for the pool (which drops it);
+    // a second emission would have no listener and crash the process.
+    this.pool.pool.on('connection', (conn) => {
+      conn.on('error', () => undefined);
+    });
     this.timeout = o.queryTimeoutMs;
   }
 

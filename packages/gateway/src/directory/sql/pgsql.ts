@@ -1,5 +1,5 @@
 import { basename, dirname } from 'node:path';
-import pg from 'pg';
+import type { Pool, PoolConfig } from 'pg';
 import { NETWORK_CODES, type SqlClient, type SqlClientOptions, type SqlConnection, type SqlFailure } from './client.js';
 
 /**
@@ -27,10 +27,15 @@ function isConnectionState(code: string): boolean {
   return code.startsWith('08') || code.startsWith('28') || code === '3D000' || code === '57P01' || code === '57P02' || code === '57P03';
 }
 
-/** {@link SqlClient} on a pg pool (PostgreSQL). */
+/**
+ * {@link SqlClient} on a pg pool (PostgreSQL). pg is loaded with the first
+ * statement, so a gateway that never talks to PostgreSQL never pays for the
+ * import at startup.
+ */
 export class PgClient implements SqlClient {
   readonly dialect = 'pgsql';
-  private readonly pool: pg.Pool;
+  private readonly config: PoolConfig;
+  private pool: Promise<Pool> | undefined;
 
   constructor(c: SqlConnection, o: SqlClientOptions) {
     let host = c.host;
@@ -41,7 +46,7 @@ export class PgClient implements SqlClient {
       host = m ? dirname(c.socket) : c.socket;
       if (m) port = Number(m[1]);
     }
-    this.pool = new pg.Pool({
+    this.config = {
       host,
       port,
       user: c.user,
@@ -53,13 +58,26 @@ export class PgClient implements SqlClient {
       query_timeout: o.queryTimeoutMs,
       statement_timeout: o.queryTimeoutMs,
       application_name: 'pushgate',
+    };
+  }
+
+  private open(): Promise<Pool> {
+    this.pool ??= import('pg').then(({ default: pg }) => {
+      const pool = new pg.Pool(this.config);
+      // A connection that dies emits 'error': the pool's while idle, the client's own while checked out or
+      // being removed. The statement in flight is rejected anyway (query() then destroys the client);
+      // without these listeners the event would be an uncaught exception.
+      pool.on('error', () => undefined);
+      pool.on('connect', (client) => {
+        client.on('error', () => undefined);
+      });
+      return pool;
     });
-    // An idle pooled connection that dies is dropped by the pool; without a listener the error would crash the process.
-    this.pool.on('error', () => undefined);
+    return this.pool;
   }
 
   async query(sql: string, values: readonly unknown[]): Promise<Record<string, unknown>[]> {
-    const client = await this.pool.connect();
+    const client = await (await this.open()).connect();
     let broken: Error | undefined;
     try {
       const res = await client.query({ text: numberPlaceholders(sql), values: values as unknown[] });
@@ -89,6 +107,6 @@ export class PgClient implements SqlClient {
   }
 
   async close(): Promise<void> {
-    await this.pool.end();
+    if (this.pool) await (await this.pool).end();
   }
 }
