@@ -203,12 +203,10 @@ t.test('in Chromium', { skip: chromiumSkip() }, async (t) => {
     const UA = 'Mozilla/5.0 (X11; Linux x86_64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/130.0 Safari/537.36';
     const fx = await createIcingaFixture();
     t.teardown(() => fx.drop());
-    await fx.query(`INSERT INTO contact (id, full_name, username, deleted) VALUES (1, 'Alice', 'alice', 'n')`);
-    await fx.query('INSERT INTO browser_session (php_session_id, username, user_agent, authenticated_at) VALUES (?, ?, ?, ?)',
-      ['sess-alice', 'alice', UA, Date.now() - 1000]);
-    await fx.query(`INSERT INTO object (id, name) VALUES (UNHEX(SHA2('web-01!HTTP', 256)), 'web-01!HTTP')`);
+    await fx.contact({ id: 1, username: 'alice' });
+    await fx.session({ id: 'sess-alice', username: 'alice', userAgent: UA, authenticatedAt: Date.now() - 1000 });
     const T0 = Date.UTC(2024, 4, 1, 12, 0, 0, 123);
-    await fx.query(`INSERT INTO incident (id, object_id, started_at, severity) VALUES (1, UNHEX(SHA2('web-01!HTTP', 256)), ?, 'crit')`, [T0]);
+    await fx.incident({ id: 1, object: 'web-01!HTTP', severity: 'crit', startedAt: T0 });
     const config = parseConfig({
       icinga: { enabled: true, database: fx.connection, pollIntervalMs: 600_000, keepAliveFirstMs: 600_000, keepAliveMs: 600_000 },
     }).icinga;
@@ -233,8 +231,7 @@ t.test('in Chromium', { skip: chromiumSkip() }, async (t) => {
     }));
     await page.goto(`${origin}/icingaweb2/`);
     await until(() => svc.hub.size('1') === 1, 'the browser\'s stream', BROWSER_WAIT_MS);
-    await fx.query(`INSERT INTO incident_history (id, incident_id, event_id, contact_id, channel_id, time, message, type, notification_state)
-      VALUES (1, 1, 1, 1, 1, ?, 'HTTP CRITICAL - 500', 'notified', 'sent')`, [T0 + 1]);
+    await fx.notified({ id: 1, incident: 1, contact: 1, time: T0 + 1, message: 'HTTP CRITICAL - 500', state: 'sent' });
     await svc.poller.pollOnce();
     await page.waitForFunction('window.events.length === 1', undefined, { timeout: BROWSER_WAIT_MS });
     const expected = icingaFrame({ id: 1, time: T0 + 1, incidentId: 1, severity: 'crit', title: 'web-01!HTTP', message: 'HTTP CRITICAL - 500' }, 3000)

@@ -103,19 +103,64 @@ export const RelaySchema = z.strictObject({
   timeoutMs: ms.default(10_000),
 });
 
-/** Icinga Notifications database connection (Icinga Web's `notifications` resource). */
+/** URL schemes of `icinga.database.url` and the database type each means. */
+const ICINGA_URL = /^(mysql|mariadb|pgsql|postgres|postgresql):\/\//;
+const PGSQL_URL = /^(pgsql|postgres|postgresql):/;
+
+/**
+ * Icinga Notifications database connection (Icinga Web's `notifications`
+ * resource): `url`, or the keys `type`, `host`, `port`, `user`, `password`,
+ * `database`, `socket`.
+ */
 export const IcingaDatabaseSchema = z.strictObject({
-  host: z.string().min(1).default('localhost'),
-  port: port.default(3306),
-  user: z.string().min(1),
-  /** Never logged. */
-  password: z.string().default(''),
-  database: z.string().min(1).default('notifications'),
-  /** Unix socket; used instead of host/port when set. */
+  /** `mysql` (MySQL, MariaDB) or `pgsql` (PostgreSQL), as Icinga Web's resource names it; default `mysql`, or the scheme of `url`. */
+  type: z.enum(['mysql', 'pgsql']).optional(),
+  /**
+   * The whole connection as a URL instead of the other keys:
+   * `mysql://user:password@host:port/database` (also `mariadb://`) or
+   * `pgsql://…` (also `postgres://`, `postgresql://`); `?socket=<path>` for a
+   * Unix socket. Percent-encode special characters. The password is never logged.
+   */
+  url: z.string().regex(ICINGA_URL, { error: 'expected a mysql://, mariadb://, pgsql://, postgres:// or postgresql:// URL' }).optional(),
+  /** Database host; default `localhost`. */
+  host: z.string().min(1).optional(),
+  /** Database port; default 3306 for `mysql`, 5432 for `pgsql`. */
+  port: port.optional(),
+  /** Database user; required unless `url` names it. */
+  user: z.string().min(1).optional(),
+  /** Default empty. Never logged. */
+  password: z.string().optional(),
+  /** Database name; default `notifications`. */
+  database: z.string().min(1).optional(),
+  /** Unix socket (MySQL: the socket file; PostgreSQL: its directory); used instead of host/port when set. */
   socket: z.string().min(1).optional(),
+}).superRefine((d, ctx) => {
+  if (d.url === undefined) {
+    if (d.user === undefined) ctx.addIssue({ code: 'custom', path: ['user'], message: 'required (or give icinga.database.url)' });
+    return;
+  }
+  const extra = (['host', 'port', 'user', 'database', 'socket'] as const).filter((k) => d[k] !== undefined);
+  if (extra.length > 0) {
+    ctx.addIssue({ code: 'custom', path: ['url'], message: `give either url or ${extra.join('/')}, not both` });
+  }
+  let u: URL | undefined;
+  try {
+    u = new URL(d.url);
+  } catch {
+    ctx.addIssue({ code: 'custom', path: ['url'], message: 'not a valid URL' });
+    return;
+  }
+  const urlType = PGSQL_URL.test(d.url) ? 'pgsql' : 'mysql';
+  if (d.type !== undefined && d.type !== urlType) {
+    ctx.addIssue({ code: 'custom', path: ['type'], message: `${d.type} contradicts the url's scheme ${u.protocol}` });
+  }
+  if (u.username === '') ctx.addIssue({ code: 'custom', path: ['url'], message: 'names no user (scheme://user@host/database)' });
+  if (u.password !== '' && d.password !== undefined) {
+    ctx.addIssue({ code: 'custom', path: ['password'], message: 'the url has a password already' });
+  }
 });
 
-/** Icinga Notifications Web desktop notifications over SSE (ICINGA.md); off by default. */
+/** Icinga Notifications Web desktop notifications over SSE (docs/icinga.md); off by default. */
 export const IcingaSchema = z.strictObject({
   enabled: z.boolean().default(false),
   /** my.cnf-style file with a [client] section; alternative to `database`. */

@@ -1,19 +1,27 @@
 import type { IncomingMessage } from 'node:http';
-import { createPool, type Pool, type PoolOptions, type RowDataPacket } from 'mysql2/promise';
-import { type QueryObserver, secondsSince } from './query-metrics.js';
+import type { Logger } from 'pino';
+import type { Config } from '../config.js';
 import { GatewayError } from '../errors.js';
+import { type QueryObserver, secondsSince } from './query-metrics.js';
+import type { SqlClient, SqlDialect } from './sql/client.js';
+import { openSqlClient } from './sql/open.js';
 
 /**
- * The `icinga` directory: Icinga Notifications' MySQL schema as Icinga Web
- * and the Icinga Notifications daemon write it (ICINGA.md). Read-only: it
- * authenticates browsers against `browser_session` and reads notified
- * `incident_history` rows.
+ * The `icinga` directory: Icinga Notifications' schema as Icinga Web and the
+ * Icinga Notifications daemon write it (docs/icinga.md), on MySQL/MariaDB or
+ * PostgreSQL. Read-only: it authenticates browsers against `browser_session`
+ * and reads notified `incident_history` rows. Two schema generations exist:
+ * the v0.2.0 release's, whose rows name their event (`event_id`), and the
+ * current one (upgrade 004 dropped `event_id` and the `event` table); the
+ * first poll detects which one the database has.
  */
 
 /** Where the Icinga Notifications database is. The password is never logged. */
 export interface IcingaDbConnection {
+  /** `mysql` (default) or `pgsql`. */
+  type?: SqlDialect;
   host: string;
-  /** TCP port, default 3306. */
+  /** TCP port, default 3306 (mysql) or 5432 (pgsql). */
   port?: number;
   user: string;
   password: string;
@@ -22,9 +30,61 @@ export interface IcingaDbConnection {
   socket?: string;
 }
 
+/** The `icinga.database` config section. */
+export type IcingaDatabaseConfig = NonNullable<Config['icinga']['database']>;
+
+/** The default port of each database type. */
+export const ICINGA_DEFAULT_PORT: Readonly<Record<SqlDialect, number>> = { mysql: 3306, pgsql: 5432 };
+
+const URL_DIALECT: Readonly<Record<string, SqlDialect>> = {
+  'mysql:': 'mysql', 'mariadb:': 'mysql', 'pgsql:': 'pgsql', 'postgres:': 'pgsql', 'postgresql:': 'pgsql',
+};
+
+/**
+ * The connection `icinga.database` describes: its `url` (the scheme picks the
+ * type, `?socket=` a Unix socket), or its keys with the defaults (type
+ * `mysql`, host `localhost`, the type's port, database `notifications`).
+ * The config schema has validated the combination; a malformed url still
+ * throws `GW_ERR_DIRECTORY_CONFIG`.
+ */
+export function resolveIcingaDatabase(db: IcingaDatabaseConfig): IcingaDbConnection {
+  if (db.url !== undefined) {
+    let u: URL;
+    try {
+      u = new URL(db.url);
+    } catch {
+      throw new GatewayError('GW_ERR_DIRECTORY_CONFIG', 'icinga.database.url: not a valid URL');
+    }
+    const type = URL_DIALECT[u.protocol];
+    if (!type) throw new GatewayError('GW_ERR_DIRECTORY_CONFIG', `icinga.database.url: unknown scheme ${u.protocol}`);
+    const socket = u.searchParams.get('socket') ?? undefined;
+    return {
+      type,
+      host: u.hostname === '' ? 'localhost' : decodeURIComponent(u.hostname),
+      port: u.port === '' ? ICINGA_DEFAULT_PORT[type] : Number(u.port),
+      user: decodeURIComponent(u.username),
+      password: u.password !== '' ? decodeURIComponent(u.password) : db.password ?? '',
+      database: u.pathname.length > 1 ? decodeURIComponent(u.pathname.slice(1)) : 'notifications',
+      ...(socket ? { socket } : {}),
+    };
+  }
+  const type = db.type ?? 'mysql';
+  return {
+    type,
+    host: db.host ?? 'localhost',
+    port: db.port ?? ICINGA_DEFAULT_PORT[type],
+    user: db.user ?? '',
+    password: db.password ?? '',
+    database: db.database ?? 'notifications',
+    ...(db.socket ? { socket: db.socket } : {}),
+  };
+}
+
 /** Options of {@link IcingaDirectory}. */
 export interface IcingaDirectoryOptions {
   connection: IcingaDbConnection;
+  /** Where the detected schema generation is logged (default: not logged). */
+  logger?: Logger;
   /** A `browser_session` row older than this is not trusted, ms (default 86400000 = 24 h, when Icinga purges it). */
   sessionMaxAgeMs?: number;
   /** Per-query timeout, ms (default 5000). */
@@ -34,6 +94,54 @@ export interface IcingaDirectoryOptions {
   /** Clock in ms (default `Date.now`). */
   now?: () => number;
 }
+
+/**
+ * Which `incident_history` the database has: `with-event-id` (the v0.2.0
+ * release: each row names its event) or `without-event-id` (after upgrade
+ * 004, the current schema).
+ */
+export type IcingaHistorySchema = 'with-event-id' | 'without-event-id';
+
+/**
+ * The statements, `?` placeholders (numbered for PostgreSQL by the client).
+ * Exported for tests that EXPLAIN them.
+ */
+export const ICINGA_SQL = {
+  /**
+   * The session and how many newer sessions of its (username, user agent)
+   * exist, the way Icinga's daemon picks the newest.
+   */
+  session: `SELECT bs.php_session_id, bs.username, bs.user_agent, bs.authenticated_at,
+         (SELECT COUNT(*) FROM browser_session n
+           WHERE n.username = bs.username AND n.user_agent = bs.user_agent
+             AND (n.authenticated_at > bs.authenticated_at
+               OR (n.authenticated_at = bs.authenticated_at AND n.php_session_id > bs.php_session_id))) AS newer
+       FROM browser_session bs WHERE bs.php_session_id = ?`,
+  /**
+   * As Icinga Notifications Web: `username = ?`, case-insensitive by the
+   * schema (MySQL: the column's utf8mb4_unicode_ci collation; PostgreSQL:
+   * citext), so the unique index uk_contact_username answers it.
+   */
+  contact: "SELECT id FROM contact WHERE username = ? AND deleted = 'n'",
+  maxId: "SELECT MAX(id) AS id FROM incident_history WHERE type = 'notified'",
+  /** Which of `id` and `event_id` incident_history has, in the connection's database (schema). */
+  historyColumns(dialect: SqlDialect): string {
+    return dialect === 'pgsql'
+      ? "SELECT column_name AS name FROM information_schema.columns WHERE table_schema = current_schema() AND table_name = 'incident_history' AND column_name IN ('id', 'event_id')"
+      : "SELECT COLUMN_NAME AS name FROM information_schema.COLUMNS WHERE TABLE_SCHEMA = DATABASE() AND TABLE_NAME = 'incident_history' AND COLUMN_NAME IN ('id', 'event_id')";
+  },
+  /** Notified rows after an id, plus re-checked ids when `recheck`. */
+  notified(dialect: SqlDialect, schema: IcingaHistorySchema, recheck: boolean): string {
+    const ids = dialect === 'pgsql' ? 'h.id = ANY(?)' : 'h.id IN (?)';
+    return `SELECT h.id, h.incident_id, h.contact_id, h.channel_id, ${schema === 'with-event-id' ? 'h.event_id' : 'NULL AS event_id'},
+              h.time, h.message, h.notification_state, i.severity, o.name
+       FROM incident_history h
+       JOIN incident i ON i.id = h.incident_id
+       JOIN object o ON o.id = i.object_id
+       WHERE ${recheck ? `(h.id > ? OR ${ids})` : 'h.id > ?'} AND h.type = 'notified' AND h.contact_id IS NOT NULL
+       ORDER BY h.id LIMIT ?`;
+  },
+} as const;
 
 /** An authenticated Icinga browser. */
 export interface IcingaPrincipal {
@@ -53,6 +161,9 @@ export interface NotifiedRow {
   id: number;
   incidentId: number;
   contactId: number;
+  /** `incident_history.channel_id`: which of the contact's channels this row notified. */
+  channelId: number | null;
+  /** `incident_history.event_id` on the v0.2.0 schema; always null on the current one. */
   eventId: number | null;
   /** `incident_history.time`, ms since the epoch. */
   time: number;
@@ -85,37 +196,39 @@ function userAgents(req: IncomingMessage): string[] {
   return out;
 }
 
-/** Reads Icinga Notifications' tables through a small mysql2 pool. */
+/** Reads Icinga Notifications' tables through a small pool (mysql2 or pg). */
 export class IcingaDirectory {
-  private readonly pool: Pool;
+  private readonly db: SqlClient;
   private readonly sessionMaxAgeMs: number;
-  private readonly timeout: number;
   private readonly now: () => number;
+  private readonly logger: Logger | undefined;
+  private readonly where: string;
   private observer: QueryObserver | undefined;
+  /** Detected on the first poll; forgotten when a statement names a column the database lacks. */
+  private schema: IcingaHistorySchema | undefined;
 
   constructor(opts: IcingaDirectoryOptions) {
     const c = opts.connection;
-    const pool: PoolOptions = {
-      user: c.user,
-      password: c.password,
-      database: c.database,
-      connectionLimit: opts.poolSize ?? 3,
-      connectTimeout: opts.queryTimeoutMs ?? 5000,
-      // BIGINT ids and ms timestamps stay below 2^53: plain numbers.
-      supportBigNumbers: true,
-      bigNumberStrings: false,
-      dateStrings: true,
-      charset: 'utf8mb4',
-    };
-    if (c.socket) pool.socketPath = c.socket;
-    else {
-      pool.host = c.host;
-      pool.port = c.port ?? 3306;
-    }
-    this.pool = createPool(pool);
+    const dialect = c.type ?? 'mysql';
+    const port = c.port ?? ICINGA_DEFAULT_PORT[dialect];
+    this.db = openSqlClient(
+      { dialect, host: c.host, port, user: c.user, password: c.password, database: c.database, ...(c.socket ? { socket: c.socket } : {}) },
+      { poolSize: opts.poolSize ?? 3, queryTimeoutMs: opts.queryTimeoutMs ?? 5000 },
+    );
+    this.where = `${dialect} ${c.socket ?? `${c.host}:${port}`}/${c.database}`;
     this.sessionMaxAgeMs = opts.sessionMaxAgeMs ?? 86_400_000;
-    this.timeout = opts.queryTimeoutMs ?? 5000;
     this.now = opts.now ?? Date.now;
+    this.logger = opts.logger;
+  }
+
+  /** `mysql` or `pgsql`. */
+  get dialect(): SqlDialect {
+    return this.db.dialect;
+  }
+
+  /** The `incident_history` generation found by the last detection; undefined before the first successful poll. */
+  get historySchema(): IcingaHistorySchema | undefined {
+    return this.schema;
   }
 
   /** Report each query's latency and outcome to `observer` (metrics.ts). */
@@ -124,17 +237,19 @@ export class IcingaDirectory {
   }
 
   /** @param kind the `query` label of the directory query metrics. */
-  private async query(kind: string, sql: string, values: unknown[]): Promise<RowDataPacket[]> {
+  private async query(kind: string, sql: string, values: unknown[]): Promise<Record<string, unknown>[]> {
     const started = performance.now();
     try {
-      const [rows] = await this.pool.query<RowDataPacket[]>({ sql, values, timeout: this.timeout });
+      const rows = await this.db.query(sql, values);
       this.observer?.('icinga', kind, secondsSince(started), 'ok');
       return rows;
     } catch (err) {
-      const e = err as { code?: string; fatal?: boolean };
-      this.observer?.('icinga', kind, secondsSince(started), e.code === 'PROTOCOL_SEQUENCE_TIMEOUT' ? 'timeout'
-        // Fatal errors and system error codes (ECONNREFUSED, ...) are the connection's; ER_* codes the statement's.
-        : e.fatal || (e.code !== undefined && !e.code.startsWith('ER_')) ? 'connection' : 'sql');
+      this.observer?.('icinga', kind, secondsSince(started), this.db.classify(err));
+      if (this.schema !== undefined && this.db.isUndefinedColumn(err)) {
+        // The schema was upgraded (or downgraded) under us: detect it again on the next poll.
+        this.logger?.warn({ err: (err as Error).message }, 'icinga: incident_history changed, detecting its columns again');
+        this.schema = undefined;
+      }
       throw new GatewayError('GW_ERR_DIRECTORY_UNAVAILABLE', `Icinga database query failed: ${(err as Error).message}`, { cause: err });
     }
   }
@@ -144,7 +259,8 @@ export class IcingaDirectory {
    * `Icingaweb2` names a `browser_session` row whose `user_agent` equals the
    * request's one `User-Agent` (both trimmed), which is the newest row for
    * its (username, user_agent), at most `sessionMaxAgeMs` old, and whose
-   * username is a non-deleted contact (case-insensitive).
+   * username is a non-deleted contact (compared as the schema compares
+   * usernames: case-insensitively).
    * Rejects with `GW_ERR_DIRECTORY_UNAVAILABLE` when the database fails.
    */
   async authenticate(req: IncomingMessage): Promise<{ ok: true; principal: IcingaPrincipal } | { ok: false; reason: IcingaAuthFailure }> {
@@ -154,36 +270,46 @@ export class IcingaDirectory {
     if (agents.length !== 1) return { ok: false, reason: 'user-agent-count' };
     const userAgent = agents[0]!.trim();
 
-    const rows = await this.query(
-      'session',
-      `SELECT bs.php_session_id, bs.username, bs.user_agent, bs.authenticated_at,
-         (SELECT COUNT(*) FROM browser_session n
-           WHERE n.username = bs.username AND n.user_agent = bs.user_agent
-             AND (n.authenticated_at > bs.authenticated_at
-               OR (n.authenticated_at = bs.authenticated_at AND n.php_session_id > bs.php_session_id))) AS newer
-       FROM browser_session bs WHERE bs.php_session_id = ?`,
-      [sessionId],
-    );
-    // MySQL's default collations compare case- and trailing-space-insensitively: re-check exactly.
+    const rows = await this.query('session', ICINGA_SQL.session, [sessionId]);
+    // The session id is compared exactly even where a case-insensitive collation was configured.
     const row = rows.find((r) => r.php_session_id === sessionId);
     if (!row) return { ok: false, reason: 'unknown-session' };
     if (String(row.user_agent).trim() !== userAgent) return { ok: false, reason: 'user-agent-mismatch' };
     if (Number(row.authenticated_at) < this.now() - this.sessionMaxAgeMs) return { ok: false, reason: 'session-expired' };
     if (Number(row.newer) > 0) return { ok: false, reason: 'session-superseded' };
 
-    const contacts = await this.query(
-      'contact',
-      "SELECT id FROM contact WHERE LOWER(username) = LOWER(?) AND deleted = 'n'",
-      [row.username],
-    );
+    const contacts = await this.query('contact', ICINGA_SQL.contact, [row.username]);
     // Two live contacts for one username would be ambiguous: refuse rather than guess.
     if (contacts.length !== 1) return { ok: false, reason: 'no-contact' };
     return { ok: true, principal: { contactId: Number(contacts[0]!.id), userAgent } };
   }
 
+  /**
+   * Which `incident_history` generation the database has (information_schema),
+   * detected once and logged. Rejects with `GW_ERR_DIRECTORY_UNAVAILABLE`
+   * when the database fails or has no incident_history table.
+   */
+  async detectHistorySchema(): Promise<IcingaHistorySchema> {
+    if (this.schema) return this.schema;
+    const rows = await this.query('schema', ICINGA_SQL.historyColumns(this.db.dialect), []);
+    const names = new Set(rows.map((r) => String(r.name).toLowerCase()));
+    if (!names.has('id')) {
+      throw new GatewayError('GW_ERR_DIRECTORY_UNAVAILABLE',
+        `Icinga database ${this.where} has no incident_history table: is it the Icinga Notifications database?`);
+    }
+    const schema: IcingaHistorySchema = names.has('event_id') ? 'with-event-id' : 'without-event-id';
+    this.logger?.info({ database: this.where, schema },
+      schema === 'with-event-id'
+        ? 'icinga: incident_history has event_id (Icinga Notifications v0.2 schema): one desktop notification per contact and event'
+        : 'icinga: incident_history has no event_id (current Icinga Notifications schema): one desktop notification per contact and notification round');
+    this.schema = schema;
+    return schema;
+  }
+
   /** Highest `incident_history.id` of type `notified`, 0 when there is none. */
   async maxNotifiedId(): Promise<number> {
-    const rows = await this.query('max-id', "SELECT MAX(id) AS id FROM incident_history WHERE type = 'notified'", []);
+    await this.detectHistorySchema();
+    const rows = await this.query('max-id', ICINGA_SQL.maxId, []);
     return Number(rows[0]?.id ?? 0);
   }
 
@@ -194,23 +320,15 @@ export class IcingaDirectory {
    * @param limit most rows returned (the rest come next poll).
    */
   async notifiedRows(afterId: number, recheck: readonly number[], limit: number): Promise<NotifiedRow[]> {
-    const where = recheck.length > 0 ? '(h.id > ? OR h.id IN (?))' : 'h.id > ?';
-    const values: unknown[] = recheck.length > 0 ? [afterId, recheck, limit] : [afterId, limit];
-    const rows = await this.query(
-      'notified',
-      `SELECT h.id, h.incident_id, h.contact_id, h.event_id, h.time, h.message, h.notification_state,
-              i.severity, o.name
-       FROM incident_history h
-       JOIN incident i ON i.id = h.incident_id
-       JOIN object o ON o.id = i.object_id
-       WHERE ${where} AND h.type = 'notified' AND h.contact_id IS NOT NULL
-       ORDER BY h.id LIMIT ?`,
-      values,
-    );
+    const schema = await this.detectHistorySchema();
+    const sql = ICINGA_SQL.notified(this.db.dialect, schema, recheck.length > 0);
+    const values: unknown[] = recheck.length > 0 ? [afterId, [...recheck], limit] : [afterId, limit];
+    const rows = await this.query('notified', sql, values);
     return rows.map((r) => ({
       id: Number(r.id),
       incidentId: Number(r.incident_id),
       contactId: Number(r.contact_id),
+      channelId: r.channel_id === null ? null : Number(r.channel_id),
       eventId: r.event_id === null ? null : Number(r.event_id),
       time: Number(r.time),
       message: r.message === null ? null : String(r.message),
@@ -222,6 +340,6 @@ export class IcingaDirectory {
 
   /** Release the pool. */
   async close(): Promise<void> {
-    await this.pool.end();
+    await this.db.close();
   }
 }

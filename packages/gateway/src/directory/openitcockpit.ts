@@ -29,9 +29,13 @@ export interface OpenItcockpitDirectoryOptions {
 // column is literally named `key`, a reserved word, hence the backticks.
 const SQL_API_KEY = 'SELECT `value` FROM systemsettings WHERE `key` = ?';
 const SQL_HOST = 'SELECT name FROM hosts WHERE uuid = ?';
+// As the Go service evaluates it (openITCOCKPIT-websocket internal/db/db.go,
+// GetServiceByUUID): a service whose template row is missing is no service,
+// and NULL or blank under the column's collation (PAD SPACE: ' ' = '') means
+// "the template's name" (servicetemplates.name, not its template_name).
 const SQL_SERVICE =
-  'SELECT services.name AS name, servicetemplates.name AS template_name FROM services ' +
-  'LEFT JOIN servicetemplates ON servicetemplates.id = services.servicetemplate_id WHERE services.uuid = ?';
+  "SELECT IF(services.name IS NULL OR services.name = '', servicetemplates.name, services.name) AS name FROM services " +
+  'INNER JOIN servicetemplates ON servicetemplates.id = services.servicetemplate_id WHERE services.uuid = ? LIMIT 1';
 const SQL_RELAY = 'SELECT address, port, auth_key FROM push_notifications_relay WHERE enabled = 1 LIMIT 1';
 const SQL_DEVICES = 'SELECT device_id FROM mobile_devices WHERE user_id = ?';
 const SQL_DELETE_DEVICE = 'DELETE FROM mobile_devices WHERE device_id = ?';
@@ -160,12 +164,8 @@ class OpenItcockpitDirectory implements Directory {
   }
 
   serviceName(uuid: string): Promise<string | undefined> {
-    // openITCOCKPIT leaves services.name NULL (or '') when the service keeps
-    // its template's name.
-    return this.#cachedName(`s:${uuid}`, SQL_SERVICE, uuid, (row) => {
-      const own = row.name;
-      return own !== null && own !== undefined && own !== '' ? String(own) : String(row.template_name ?? '');
-    });
+    // The SQL decides between the service's own name and its template's (SQL_SERVICE).
+    return this.#cachedName(`s:${uuid}`, SQL_SERVICE, uuid, (row) => String(row.name ?? ''));
   }
 
   async relaySettings(): Promise<RelaySettings | undefined> {
@@ -174,7 +174,7 @@ class OpenItcockpitDirectory implements Directory {
     const rows = await this.#query<Row[]>(SQL_RELAY, []);
     const r = rows[0];
     const value = r
-      ? { address: String(r.address ?? ''), port: r.port === null || r.port === undefined ? 443 : Number(r.port), authKey: String(r.auth_key ?? '') }
+      ? { address: String(r.address ?? ''), port: Number(r.port), authKey: String(r.auth_key ?? '') }
       : undefined;
     this.#relay = { value, expires: now + this.#cfg.nameCacheTtlMs };
     return value;

@@ -2,6 +2,7 @@ import type { Logger } from 'pino';
 import { FailureLog } from '../ops/failure-log.js';
 import { icingaSeverity, type Notification } from '../pipeline/notification.js';
 import type { IcingaDirectory, NotifiedRow } from '../directory/icinga.js';
+import { IcingaDedupe } from './icinga-dedupe.js';
 
 /**
  * The Icinga Notifications source (docs/protocol/icinga-sse.md "Where events
@@ -40,10 +41,12 @@ export interface IcingaPollerOptions {
   pendingMaxIds?: number;
   /** ... and for at most this long, ms (default 3600000 = 1 h). */
   pendingMaxAgeMs?: number;
-  /** Dedupe memory of (contact, incident, event) keys: most entries (default 10000) ... */
+  /** Dedupe memory (icinga-dedupe.ts) of (contact, incident[, event]) keys: most entries (default 10000) ... */
   dedupeMaxEntries?: number;
   /** ... and their longest age, ms (default 3600000 = 1 h). */
   dedupeMaxAgeMs?: number;
+  /** Widest spread of `time` among the rows of one notification round, ms (default 1000). */
+  dedupeRoundMs?: number;
   /** Clock in ms (default `Date.now`). */
   now?: () => number;
   /** With the Redis bus: poll only while holding the cluster lease, from the shared position. */
@@ -68,7 +71,7 @@ export interface IcingaPollerStats {
   pollErrors: number;
   /** Events handed to `deliver`. */
   delivered: number;
-  /** Rows of a second channel for an already delivered (contact, incident, event). */
+  /** Rows of a further channel of an already delivered notification (icinga-dedupe.ts). */
   duplicates: number;
   /** `failed` (or `suppressed`) rows: never pushed, counted. */
   failed: number;
@@ -80,8 +83,8 @@ export interface IcingaPollerStats {
  * Polls `incident_history` for notified rows and hands each `sent` one to
  * `deliver`. Unlike Icinga's daemon, a row still `pending` when a higher id
  * is read is remembered and re-checked every poll (bounded by count and
- * age), and the rows of several channels for the same (contact, incident,
- * event) become one event (ICINGA.md "Known weaknesses").
+ * age), and the rows of one notification over several channels become one
+ * event (icinga-dedupe.ts; docs/icinga.md).
  */
 export class IcingaPoller {
   readonly stats: IcingaPollerStats = { polls: 0, pollErrors: 0, delivered: 0, duplicates: 0, failed: 0, pendingDropped: 0 };
@@ -91,8 +94,7 @@ export class IcingaPoller {
   private lastId: number | undefined;
   /** Pending row id → when first seen (ms); insertion order = age order. */
   private readonly pending = new Map<number, number>();
-  /** Dedupe key → when delivered (ms); insertion order = age order. */
-  private readonly seen = new Map<string, number>();
+  private readonly dedupe: IcingaDedupe;
   private timer: NodeJS.Timeout | undefined;
   private running: Promise<void> | undefined;
   private stopped = false;
@@ -111,8 +113,10 @@ export class IcingaPoller {
       pendingMaxAgeMs: opts.pendingMaxAgeMs ?? 3_600_000,
       dedupeMaxEntries: opts.dedupeMaxEntries ?? 10_000,
       dedupeMaxAgeMs: opts.dedupeMaxAgeMs ?? 3_600_000,
+      dedupeRoundMs: opts.dedupeRoundMs ?? 1000,
       now: opts.now ?? Date.now,
     };
+    this.dedupe = new IcingaDedupe({ maxEntries: this.o.dedupeMaxEntries, maxAgeMs: this.o.dedupeMaxAgeMs, roundMs: this.o.dedupeRoundMs });
   }
 
   /** Ids of pending rows being re-checked (for tests and metrics). */
@@ -190,16 +194,13 @@ export class IcingaPoller {
     switch (row.state) {
       case 'sent': {
         this.pending.delete(row.id);
-        const key = row.eventId !== null
-          ? `${row.contactId}|${row.incidentId}|e${row.eventId}`
-          : `${row.contactId}|${row.incidentId}|s${row.severity}`;
-        this.expireSeen(now);
-        if (this.seen.has(key)) {
+        if (this.dedupe.repeats(row, now)) {
           this.stats.duplicates++;
+          if (this.opts.logger.isLevelEnabled('debug')) {
+            this.opts.logger.debug({ historyId: row.id, channel: row.channelId }, 'icinga: same notification on another channel, not pushed again');
+          }
           return;
         }
-        this.seen.set(key, now);
-        if (this.seen.size > this.o.dedupeMaxEntries) this.seen.delete(this.seen.keys().next().value!);
         this.stats.delivered++;
         this.opts.deliver(row);
         return;
@@ -236,13 +237,5 @@ export class IcingaPoller {
   private dropPending(id: number, reason: string): void {
     this.stats.pendingDropped++;
     this.opts.logger.warn({ historyId: id, reason }, 'icinga: gave up waiting for a pending notification');
-  }
-
-  private expireSeen(now: number): void {
-    const limit = now - this.o.dedupeMaxAgeMs;
-    for (const [key, at] of this.seen) {
-      if (at >= limit) break;
-      this.seen.delete(key);
-    }
   }
 }

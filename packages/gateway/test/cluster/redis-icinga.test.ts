@@ -23,10 +23,11 @@ t.test('one poller for the cluster; events reach the streams of every node once'
   const fx = await createIcingaFixture();
   t.teardown(() => fx.drop());
   const now = Date.now();
-  await fx.query(`INSERT INTO contact (id, full_name, username, deleted) VALUES (1, 'Alice', 'alice', 'n'), (2, 'Bob', 'bob', 'n')`);
-  await fx.query(`INSERT INTO browser_session (php_session_id, username, user_agent, authenticated_at) VALUES ('sess-alice', 'alice', ?, ?), ('sess-bob', 'bob', ?, ?)`, [UA, now, UA, now]);
-  await fx.query(`INSERT INTO object (id, name) VALUES (UNHEX(SHA2('web-01', 256)), 'web-01')`);
-  await fx.query(`INSERT INTO incident (id, object_id, started_at, severity) VALUES (1, UNHEX(SHA2('web-01', 256)), ?, 'crit')`, [now]);
+  await fx.contact({ id: 1, username: 'alice' });
+  await fx.contact({ id: 2, username: 'bob' });
+  await fx.session({ id: 'sess-alice', username: 'alice', userAgent: UA, authenticatedAt: now });
+  await fx.session({ id: 'sess-bob', username: 'bob', userAgent: UA, authenticatedAt: now });
+  await fx.incident({ id: 1, object: 'web-01', severity: 'crit', startedAt: now });
 
   const prefix = testPrefix();
   const config = parseConfig({
@@ -60,8 +61,7 @@ t.test('one poller for the cluster; events reach the streams of every node once'
   let id = 0;
   for (const contact of [1, 2, 1, 2]) {
     id++;
-    await fx.query(`INSERT INTO incident_history (id, incident_id, event_id, contact_id, channel_id, time, message, type, notification_state)
-      VALUES (?, 1, ?, ?, 1, ?, ?, 'notified', 'sent')`, [id, id, contact, now + id, `event ${id}`]);
+    await fx.notified({ id, incident: 1, contact, time: now + id, message: `event ${id}`, state: 'sent' });
   }
   await alice.waitFor((s) => s.includes('event 3'), 'Alice\'s second event');
   await bob.waitFor((s) => s.includes('event 4'), 'Bob\'s second event');

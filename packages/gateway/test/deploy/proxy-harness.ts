@@ -80,18 +80,16 @@ export async function proxyRoundTrips(t: Test, proxy: ProxyUnderTest): Promise<v
   if (mariadb === false) {
     const fx = await createIcingaFixture();
     t.teardown(() => fx.drop());
-    await fx.query("INSERT INTO contact (id, full_name, username, deleted) VALUES (1, 'Alice', 'alice', 'n')");
-    await fx.query("INSERT INTO browser_session (php_session_id, username, user_agent, authenticated_at) VALUES ('sess-alice', 'alice', 'UA', ?)", [Date.now()]);
-    await fx.query("INSERT INTO object (id, name) VALUES (UNHEX(SHA2('web-01', 256)), 'web-01')");
-    await fx.query("INSERT INTO incident (id, object_id, started_at, severity) VALUES (1, UNHEX(SHA2('web-01', 256)), ?, 'crit')", [Date.now()]);
+    await fx.contact({ id: 1, username: 'alice' });
+    await fx.session({ id: 'sess-alice', username: 'alice', userAgent: 'UA', authenticatedAt: Date.now() });
+    await fx.incident({ id: 1, object: 'web-01', severity: 'crit', startedAt: Date.now() });
     const config = parseConfig({ icinga: { enabled: true, database: fx.connection, pollIntervalMs: 20, keepAliveFirstMs: 600_000, keepAliveMs: 600_000 } }).icinga;
     const svc = await icingaService({ config, connection: fx.connection, logger: pino({ level: 'silent' }) });
     t.teardown(() => svc.close());
     const port = await svc.listen('127.0.0.1', 0);
     svc.start();
     const history = async (id: number): Promise<void> => {
-      await fx.query(`INSERT INTO incident_history (id, incident_id, event_id, contact_id, channel_id, time, message, type, notification_state)
-        VALUES (?, 1, ?, 1, 1, ?, 'through the proxy', 'notified', 'sent')`, [id, id, Date.now()]);
+      await fx.notified({ id, incident: 1, contact: 1, time: Date.now(), message: 'through the proxy', state: 'sent' });
     };
     icinga = { svc, port, history };
   }

@@ -118,10 +118,60 @@ t.test('against MariaDB', { skip: await mariadbSkip() }, async (t) => {
     t.same(await dir.devices(99), []);
   });
 
-  t.test('a service without its own name (NULL or empty) takes its servicetemplate name', async (t) => {
+  t.test('a service without its own name (NULL, empty, or blank under the collation) takes its template\'s name, not its template_name', async (t) => {
     const { dir } = await open(t);
     t.equal(await dir.serviceName(OITC.services.nullName), 'Ping');
     t.equal(await dir.serviceName(OITC.services.emptyName), 'HTTP');
+    t.equal(await dir.serviceName(OITC.services.blankName), 'Ping', "' ' = '' under utf8mb4_uca1400_ai_ci, as the Go service's SQL decides");
+  });
+
+  t.test('a service whose template row is missing is no service (the INNER JOIN of the Go service)', async (t) => {
+    const { dir } = await open(t);
+    t.equal(await dir.serviceName(OITC.services.orphan), undefined);
+  });
+
+  t.test('the fixture\'s tables follow openITCOCKPIT\'s migrations (the facts openitcockpit.sql cites)', async (t) => {
+    const cols = await fx.query(`SELECT TABLE_NAME AS t, COLUMN_NAME AS c, COLUMN_TYPE AS type, IS_NULLABLE AS nullable, COLUMN_DEFAULT AS dflt
+      FROM information_schema.COLUMNS WHERE TABLE_SCHEMA = DATABASE()`) as Array<Record<string, string | null>>;
+    const column = (table: string, name: string): string => {
+      const c = cols.find((r) => r.t === table && r.c === name);
+      if (!c) return 'missing';
+      const dflt = c.dflt === null || c.dflt === 'NULL' ? '' : ` DEFAULT ${String(c.dflt).replace(/^'(.*)'$/, '$1')}`;
+      return `${c.type}${c.nullable === 'NO' ? ' NOT NULL' : ''}${dflt}`;
+    };
+    // From the migrations (Initial.php, CreateMobileDevices.php, PushNotificationsRelay.php).
+    const facts: Array<[string, string, string]> = [
+      ['systemsettings', 'key', 'varchar(255) NOT NULL'],
+      ['systemsettings', 'value', 'varchar(255) NOT NULL'],
+      ['hosts', 'uuid', 'varchar(37) NOT NULL'],
+      ['hosts', 'name', 'varchar(255) NOT NULL'],
+      ['services', 'uuid', 'varchar(37) NOT NULL'],
+      ['services', 'name', 'varchar(1500)'],
+      ['services', 'servicetemplate_id', 'int(11) NOT NULL'],
+      ['servicetemplates', 'template_name', 'varchar(255) NOT NULL'],
+      ['servicetemplates', 'name', 'varchar(255) NOT NULL'],
+      ['push_notifications_relay', 'address', 'varchar(255) NOT NULL'],
+      ['push_notifications_relay', 'port', 'int(5) NOT NULL'],
+      ['push_notifications_relay', 'auth_key', 'varchar(255) NOT NULL'],
+      ['push_notifications_relay', 'enabled', 'tinyint(1) NOT NULL DEFAULT 1'],
+      ['mobile_devices', 'user_id', 'int(11) NOT NULL'],
+      ['mobile_devices', 'device_id', 'varchar(255) NOT NULL'],
+      ['mobile_devices', 'created', 'datetime NOT NULL'],
+      ['mobile_devices', 'modified', 'datetime NOT NULL'],
+      ['exports', 'task', 'varchar(255) NOT NULL'],
+      ['exports', 'finished', 'int(1) NOT NULL DEFAULT 0'],
+    ];
+    for (const [table, name, expected] of facts) t.equal(column(table, name), expected, `${table}.${name}`);
+    const idx = await fx.query(`SELECT TABLE_NAME AS t, INDEX_NAME AS name, NON_UNIQUE AS nonUnique, GROUP_CONCAT(COLUMN_NAME ORDER BY SEQ_IN_INDEX) AS cols
+      FROM information_schema.STATISTICS WHERE TABLE_SCHEMA = DATABASE() GROUP BY TABLE_NAME, INDEX_NAME, NON_UNIQUE`) as Array<Record<string, unknown>>;
+    const indexes = (table: string): string[] => idx.filter((r) => r.t === table)
+      .map((r) => `${Number(r.nonUnique) === 0 ? 'UNIQUE ' : ''}${String(r.name)}(${String(r.cols)})`).sort();
+    t.same(indexes('systemsettings'), ['UNIQUE PRIMARY(id)'], 'systemsettings.key is not unique');
+    t.same(indexes('push_notifications_relay'), ['UNIQUE PRIMARY(id)']);
+    t.same(indexes('mobile_devices'), ['UNIQUE PRIMARY(id)', 'UNIQUE unique_device_user(device_id,user_id)'], 'no index on user_id alone');
+    t.same(indexes('servicetemplates'), ['UNIQUE PRIMARY(id)', 'UNIQUE uuid(uuid)']);
+    const fks = await fx.query('SELECT COUNT(*) AS n FROM information_schema.REFERENTIAL_CONSTRAINTS WHERE CONSTRAINT_SCHEMA = DATABASE()') as Array<{ n: number }>;
+    t.equal(Number(fks[0]!.n), 0, 'no foreign keys: a service can outlive its template row');
   });
 
   t.test('no enabled relay row means the relay is off', async (t) => {
@@ -132,7 +182,7 @@ t.test('against MariaDB', { skip: await mariadbSkip() }, async (t) => {
   });
 
   t.test('deleteDevice removes exactly that device row', async (t) => {
-    await fx.query("INSERT INTO mobile_devices (user_id, device_id) VALUES (7, 'gone-token'), (7, 'kept-token')");
+    await fx.query("INSERT INTO mobile_devices (user_id, device_id, created, modified) VALUES (7, 'gone-token', NOW(), NOW()), (7, 'kept-token', NOW(), NOW())");
     const { dir } = await open(t);
     t.same((await dir.devices(7)).sort(), ['gone-token', 'kept-token']);
     await dir.deleteDevice('gone-token');
@@ -143,9 +193,9 @@ t.test('against MariaDB', { skip: await mariadbSkip() }, async (t) => {
   t.test('exportRunning follows the newest export_started row and is undefined without one', async (t) => {
     const { dir } = await open(t);
     t.equal(await dir.exportRunning!(), false, 'fixture export finished');
-    await fx.query("INSERT INTO exports (task, finished) VALUES ('export_started', 0)");
+    await fx.query("INSERT INTO exports (task, `text`, finished, created, modified) VALUES ('export_started', 'Export started', 0, NOW(), NOW())");
     t.equal(await dir.exportRunning!(), true, 'a new unfinished export');
-    await fx.query("INSERT INTO exports (task, finished) VALUES ('export_sync_satellites', 0)");
+    await fx.query("INSERT INTO exports (task, `text`, finished, created, modified) VALUES ('export_sync_satellites', 'Sync', 0, NOW(), NOW())");
     t.equal(await dir.exportRunning!(), true, 'other tasks are ignored');
     await fx.query("UPDATE exports SET finished = 1 WHERE task = 'export_started'");
     t.equal(await dir.exportRunning!(), false, 'finished again');
@@ -256,7 +306,7 @@ t.test('against MariaDB', { skip: await mariadbSkip() }, async (t) => {
       const a = await openClient(gw, key);
       t.teardown(() => a.close());
       t.same(await nextOfType(a, 'ExportStatus', false), { type: 'ExportStatus', message: '', payload: false });
-      const [{ insertId }] = [await fx.query("INSERT INTO exports (task, finished) VALUES ('export_started', 0)") as { insertId: number }];
+      const [{ insertId }] = [await fx.query("INSERT INTO exports (task, `text`, finished, created, modified) VALUES ('export_started', 'Export started', 0, NOW(), NOW())") as { insertId: number }];
       t.teardown(() => fx.query('DELETE FROM exports WHERE id = ?', [insertId]));
       await nextOfType(a, 'ExportStatus', true);
       const b = await openClient(gw, { ...key, browserUuid: 'b2' });
@@ -278,6 +328,11 @@ t.test('against MariaDB', { skip: await mariadbSkip() }, async (t) => {
       t.match(await nextOfType(c, 'ProcessPushNotification'), { payload: { title: 'PROBLEM: db-01/Ping is CRITICAL!' } });
       const r3 = await postMessage(gw, hostMessage({ hostUuid: '00000000-0000-0000-0000-000000000000' }), key);
       t.same([r3.status, r3.body], [400, 'No host found for given UUID']);
+      const blank = await postMessage(gw, hostMessage({ type: 'service', hostUuid: OITC.hosts.web, serviceUuid: OITC.services.blankName, state: 2 }), key);
+      t.same([blank.status, blank.body], [200, 'ok']);
+      t.match(await nextOfType(c, 'ProcessPushNotification'), { payload: { title: 'PROBLEM: web-01/Ping is CRITICAL!' } }, "a name of ' ' is the template's");
+      const orphan = await postMessage(gw, hostMessage({ type: 'service', hostUuid: OITC.hosts.web, serviceUuid: OITC.services.orphan, state: 2 }), key);
+      t.same([orphan.status, orphan.body], [400, 'No service found for given UUID'], 'a service whose template row is missing');
       const bad = await postMessage(gw, hostMessage(), { apiKey: 'not-the-key-0123456789' });
       t.equal(bad.status, 401);
     });
@@ -308,7 +363,7 @@ t.test('against MariaDB', { skip: await mariadbSkip() }, async (t) => {
       await fx.query("UPDATE push_notifications_relay SET address = '127.0.0.1', port = ?", [relayPort]);
       t.teardown(async () => {
         await fx.query('UPDATE push_notifications_relay SET address = ?, port = ?', [OITC.relay.address, OITC.relay.port]);
-        await fx.query("INSERT INTO mobile_devices (user_id, device_id) SELECT 1, 'device-token-a' FROM DUAL WHERE NOT EXISTS (SELECT 1 FROM mobile_devices WHERE device_id = 'device-token-a')");
+        await fx.query("INSERT INTO mobile_devices (user_id, device_id, created, modified) SELECT 1, 'device-token-a', NOW(), NOW() FROM DUAL WHERE NOT EXISTS (SELECT 1 FROM mobile_devices WHERE device_id = 'device-token-a')");
       });
       // A directory opened now, so the relay settings are not the cached ones.
       const { dir: relayDir } = await open(t);
@@ -326,7 +381,7 @@ t.test('against MariaDB', { skip: await mariadbSkip() }, async (t) => {
 
     t.test('while the database is cut: /readyz and /message answer 503, connected clients stay, then all recovers', async (t) => {
       const fresh = '1f2e3d4c-5b6a-4798-8a9b-0c1d2e3f4a5b';
-      await fx.query("INSERT INTO hosts (uuid, name) VALUES (?, 'app-01')", [fresh]);
+      await fx.query("INSERT INTO hosts (uuid, name, created, modified) VALUES (?, 'app-01', NOW(), NOW())", [fresh]);
       t.teardown(() => fx.query('DELETE FROM hosts WHERE uuid = ?', [fresh]));
       const c = await openRegisteredClient(gw, key);
       t.teardown(() => c.close());

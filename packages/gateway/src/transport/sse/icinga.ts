@@ -6,7 +6,7 @@ import { readMyCnf } from '../../directory/mycnf.js';
 import { GatewayError } from '../../errors.js';
 import { originAllowed } from '../ws/handshake.js';
 import { parseLastEventId, SseHub } from './stream.js';
-import { IcingaDirectory, type IcingaDbConnection, type NotifiedRow } from '../../directory/icinga.js';
+import { IcingaDirectory, resolveIcingaDatabase, type IcingaDbConnection, type NotifiedRow } from '../../directory/icinga.js';
 import { IcingaPoller, type PollerCoordinator } from '../../sources/icinga-poller.js';
 
 /** The `icinga` section of the validated config. */
@@ -26,11 +26,12 @@ export function isIcingaSubscribePath(pathname: string): boolean {
 }
 
 /**
- * The database connection of the `icinga` section: `database` as given, or
- * the `[client]` section of `mysqlCnf`. Throws `GW_ERR_DIRECTORY_CONFIG`.
+ * The database connection of the `icinga` section: `database` (its `url` or
+ * its keys, with the defaults of its type), or the `[client]` section of
+ * `mysqlCnf` (MySQL). Throws `GW_ERR_DIRECTORY_CONFIG`.
  */
 export async function icingaConnection(cfg: IcingaConfig): Promise<IcingaDbConnection> {
-  if (cfg.database) return cfg.database;
+  if (cfg.database) return resolveIcingaDatabase(cfg.database);
   if (cfg.mysqlCnf) return readMyCnf(cfg.mysqlCnf);
   throw new GatewayError('GW_ERR_DIRECTORY_CONFIG', 'icinga: neither icinga.database nor icinga.mysqlCnf is set');
 }
@@ -98,6 +99,7 @@ export class IcingaService {
     this.retryMs = config.retryMs;
     this.directory = new IcingaDirectory({
       connection: opts.connection,
+      logger: this.log,
       sessionMaxAgeMs: config.sessionMaxAgeMs,
       queryTimeoutMs: config.queryTimeoutMs,
       now,
