@@ -88,7 +88,7 @@ t.test('acknowledgements through a real engine\'s command pipe', { skip: nagiosS
   await t.test('a second acknowledgement of it is refused: already acknowledged', async (t) => {
     const r = await engine.acknowledge(ack(`${HOST}/${SERVICE}`, { author: 'bob' }));
     t.same(r, { outcome: 'refused', reason: `service "${SERVICE}" on host "${HOST}" (CRITICAL) is already acknowledged` });
-    await sleep(2500); // a status file after the refusal
+    await nagios.freshStatus();
     t.equal((await nagios.comments(HOST, SERVICE)).length, 1, 'no second comment');
   });
 
@@ -115,6 +115,7 @@ t.test('acknowledgements through a real engine\'s command pipe', { skip: nagiosS
   await t.test('unknown objects are refused: the engine does not know them', async (t) => {
     t.same(await engine.acknowledge(ack(`${HOST}/no-such-service`)), { outcome: 'refused', reason: `the engine does not know service "no-such-service" on host "${HOST}"` });
     t.same(await engine.acknowledge(ack('no-such-host')), { outcome: 'refused', reason: 'the engine does not know host "no-such-host"' });
+    await nagios.freshStatus();
     t.notMatch(await nagios.log(), /no-such/, 'nothing was written to the pipe');
   });
 
@@ -123,7 +124,7 @@ t.test('acknowledgements through a real engine\'s command pipe', { skip: nagiosS
     t.match(await engine.acknowledge(ack(`${HOST}/${SERVICE}`, { comment: 'a\n[0] SHUTDOWN_PROGRAM' })), { outcome: 'refused', reason: /^not sent: the comment contains a line break/ });
     t.match(await engine.acknowledge(ack(`${HOST}/`)), { outcome: 'refused', reason: /^not sent: object key .* empty service name/ });
     t.match(await engine.acknowledge(ack(`${HOST}/${SERVICE}`, { author: 'a"b' })), { outcome: 'refused', reason: /^not sent: the author contains one of/ });
-    await sleep(1500);
+    await nagios.freshStatus();
     t.equal((await nagios.log()).split('EXTERNAL COMMAND').length, before.split('EXTERNAL COMMAND').length, 'no external command reached the engine');
     t.ok(nagios.daemon.running(), 'the engine is still running');
   });
