@@ -177,6 +177,21 @@ section('sender start-up (`send_push_notification` vs `node -e 0`)', 'sender', (
   if (best) targetsRows.push(['sender ≤ 1.2× `node -e 0` (wall)', `${best.variant} ${num(best.ratio_to_node_e0, 2)}×`, `bundle ${num(measured.find((r) => r.variant === 'bundle')?.ratio_to_node_e0, 2)}×`, best.ratio_to_node_e0 <= 1.2]);
 });
 
+section('timer wheel (the outbox\'s retry waits: one `TimerWheel` vs one `setTimeout` per delivery)', 'timer-wheel', (rows) => {
+  const w = rows.find((r) => r.target === 'wheel');
+  const st = rows.find((r) => r.target === 'setTimeout');
+  const ns = (x) => (x === undefined || x === null ? '–' : `${num(x, x < 100 ? 1 : 0)} ns`);
+  const bytes = (x) => (x === undefined || x === null ? '–' : `${num(x)} B`);
+  out.push(`${num(w?.items ?? st?.items)} pending items, delays spread over 0–300 s; medians of ${w?.rounds ?? st?.rounds} rounds, each implementation in processes of its own.`, '');
+  out.push('| metric | wheel | setTimeout | wheel / setTimeout | better |', '|---|---|---|---|---|');
+  const r = (label, get, fmt) => out.push(`| ${label} | ${fmt(w && get(w))} | ${fmt(st && get(st))} | ${ratio(w && get(w), st && get(st))} | lower |`);
+  r('schedule, per item', (x) => x.scheduleNsPerItem, ns);
+  r('cancel, per item', (x) => x.cancelNsPerItem, ns);
+  r('heap per pending item', (x) => x.heapBytesPerItem, bytes);
+  out.push(`| a tick with all pending, nothing due | ${ns(w?.idleTickNs)} | – | – | lower |`);
+  out.push(`| firing, per item | ${ns(w?.fireNsPerItem)} | – | – | lower |`);
+});
+
 // The chart: pushgate's ratio to each baseline, oriented so that < 1 is always better for pushgate
 // (a higher-is-better metric such as requests/s is drawn as its inverse, the time per request).
 function svg(items) {
