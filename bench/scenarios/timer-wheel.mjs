@@ -9,7 +9,7 @@
 // both alike: each implementation runs in processes of its own, alternating,
 // after two uncounted warm-up rounds per process. One JSON line per
 // implementation. `--smoke`: 1000 items.
-//   pnpm build && node scripts/bench/scenarios/timer-wheel.mjs
+//   pnpm build && node bench/scenarios/timer-wheel.mjs
 import { execFileSync } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
 import { setFlagsFromString } from 'node:v8';
@@ -18,7 +18,7 @@ import { SMOKE, emit, progress, round } from '../lib/common.mjs';
 
 setFlagsFromString('--expose-gc');
 const gc = runInNewContext('gc');
-const { TimerWheel } = await import('../../../packages/relay/dist/timer-wheel.js');
+const { TimerWheel } = await import('../../packages/relay/dist/timer-wheel.js');
 
 const ITEMS = SMOKE ? 1000 : Number(process.env.ITEMS ?? 100_000);
 /** Processes per implementation, alternating wheel / setTimeout so machine noise hits both alike; each measures CHILD_ROUNDS rounds. */
