@@ -116,7 +116,7 @@ export const IcingaDatabaseSchema = z.strictObject({
   socket: z.string().min(1).optional(),
 });
 
-/** Icinga Notifications Web desktop notifications over SSE (ICINGA.md); off by default. */
+/** Icinga Notifications Web desktop notifications over SSE (docs/protocol/icinga-sse.md); off by default. */
 export const IcingaSchema = z.strictObject({
   enabled: z.boolean().default(false),
   /** my.cnf-style file with a [client] section; alternative to `database`. */

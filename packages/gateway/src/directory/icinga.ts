@@ -5,7 +5,7 @@ import { GatewayError } from '../errors.js';
 
 /**
  * The `icinga` directory: Icinga Notifications' MySQL schema as Icinga Web
- * and the Icinga Notifications daemon write it (ICINGA.md). Read-only: it
+ * and the Icinga Notifications daemon write it (docs/protocol/icinga-sse.md). Read-only: it
  * authenticates browsers against `browser_session` and reads notified
  * `incident_history` rows.
  */

@@ -22,7 +22,7 @@ export interface MobilePushChannelOptions {
 }
 
 /**
- * One outbox delivery per device (PROTOCOL.md §4): id
+ * One outbox delivery per device (docs/protocol/mobile-push.md): id
  * `<notification id>:mobile-push:<sha-256 prefix of the token>`, the push
  * body's fields in `data` (the device token included, the auth key not).
  */
@@ -114,7 +114,7 @@ export class MobilePushChannel implements Channel {
       }
       const detail = await bodyExcerpt(res.body, [authKey]);
       const result = classifyStatus(res.statusCode, res.headers['retry-after'], detail);
-      // PROTOCOL.md §4: anything but 200 is a failure, other 2xx included.
+      // docs/protocol/mobile-push.md: anything but 200 is a failure, other 2xx included.
       return result.kind === 'sent' ? { kind: 'failed', reason: `${res.statusCode} ${detail}`.trim() } : result;
     } catch (err) {
       return networkResult(err);

@@ -62,7 +62,7 @@ function inc(counts: Record<string, number>, key: string): void {
 }
 
 /**
- * The Icinga Notifications Web desktop-notification endpoint (ICINGA.md):
+ * The Icinga Notifications Web desktop-notification endpoint (docs/protocol/icinga-sse.md):
  * authenticates SSE subscriptions against `browser_session`, polls
  * `incident_history` and routes each sent notification to the contact's
  * browsers. Mount {@link IcingaService.route} on the gateway's server, or

@@ -105,13 +105,13 @@ export function queryOf(target: string | undefined): URLSearchParams {
 }
 
 /**
- * Authenticate a WebSocket upgrade request (PROTOCOL.md §1 "Handshake"):
+ * Authenticate a WebSocket upgrade request (docs/protocol/openitcockpit.md "Handshake"):
  * query `userId` (integer > 0) and `browserUuid` (non-empty), header
  * `Sec-WebSocket-Protocol: access_token, <key>` with exactly two values and a
  * key the directory accepts. `reason` is for logs and never contains the key.
  * A directory that cannot answer gives 503 rather than a misleading 401.
- * Under `policy` the key slot may carry a signed token instead (PROTOCOL.md
- * §6): it must name the query's `userId`, and its expiry rides along in the
+ * Under `policy` the key slot may carry a signed token instead
+ * (docs/protocol/extensions.md): it must name the query's `userId`, and its expiry rides along in the
  * identity so the heartbeat can close the socket when it passes.
  * @param nowS current unix time in seconds (default now).
  */
