@@ -50,6 +50,10 @@ t.test('a bad notification channel is reported like any other key: GW_ERR_CONFIG
   t.match(configError({ notifications: { outbox: { maxPending: '10' } } }), '  notifications.outbox.maxPending: expected integer, got "10"');
   t.match(configError({ notifications: { outbx: {} } }), '  notifications: unknown key(s) "outbx"');
   t.match(
+    configError({ notifications: { channels: { 'mobile-push': { type: 'webhook', url: 'http://127.0.0.1:9/x' } } } }),
+    '  notifications.channels.mobile-push: the name is reserved for mobile push (relay section)',
+  );
+  t.match(
     configError({ notifications: { channels: { m: { type: 'email', host: 'smtp.example.com', from: 'a@example.com', to: ['ops@example.com'], username: 'u' } } } }),
     '  notifications.channels.m.password: username and password go together',
   );

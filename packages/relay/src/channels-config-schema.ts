@@ -136,6 +136,9 @@ export const ChannelSchema = z.discriminatedUnion('type', [
 
 const channelList = z.array(channelName);
 
+/** Name of the built-in mobile push channel of the outbox: reserved, not configurable, not routable. */
+export const MOBILE_PUSH_CHANNEL = 'mobile-push';
+
 /** The durable outbox every channel delivers through (docs/channels.md, "The outbox"). */
 export const OutboxSchema = z.strictObject({
   /** Journal directory (`journal.jsonl`, `dead-letter.jsonl`); relative to the config file. */
@@ -186,6 +189,9 @@ export const NotificationsSchema = z
         if (!(name in cfg.channels)) ctx.addIssue({ code: 'custom', message: `no channel named "${name}"`, path: [...path, i] });
       });
     };
+    if (MOBILE_PUSH_CHANNEL in cfg.channels) {
+      ctx.addIssue({ code: 'custom', message: 'the name is reserved for mobile push (relay section)', path: ['channels', MOBILE_PUSH_CHANNEL] });
+    }
     known(cfg.defaultChannels, ['defaultChannels']);
     for (const [host, h] of Object.entries(cfg.hosts)) known(h.channels, ['hosts', host, 'channels']);
     for (const [user, u] of Object.entries(cfg.users)) known(u.channels, ['users', user, 'channels']);

@@ -1,13 +1,14 @@
 import { createHash } from 'node:crypto';
 import { type Agent, request } from 'undici';
 import type { DeviceDirectory } from '../directory.js';
+import { MOBILE_PUSH_CHANNEL } from '../channels-config-schema.js';
 import { sendNotificationUrl } from '../endpoint.js';
 import { pushBody, type PushJob } from '../mobile-push.js';
 import type { DeliveryInput } from '../outbox.js';
 import { type Channel, type Delivery, type SendResult, DEFAULT_TIMEOUT_MS, bodyExcerpt, classifyStatus, httpAgent, networkReason, networkResult } from './channel.js';
 
-/** Name of the built-in mobile push channel in the outbox (not configurable, not routable). */
-export const MOBILE_PUSH_CHANNEL = 'mobile-push';
+// The name is defined beside the config schema, which refuses it as a channel name.
+export { MOBILE_PUSH_CHANNEL };
 
 /** Settings of a {@link MobilePushChannel}. */
 export interface MobilePushChannelOptions {
