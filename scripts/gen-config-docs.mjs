@@ -4,8 +4,11 @@
  * (packages/gateway/dist/config.js, so build first: `pnpm docs:config` does).
  * Types, ranges and defaults come from the schema (`z.toJSONSchema` per
  * key); descriptions are the TSDoc comments on the schema's keys in
- * packages/gateway/src/config.ts, read with the TypeScript parser, so the
- * source stays the single place to document a key.
+ * packages/gateway/src/config.ts and, for the `notifications` section the
+ * gateway takes from the relay, packages/relay/src/channels-config-schema.ts,
+ * read with the TypeScript parser, so the source stays the single place to
+ * document a key. Map keys chosen by the user (channel, host and user
+ * names) appear as `<name>`, `<host>`, `<user>` in the key paths.
  *
  *   node scripts/gen-config-docs.mjs            write docs/configuration.md
  *   node scripts/gen-config-docs.mjs --stdout   print it instead (the doc test compares)
@@ -18,7 +21,13 @@ import ts from 'typescript';
 const ROOT = fileURLToPath(new URL('..', import.meta.url));
 // yaml is the gateway's dependency, not the root's.
 const { parse: parseYaml, stringify: stringifyYaml } = createRequire(`${ROOT}packages/gateway/package.json`)('yaml');
-const SOURCE = `${ROOT}packages/gateway/src/config.ts`;
+/** Schema sources whose TSDoc describes the keys, and the built modules exporting their schemas. */
+const SOURCES = [
+  { src: `${ROOT}packages/gateway/src/config.ts`, dist: `${ROOT}packages/gateway/dist/config.js` },
+  { src: `${ROOT}packages/relay/src/channels-config-schema.ts`, dist: `${ROOT}packages/relay/dist/channels-config-schema.js` },
+];
+/** Placeholder path segments for the keys of user-named maps, by the map's path. */
+const MAP_KEYS = { 'notifications.channels': '<name>', 'notifications.hosts': '<host>', 'notifications.users': '<user>' };
 const OUT = `${ROOT}docs/configuration.md`;
 
 /** An example for an openITCOCKPIT host; validated against the schema on every run so it cannot rot. */
@@ -41,14 +50,31 @@ log:
  * TSDoc of every key, as `<SchemaConst>:<key path inside it>` (and
  * `<SchemaConst>` for the constant's own comment).
  */
-function readDocs(sourceText) {
+function readDocs(sourceText, docs = new Map()) {
   const sf = ts.createSourceFile('config.ts', sourceText, ts.ScriptTarget.Latest, true);
-  const docs = new Map();
   const docOf = (node) => ts.getJSDocCommentsAndTags(node)
     .map((d) => ts.getTextOfJSDocComment(d.comment) ?? '')
     .join(' ').replace(/\s+/g, ' ').trim();
+  // Plain object constants spread into shapes (`...common`): their keys' TSDoc, by constant name.
+  const spreads = new Map();
+  for (const stmt of sf.statements) {
+    if (!ts.isVariableStatement(stmt)) continue;
+    for (const decl of stmt.declarationList.declarations) {
+      if (!ts.isIdentifier(decl.name) || !decl.initializer || !ts.isObjectLiteralExpression(decl.initializer)) continue;
+      const keys = new Map();
+      for (const prop of decl.initializer.properties) {
+        const text = ts.isPropertyAssignment(prop) ? docOf(prop) : '';
+        if (text) keys.set(prop.name.getText(sf), text);
+      }
+      spreads.set(decl.name.text, keys);
+    }
+  }
   const visitObject = (obj, name, prefix) => {
     for (const prop of obj.properties) {
+      if (ts.isSpreadAssignment(prop) && ts.isIdentifier(prop.expression)) {
+        for (const [key, text] of spreads.get(prop.expression.text) ?? []) docs.set(`${name}:${prefix}${key}`, text);
+        continue;
+      }
       if (!ts.isPropertyAssignment(prop)) continue;
       const key = prefix + prop.name.getText(sf);
       const text = docOf(prop);
@@ -122,7 +148,8 @@ const cell = (s) => String(s).replace(/\|/g, '\\|').replace(/\n/g, ' ');
 function collect(z, schema, names, docs) {
   const rows = [];
   const missing = [];
-  const walk = (s, path, anchor, rel, when) => {
+  // `entry`: the schema is the value type of a map at `entry` (one row for it, no default of its own).
+  const walk = (s, path, anchor, rel, when, entry) => {
     let def = s._zod.def;
     let dflt;
     let optional = false;
@@ -135,10 +162,22 @@ function collect(z, schema, names, docs) {
       def = s._zod.def;
     }
     const name = names.get(s);
-    const description = docs.get(`${anchor}:${rel}`) ?? (name ? docs.get(name) : undefined) ?? '';
+    const description = entry ? `One entry of \`${entry}\`.` : docs.get(`${anchor}:${rel}`) ?? (name ? docs.get(name) : undefined) ?? '';
     const condition = when ? `(with \`${when}\`) ` : '';
+    if (def.type === 'record') {
+      let value = def.valueType;
+      while (['default', 'prefault', 'optional'].includes(value._zod.def.type)) value = value._zod.def.innerType;
+      const vdef = value._zod.def;
+      if (vdef.type === 'object' || (vdef.type === 'union' && vdef.discriminator)) {
+        if (!description) missing.push(path);
+        const defaultText = dflt !== undefined ? `\`${JSON.stringify(dflt.value)}\`` : optional ? 'unset' : '**required**';
+        rows.push({ path, type: 'map', default: defaultText, description: condition + description, section: true });
+        walk(value, `${path}.${MAP_KEYS[path] ?? '<key>'}`, anchor, rel, when, path);
+        return;
+      }
+    }
     if (def.type === 'object') {
-      const defaultText = optional && dflt === undefined ? 'unset' : dflt?.section ? 'see keys' : dflt ? `\`${JSON.stringify(dflt.value)}\`` : '**required**';
+      const defaultText = entry ? '–' : optional && dflt === undefined ? 'unset' : dflt?.section ? 'see keys' : dflt ? `\`${JSON.stringify(dflt.value)}\`` : '**required**';
       if (path) rows.push({ path, type: 'section', default: defaultText, description: condition + description, section: true });
       const a = name ?? anchor;
       for (const [key, child] of Object.entries(def.shape)) {
@@ -149,7 +188,7 @@ function collect(z, schema, names, docs) {
     if (def.type === 'union' && def.discriminator) {
       const d = def.discriminator;
       const values = def.options.map((o) => o._zod.def.shape[d]._zod.def.values[0]);
-      rows.push({ path, type: 'section', default: dflt ? `\`${JSON.stringify(dflt.value)}\`` : '**required**', description: `${description}${description ? ' ' : ''}One of the variants below, chosen by \`${d}\`.`.trim(), section: true });
+      rows.push({ path, type: 'section', default: entry ? '–' : dflt ? `\`${JSON.stringify(dflt.value)}\`` : '**required**', description: `${description}${description ? ' ' : ''}One of the variants below, chosen by \`${d}\`.`.trim(), section: true });
       const variants = def.options.map((o, i) => {
         const own = docs.get(`${names.get(o)}:${d}`);
         return own ? `\`${values[i]}\`: ${own.replace(/\.$/, '')}.` : `\`${values[i]}\`.`;
@@ -170,17 +209,20 @@ function collect(z, schema, names, docs) {
     rows.push({ path, type: typeOf(js), default: defaultText, description: condition + (description || fallback(path)) });
   };
   walk(schema, '', 'ConfigSchema', '', undefined);
-  if (missing.length) throw new Error(`undocumented configuration keys (add a TSDoc comment in packages/gateway/src/config.ts): ${missing.join(', ')}`);
+  if (missing.length) throw new Error(`undocumented configuration keys (add a TSDoc comment in ${SOURCES.map((x) => x.src.slice(ROOT.length)).join(' or ')}): ${missing.join(', ')}`);
   return rows;
 }
 
 /** The complete docs/configuration.md text. */
 export async function renderConfigDoc() {
-  const config = await import(pathToFileURL(`${ROOT}packages/gateway/dist/config.js`).href);
+  const [config, ...others] = await Promise.all(SOURCES.map((x) => import(pathToFileURL(x.dist).href)));
   const { z } = await import(pathToFileURL(`${ROOT}packages/gateway/node_modules/zod/index.js`).href);
   const names = new Map();
-  for (const [key, value] of Object.entries(config)) if (key.endsWith('Schema') && value?._zod) names.set(value, key);
-  const docs = readDocs(readFileSync(SOURCE, 'utf8'));
+  for (const mod of [config, ...others]) {
+    for (const [key, value] of Object.entries(mod)) if (key.endsWith('Schema') && value?._zod && !names.has(value)) names.set(value, key);
+  }
+  const docs = new Map();
+  for (const x of SOURCES) readDocs(readFileSync(x.src, 'utf8'), docs);
   const rows = collect(z, config.ConfigSchema, names, docs);
   // The example must stay valid: a schema change that breaks it fails generation (and the doc test).
   const checked = config.ConfigSchema.safeParse(parseYaml(EXAMPLE));
@@ -188,7 +230,7 @@ export async function renderConfigDoc() {
   const defaults = config.ConfigSchema.parse({});
 
   const out = [
-    '<!-- Generated by scripts/gen-config-docs.mjs from packages/gateway/src/config.ts: do not edit; run `pnpm docs:config`. -->',
+    '<!-- Generated by scripts/gen-config-docs.mjs from packages/gateway/src/config.ts and packages/relay/src/channels-config-schema.ts: do not edit; run `pnpm docs:config`. -->',
     '# Configuration reference',
     '',
     '`pushgate serve --config <file>` reads one YAML file. It is validated once at',
@@ -196,7 +238,9 @@ export async function renderConfigDoc() {
     'silently disables a feature), and a wrong value names its path',
     '(`→ at listen.port`). Every key below is optional unless marked **required**;',
     'relative paths are resolved against the directory of the config file.',
-    'Durations ending in `Ms` are milliseconds, `Seconds` seconds, `Bytes` bytes.',
+    'Durations ending in `Ms` are milliseconds, `Seconds` or `Sec` seconds, `Bytes` bytes.',
+    'In key paths, `<name>`, `<host>` and `<user>` stand for names you choose',
+    '(a channel\'s name, a host name, an openITCOCKPIT userId).',
     '',
     '## Example',
     '',

@@ -14,7 +14,7 @@ import { fileURLToPath } from 'node:url';
 import t from 'tap';
 
 const ROOT = fileURLToPath(new URL('..', import.meta.url));
-const SCENARIOS = ['idle', 'latency', 'saturate', 'broadcast', 'slow-reader', 'sender', 'scale'];
+const SCENARIOS = ['timer-wheel', 'idle', 'latency', 'saturate', 'broadcast', 'slow-reader', 'sender', 'scale'];
 
 t.setTimeout(240_000);
 
@@ -33,7 +33,7 @@ t.test('pnpm bench --smoke: every scenario prints JSON lines', async (t) => {
   const dir = mkdtempSync(join(tmpdir(), 'pushgate-bench-test-'));
   t.teardown(() => rmSync(dir, { recursive: true, force: true }));
   const results = join(dir, 'results.jsonl');
-  const r = await run(['scripts/bench/run.mjs', '--smoke', '--results', results]);
+  const r = await run(['bench/run.mjs', '--smoke', '--results', results]);
   t.equal(r.code, 0, `run.mjs exits 0\n${r.stderr}`);
 
   const lines = r.stdout.split('\n').filter((l) => l.trim() !== '').map((l) => JSON.parse(l) as Record<string, unknown>);
@@ -65,12 +65,12 @@ t.test('pnpm bench --smoke: every scenario prints JSON lines', async (t) => {
   writeFileSync(results, lines.map((l) => JSON.stringify({ ...l, smoke: false })).join('\n') + '\n');
   const doc = join(dir, 'benchmarks.md');
   writeFileSync(doc, '# Benchmarks\n\nIntro.\n\n## sender start-up\n\nHand-written.\n');
-  const rep = await run(['scripts/bench/report.mjs', '--results', results, '--doc', doc]);
+  const rep = await run(['bench/report.mjs', '--results', results, '--doc', doc]);
   t.equal(rep.code, 0, `report.mjs exits 0\n${rep.stderr}`);
   const text = readFileSync(doc, 'utf8');
   t.match(text, /<!-- bench:begin -->[\s\S]*\| pushgate \/ floor \|[\s\S]*<!-- bench:end -->/, 'ratio table between the markers');
   t.match(text, /## sender start-up\n\nHand-written\./, 'the hand-written part survives');
-  const again = await run(['scripts/bench/report.mjs', '--results', results, '--doc', doc]);
+  const again = await run(['bench/report.mjs', '--results', results, '--doc', doc]);
   t.equal(again.code, 0);
   t.equal(readFileSync(doc, 'utf8'), text, 'regenerating rewrites the same block in place');
 });

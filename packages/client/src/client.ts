@@ -2,14 +2,14 @@ import { TabGroup, type TabMessage } from './tabs.js';
 
 /**
  * Browser client for pushgate's openITCOCKPIT-compatible WebSocket
- * (PROTOCOL.md §1) with pushgate's resume (docs/protocol-extensions.md):
+ * (docs/protocol/openitcockpit.md §1) with pushgate's resume (docs/protocol/extensions.md):
  * one leader tab per browser connects, answers liveness, reconnects with
  * exponential backoff and jitter, resumes with `since=<last id>`, and shows
  * each notification once as an OS notification; every tab gets the
  * notifications and the connection state as DOM events.
  */
 
-/** A `ProcessPushNotification` payload (PROTOCOL.md §1) with pushgate's `id`. */
+/** A `ProcessPushNotification` payload (docs/protocol/openitcockpit.md §1) with pushgate's `id`. */
 export interface PushNotification {
   timestamp: number;
   userId: number;

@@ -1,4 +1,5 @@
 import { readFile } from 'node:fs/promises';
+import { NotificationsSchema } from '@pushgate/relay/config';
 import { parse as parseYaml, YAMLParseError } from 'yaml';
 import { z } from 'zod';
 import { GatewayError } from './errors.js';
@@ -9,8 +10,12 @@ import { GatewayError } from './errors.js';
  * then frozen and trusted. docs/configuration.md is generated from here.
  */
 
-/** Integers say so in errors (`expected integer, got "80a"`), not zod's `number`. */
-const int = () => z.int({ error: INTEGER });
+/**
+ * Integers say so in errors (`expected integer, got "80a"`), not zod's
+ * `number`; only for the type error, so a range error keeps zod's text
+ * (`Too small: expected number to be >=0`).
+ */
+const int = () => z.int({ error: (issue) => (issue.code === 'invalid_type' ? INTEGER : undefined) });
 const INTEGER = 'expected integer';
 const port = int().min(0).max(65535);
 const ms = int().positive();
@@ -326,13 +331,10 @@ export const ConfigSchema = z.strictObject({
   state: StateSchema.prefault({}),
   /** How gateway processes share notifications and state (docs/scale-out.md); default one process. */
   bus: BusSchema.default({ type: 'local' }),
-  /**
-   * Named notification channels, routing and the outbox (docs/channels.md).
-   * Validated in full by `@pushgate/relay`'s `NotificationsSchema` at startup
-   * (main.ts loads the relay only then: it is the slowest import); without
-   * channels no outbox is opened.
-   */
-  notifications: z.record(z.string(), z.unknown()).optional(),
+  // The relay's schema (docs: its TSDoc), from `@pushgate/relay/config`: schemas only, so parsing
+  // the config does not load the relay itself, the slowest import (main.ts loads it lazily).
+  /** Named notification channels, routing and the outbox (docs/channels.md); without channels no outbox is opened. */
+  notifications: NotificationsSchema.optional(),
   /** Serve the demo page at /demo. */
   demo: z.strictObject({ enabled: z.boolean().default(false) }).prefault({}),
   /** Graceful shutdown budget before sockets are torn down. */

@@ -168,10 +168,11 @@ async function compose(opts: GatewayOptions, directory: Directory, demoKey: stri
   let routing: ChannelRouting | undefined;
   const durable: Target[] = [];
   const channelTargets: ChannelTarget[] = [];
-  const hasChannels = Object.keys((config.notifications as { channels?: object } | undefined)?.channels ?? {}).length > 0;
+  const hasChannels = Object.keys(config.notifications?.channels ?? {}).length > 0;
   if (hasChannels || directory.mobilePush) {
     const { channelsFor, parseNotificationsConfig } = await import('@pushgate/relay');
-    const notifications = parseNotificationsConfig(config.notifications ?? {}, 'config (section notifications)');
+    // Validated with the rest of the config; the outbox defaults of an absent section come from the schema.
+    const notifications = config.notifications ?? parseNotificationsConfig({});
     routing = (target) => channelsFor(notifications, target);
     const { openOutbox } = await import('./targets/outbox.js');
     const caFile = config.relay.caFile === undefined ? undefined : resolve(baseDir, config.relay.caFile);

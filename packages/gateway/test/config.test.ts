@@ -34,3 +34,35 @@ t.test('a ping interval at or above the pong timeout is refused: it would drop h
   t.match(configError({ websocket: { pongTimeoutMs: 1000 } }), 'websocket.pingIntervalMs: must be below');
   t.equal(parseConfig({ websocket: { pingIntervalMs: 40, pongTimeoutMs: 150 } }).websocket.pingIntervalMs, 40);
 });
+
+t.test('a range error says the range, not "expected integer"', async (t) => {
+  t.match(configError({ listen: { port: -1 } }), '  listen.port: Too small: expected number to be >=0');
+  t.match(configError({ listen: { port: 1.5 } }), '  listen.port: expected integer, got 1.5');
+});
+
+t.test('a bad notification channel is reported like any other key: GW_ERR_CONFIG naming its path under notifications', async (t) => {
+  t.equal(
+    configError({ notifications: { channels: { po: { type: 'pushover', token: 'short', user: 'uQiRzpo4DXghDmr9QzzfQu27cmVRsG' } } } }),
+    'invalid configuration in pushgate.yaml:\n  notifications.channels.po.token: expected 30 letters and digits',
+  );
+  t.match(configError({ notifications: { channels: { po: { type: 'pigeon' } } } }), /^ {2}notifications\.channels\.po\.type: Invalid discriminator value/m);
+  t.match(configError({ notifications: { channels: {}, defaultChannels: ['nope'] } }), '  notifications.defaultChannels.0: no channel named "nope"');
+  t.match(configError({ notifications: { outbox: { maxPending: '10' } } }), '  notifications.outbox.maxPending: expected integer, got "10"');
+  t.match(configError({ notifications: { outbx: {} } }), '  notifications: unknown key(s) "outbx"');
+  t.match(
+    configError({ notifications: { channels: { 'mobile-push': { type: 'webhook', url: 'http://127.0.0.1:9/x' } } } }),
+    '  notifications.channels.mobile-push: the name is reserved for mobile push (relay section)',
+  );
+  t.match(
+    configError({ notifications: { channels: { m: { type: 'email', host: 'smtp.example.com', from: 'a@example.com', to: ['ops@example.com'], username: 'u' } } } }),
+    '  notifications.channels.m.password: username and password go together',
+  );
+});
+
+t.test('a valid notifications section comes out with its defaults, frozen; no section stays absent', async (t) => {
+  const c = parseConfig({ notifications: { channels: { hook: { type: 'webhook', url: 'http://127.0.0.1:9/x' } } } });
+  t.same(c.notifications?.channels.hook, { type: 'webhook', url: 'http://127.0.0.1:9/x', headers: {} });
+  t.equal(c.notifications?.outbox.maxPending, 10_000);
+  t.ok(Object.isFrozen(c.notifications?.channels.hook), 'frozen with the rest');
+  t.equal(parseConfig({}).notifications, undefined);
+});

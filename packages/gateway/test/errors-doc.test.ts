@@ -1,6 +1,7 @@
 import { readFile } from 'node:fs/promises';
 import { RelayErrorCodes, RetiredRelayErrorCodes } from '@pushgate/relay';
 import t from 'tap';
+import { Refusals, refusalText, type CloseRefusal, type HttpRefusal } from '../src/transport/refusals.js';
 import { CloseCodes } from '../src/transport/ws/connection.js';
 import { GatewayErrorCodes } from '../src/errors.js';
 
@@ -49,4 +50,46 @@ t.test('every WebSocket close code the gateway uses is documented', async (t) =>
   const doc = await readFile(DOC, 'utf8');
   const rows = [...section(doc, 'WebSocket close codes').matchAll(/^\| (\d{4}) \|/gm)].map((m) => Number(m[1]));
   for (const [name, code] of Object.entries(CloseCodes)) t.ok(rows.includes(code), `${name} (${code})`);
+});
+
+/** A refusal's text as docs/errors.md shows it: a code span with `\n` for newlines, `(empty)` for none. */
+function shownText(text: string): string {
+  return text === '' ? '(empty)' : `\`${text.replace(/\n/g, '\\n')}\``;
+}
+
+/** The rows docs/errors.md must carry for the refusal table, in table order. */
+function expectedRows(): { http: string[]; close: string[] } {
+  const http: string[] = [];
+  const close: string[] = [];
+  for (const [code, r] of Object.entries(Refusals) as [string, HttpRefusal | CloseRefusal][]) {
+    if ('status' in r) {
+      const headers = r.headers ? Object.entries(r.headers).map(([k, v]) => `\`${k}: ${v}\``).join(', ') : '';
+      http.push(`| \`${code}\` | ${r.status} | ${shownText(r.text)} | ${headers} | ${r.when} |`);
+    } else close.push(`| ${r.close} | \`${code}\` | ${shownText(r.text)} | ${r.when} |`);
+  }
+  return { http, close };
+}
+
+t.test('docs/errors.md lists every refusal of transport/refusals.ts with its status, exact body and headers, and nothing else', async (t) => {
+  const doc = await readFile(DOC, 'utf8');
+  const { http, close } = expectedRows();
+  const rows = (text: string, start: RegExp) => text.split('\n').filter((l) => start.test(l));
+  t.same(rows(section(doc, 'Refusals'), /^\| `/), http, `the "## Refusals" table, expected:\n${http.join('\n')}`);
+  t.same(rows(section(doc, 'WebSocket close codes'), /^\| \d{4} \|/), close, `the close code table, expected:\n${close.join('\n')}`);
+});
+
+t.test('the close codes of the refusal table are the ones the connection uses', async (t) => {
+  const table = Object.values(Refusals).flatMap((r) => ('close' in r ? [r.close] : [])).sort();
+  t.same(Object.values(CloseCodes).sort(), table);
+});
+
+t.test('refusal codes are unique, GW_REFUSE_ for HTTP and GW_CLOSE_ for closes, and templates fill their detail', async (t) => {
+  for (const [code, r] of Object.entries(Refusals) as [string, HttpRefusal | CloseRefusal][]) {
+    t.match(code, 'status' in r ? /^GW_REFUSE_[A-Z_]+$/ : /^GW_CLOSE_[A-Z_]+$/, code);
+    t.notOk(code in GatewayErrorCodes, `${code} is not also an error code`);
+  }
+  t.equal(refusalText('GW_REFUSE_NOT_ACCEPTED', 'channel ops: outbox full'), 'Notification not accepted: channel ops: outbox full');
+  t.equal(refusalText('GW_REFUSE_ICINGA_VERSION', 'unsupported protocol version 2'), 'Bad Request: unsupported protocol version 2; this server speaks version 1\n');
+  t.equal(refusalText('GW_REFUSE_INVALID_FIELD', 'Invalid state: $& stays literal'), 'Invalid state: $& stays literal', 'the detail is inserted literally');
+  t.equal(refusalText('GW_REFUSE_UNAUTHORIZED'), 'Unauthorized');
 });

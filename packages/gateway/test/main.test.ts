@@ -103,6 +103,16 @@ t.test('an invalid config file stops startup with the key path and reason on std
   t.equal(r.stdout(), '', 'nothing was started');
 });
 
+t.test('a bad notification channel stops pushgate serve --config with its key path, before anything starts', async (t) => {
+  const dir = await tmp(t);
+  const file = join(dir, 'channels.yaml');
+  await writeFile(file, 'listen:\n  port: 0\nnotifications:\n  channels:\n    po:\n      type: pushover\n      token: short\n      user: uQiRzpo4DXghDmr9QzzfQu27cmVRsG\n');
+  const r = run(t, ['serve', '--config', file]);
+  t.equal(await bounded(r.exited, 'exit'), 1);
+  t.equal(r.stderr(), `pushgate: invalid configuration in ${file}:\n  notifications.channels.po.token: expected 30 letters and digits\n`);
+  t.equal(r.stdout(), '', 'nothing was started');
+});
+
 t.test('an unreadable relay.caFile stops startup with a coded one-line error, not a stack trace', async (t) => {
   const dir = await tmp(t);
   await writeFile(join(dir, 'ca.yaml'), 'listen:\n  port: 0\nrelay:\n  caFile: missing-ca.pem\n');

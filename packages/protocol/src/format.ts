@@ -1,6 +1,6 @@
 import type { ObjectKind } from './messages.js';
 
-/** Host state names by state id (PROTOCOL.md §2). */
+/** Host state names by state id (docs/protocol/openitcockpit.md "Title, message and icon"). */
 const HOST_STATES = ['UP', 'DOWN', 'UNREACHABLE'] as const;
 /** Service state names by state id; 3 and anything else is UNKNOWN. */
 const SERVICE_STATES = ['OK', 'WARNING', 'CRITICAL', 'UNKNOWN'] as const;
@@ -44,7 +44,7 @@ export interface Formatted {
   icon: string;
 }
 
-/** Title, message and icon of a notification: the table of PROTOCOL.md §2. */
+/** Title, message and icon of a notification: the table of docs/protocol/openitcockpit.md "Title, message and icon". */
 export function formatNotification(n: FormatInput): Formatted {
   const obj = n.type === 'host' ? n.hostName : `${n.hostName}/${n.serviceName ?? ''}`;
   const Obj = n.type === 'host' ? 'Host' : 'Service';

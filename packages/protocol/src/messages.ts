@@ -2,11 +2,11 @@ import { z } from 'zod';
 
 /**
  * Wire messages of the openITCOCKPIT-compatible WebSocket protocol and the
- * `POST /message` intake (PROTOCOL.md §1, §2). Schemas validate at the edges;
+ * `POST /message` intake (docs/protocol/openitcockpit.md §1, §2). Schemas validate at the edges;
  * everything inside the gateway works on the inferred plain types.
  */
 
-/** Types the server sends (PROTOCOL.md §1 "Server → client messages"). */
+/** Types the server sends (docs/protocol/openitcockpit.md "Frames"). */
 export const ServerMessageType = {
   ConnectionEstablished: 'ConnectionEstablished',
   KeepAlive: 'KeepAlive',
@@ -72,7 +72,7 @@ export const TestPayload = z.object({
 export type TestPayload = z.infer<typeof TestPayload>;
 
 /**
- * `POST /message` body (PROTOCOL.md §2). Missing strings default to `""`
+ * `POST /message` body (docs/protocol/openitcockpit.md §2). Missing strings default to `""`
  * and a missing state to 0, as Go's zero values did in the original.
  * `type` is compared case-insensitively.
  */
@@ -126,7 +126,7 @@ export function parseMessageBody(json: unknown): ReturnType<typeof MessageBody.s
   return MessageBody.safeParse(json);
 }
 
-/** Intake answers: status and exact body text (PROTOCOL.md §2). */
+/** Intake answers: status and exact body text (docs/protocol/openitcockpit.md §2). */
 export const IntakeReplies = {
   methodNotAllowed: [405, 'Method not allowed'],
   invalidJson: [400, 'Invalid JSON'],

@@ -1,6 +1,6 @@
 import { RelayError } from './errors.js';
 
-/** Path of the openITCOCKPIT push gateway webhook (PROTOCOL.md §4). */
+/** Path of the openITCOCKPIT push gateway webhook (docs/protocol/mobile-push.md). */
 export const SEND_NOTIFICATION_PATH = '/notifications/send-notification.json';
 
 const SCHEME = /^[a-z][a-z0-9+.-]*:\/\//i;
@@ -8,7 +8,7 @@ const IPV6_BARE = /^[0-9a-f]*:[0-9a-f:.]*:[0-9a-f:.]*$/i;
 
 /**
  * The push gateway URL for relay settings `address` and `port`
- * (PROTOCOL.md §4): `https://<address>[:<port>]/notifications/send-notification.json`.
+ * (docs/protocol/mobile-push.md): `https://<address>[:<port>]/notifications/send-notification.json`.
  *
  * - `https://` is assumed when `address` has no scheme; a scheme that is
  *   given (`http://`, `https://`) is kept. A bare IPv6 literal gets brackets.

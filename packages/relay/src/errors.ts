@@ -10,7 +10,7 @@ export const RelayErrorCodes = {
   RELAY_ERR_OUTBOX_CLOSED: 'the outbox refused a delivery because it is closed',
   RELAY_ERR_JOURNAL: 'the outbox journal could not be opened, read, written, fsynced or compacted',
   RELAY_ERR_DEAD_LETTER: 'a delivery was given up (refused, attempts exhausted, expired, unknown channel) and dead-lettered',
-  RELAY_ERR_CHANNEL_CONFIG: 'the channels/routing configuration is invalid; the message names the key path',
+  RELAY_ERR_CHANNEL_CONFIG: 'a channel cannot be built or used as configured (caFile, reserved name, unknown channel), or a raw notifications section is invalid; the message names the key path',
 } as const;
 
 /**

@@ -5,3 +5,4 @@ export * from './channels/index.js';
 export * from './channels-config.js';
 export * from './outbox.js';
 export * from './routing.js';
+export * from './timer-wheel.js';

@@ -4,6 +4,7 @@ import { join } from 'node:path';
 import type { Logger } from 'pino';
 import type { Channel, Delivery, SendResult } from './channels/channel.js';
 import { RelayError } from './errors.js';
+import { TimerWheel, type TimerHandle } from './timer-wheel.js';
 
 /**
  * What a caller hands to {@link Outbox.enqueue}: a {@link Delivery} whose
@@ -45,6 +46,13 @@ export interface OutboxOptions {
   maxDeadLetterBytes?: number;
   /** Called once per delivery when it is sent or dead-lettered (for metrics and per-channel results). */
   onSettled?: (delivery: Delivery, outcome: Outcome) => void;
+  /**
+   * The timer wheel that times retry waits, shared with other users; the
+   * outbox cancels its own items on close but does not close the wheel.
+   * Default: a wheel of its own with 100 ms ticks that keeps the process
+   * alive while a retry is waiting (a waiting retry is work still to do).
+   */
+  timers?: TimerWheel;
 }
 
 /** Counters of an {@link Outbox} since it was opened. */
@@ -73,7 +81,8 @@ interface Entry {
   lastReason: string;
   /** Size of its add record, counted against maxJournalBytes. */
   bytes: number;
-  timer: NodeJS.Timeout | undefined;
+  /** The pending retry wait on the outbox's timer wheel. */
+  timer: TimerHandle | undefined;
   durable: Promise<void>;
 }
 
@@ -124,6 +133,14 @@ export class Outbox {
   readonly #flushDelayMs: number;
   readonly #maxDeadLetterBytes: number;
   readonly #onSettled: ((d: Delivery, o: Outcome) => void) | undefined;
+  readonly #timers: TimerWheel;
+  /** Whether #timers is the outbox's own (closed with it). */
+  readonly #ownTimers: boolean;
+  /** One function for every retry wait (no closure per delivery). */
+  readonly #onRetryDue = (entry: Entry): void => {
+    entry.timer = undefined;
+    this.#ready(entry);
+  };
 
   readonly #entries = new Map<string, Entry>();
   #liveBytes = 0;
@@ -158,6 +175,8 @@ export class Outbox {
     this.#flushDelayMs = opts.flushDelayMs ?? 0;
     this.#maxDeadLetterBytes = opts.maxDeadLetterBytes ?? 16 * 1024 * 1024;
     this.#onSettled = opts.onSettled;
+    this.#ownTimers = opts.timers === undefined;
+    this.#timers = opts.timers ?? new TimerWheel({ tickMs: 100, unref: false });
   }
 
   /**
@@ -266,9 +285,10 @@ export class Outbox {
   async close(): Promise<void> {
     this.#closed = true;
     for (const entry of this.#entries.values()) {
-      if (entry.timer !== undefined) clearTimeout(entry.timer);
+      if (entry.timer !== undefined) this.#timers.cancel(entry.timer);
       entry.timer = undefined;
     }
+    if (this.#ownTimers) this.#timers.close();
     for (const state of this.#channels.values()) state.ready.length = 0;
     while (this.#running > 0) await new Promise<void>((resolve) => this.#runningWaiters.push(resolve));
     await this.#deadChain;
@@ -432,10 +452,7 @@ export class Outbox {
       this.#ready(entry);
       return;
     }
-    entry.timer = setTimeout(() => {
-      entry.timer = undefined;
-      this.#ready(entry);
-    }, wait);
+    entry.timer = this.#timers.schedule(wait, this.#onRetryDue, entry);
   }
 
   #ready(entry: Entry): void {
@@ -570,7 +587,8 @@ export class Outbox {
     if (this.#entries.get(entry.d.id) !== entry) return;
     this.#entries.delete(entry.d.id);
     this.#liveBytes -= entry.bytes;
-    if (entry.timer !== undefined) clearTimeout(entry.timer);
+    if (entry.timer !== undefined) this.#timers.cancel(entry.timer);
+    entry.timer = undefined;
   }
 }
 

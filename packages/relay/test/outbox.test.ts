@@ -9,6 +9,7 @@ import t, { type Test } from 'tap';
 import { receiver } from './receiver.js';
 import { WebhookChannel } from '../src/channels/webhook.js';
 import { Outbox, type OutboxOptions, type Outcome } from '../src/outbox.js';
+import { TimerWheel } from '../src/timer-wheel.js';
 
 const silent = pino({ level: 'silent' });
 
@@ -172,6 +173,26 @@ t.test('a delivery that would expire before its next attempt is dead-lettered as
   await outbox.close();
   t.equal(rx.seen.length, 1);
   t.equal((await deadLetters(dir))[0]!.reason, 'expires before the next attempt, last: 503');
+});
+
+t.test('retry waits sit on the timer wheel it is given; close cancels only its own and leaves the wheel running', async (t) => {
+  const wheel = new TimerWheel({ tickMs: 20, unref: false });
+  t.teardown(() => wheel.close());
+  const rx = await receiver(t, (_s, n, res) => {
+    res.statusCode = n <= 2 ? 503 : 200;
+    if (n === 2) res.setHeader('retry-after', '30');
+    res.end();
+  });
+  const { outbox } = await openOutbox(t, rx.url, { timers: wheel, maxRetryDelayMs: 60_000 });
+  const other = wheel.schedule(60_000, () => {}, null);
+  await outbox.enqueue({ id: 'w1', channel: 'hook', title: 't', message: 'm' });
+  await within(5000, (async () => { while (rx.seen.length < 2) await new Promise((r) => setTimeout(r, 5)); })(), 'the second attempt');
+  await within(5000, (async () => { while (wheel.size < 2) await new Promise((r) => setTimeout(r, 5)); })(), 'the 30 s retry wait on the wheel');
+  t.equal(outbox.pending, 1);
+  await outbox.close();
+  t.equal(wheel.size, 1, 'the retry wait was cancelled, the other item of the wheel was not');
+  t.equal(other.pending, true);
+  t.equal(outbox.pending, 1, 'the delivery stays journaled for the next open');
 });
 
 t.test('per-channel concurrency bounds the requests in flight', async (t) => {

@@ -1,9 +1,8 @@
 /**
  * The command line of `send_push_notification`: parse the arguments, send,
  * print the answer and return the exit code. Flags, env and exit codes:
- * docs/sender.md. Every build of the sender (the ESM bundle, the compiled
- * binary, the start-up experiments in scripts/build-variants.mjs) runs this;
- * they differ only in how they find their arguments and set the exit status.
+ * docs/sender.md. Both builds of the sender (the ESM bundle and the
+ * compiled binary) run this from src/main.ts.
  */
 import { SenderError } from './errors.js';
 import { parseFlags, USAGE } from './flags.js';

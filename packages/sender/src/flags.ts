@@ -1,7 +1,7 @@
 import { SenderError } from './errors.js';
 
 /**
- * Parsed command line of `send_push_notification` (PROTOCOL.md §3).
+ * Parsed command line of `send_push_notification` (docs/protocol/sender.md).
  * Strings default to `""` and `state` to 0, Go's zero values.
  */
 export interface SenderFlags {

@@ -5,7 +5,7 @@ import { SenderError } from './errors.js';
 import type { SenderFlags } from './flags.js';
 
 // Only node built-ins and type imports here: the bundle must not pull zod or
-// undici in, they cost hundreds of milliseconds of start-up (STYLE.md).
+// undici in, they cost hundreds of milliseconds of start-up (docs/benchmarks.md, "sender start-up").
 
 /** Default timeout of the whole exchange (connect, request, response body), as the original: 10 s. */
 export const DEFAULT_TIMEOUT_MS = 10_000;
@@ -92,7 +92,7 @@ function readKeyFile(path: string): string {
 }
 
 /**
- * The `POST /message` body of PROTOCOL.md §2, fields in the original's order,
+ * The `POST /message` body (docs/protocol/openitcockpit.md §2), fields in the original's order,
  * `icon` always `""` (the gateway picks the icon).
  *
  * @param nowSeconds unix time in seconds for `timestamp`.

@@ -1,5 +1,5 @@
-// scripts/bench/scenarios/sender.mjs keeps its contract with
-// scripts/bench/run.mjs: one JSON line per variant on stdout, numbers or a
+// bench/scenarios/sender.mjs keeps its contract with
+// bench/run.mjs: one JSON line per variant on stdout, numbers or a
 // reason for skipping. One round of the baseline and the bundle only, so
 // this stays a second or two; no timing is asserted.
 import { spawnSync } from 'node:child_process';
@@ -9,7 +9,7 @@ import { fileURLToPath } from 'node:url';
 import t from 'tap';
 
 const root = fileURLToPath(new URL('../../../', import.meta.url));
-const script = join(root, 'scripts', 'bench', 'scenarios', 'sender.mjs');
+const script = join(root, 'bench', 'scenarios', 'sender.mjs');
 const bundle = join(root, 'packages', 'sender', 'dist', 'send_push_notification.mjs');
 
 function scenario(args: string[]): { status: number | null; lines: Array<Record<string, unknown>>; stdout: string; stderr: string } {

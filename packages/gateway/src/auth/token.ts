@@ -1,7 +1,7 @@
 import { createHmac, timingSafeEqual } from 'node:crypto';
 
 /**
- * Signed per-user tokens (PROTOCOL.md §6): `v1.<userId>.<expiry>.<sig>`, where
+ * Signed per-user tokens (docs/protocol/extensions.md): `v1.<userId>.<expiry>.<sig>`, where
  * `expiry` is a unix time in seconds and `sig` the unpadded base64url
  * HMAC-SHA256 of `v1.<userId>.<expiry>` under one of the configured secrets.
  *

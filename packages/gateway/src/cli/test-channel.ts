@@ -4,11 +4,11 @@ import { codedMessage } from './usage.js';
 /** `pushgate test-channel <name>`: one attempt through one channel, outside the outbox; 0 only when sent. */
 export async function testChannelCommand(config: Config, name: string, configPath: string | undefined, out: NodeJS.WritableStream, err: NodeJS.WritableStream): Promise<number> {
   try {
-    const { createChannel, parseNotificationsConfig, testChannel } = await import('@pushgate/relay');
-    const section = parseNotificationsConfig(config.notifications ?? {}, `${configPath ?? 'config'} (section notifications)`);
-    const channelConfig = section.channels[name];
+    const { createChannel, testChannel } = await import('@pushgate/relay');
+    const channels = config.notifications?.channels ?? {};
+    const channelConfig = channels[name];
     if (channelConfig === undefined) {
-      const known = Object.keys(section.channels);
+      const known = Object.keys(channels);
       err.write(`pushgate: no channel named "${name}" in ${configPath ?? 'the configuration'} (configured: ${known.length ? known.join(', ') : 'none'})\n`);
       return 1;
     }

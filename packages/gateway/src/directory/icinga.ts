@@ -8,7 +8,7 @@ import { openSqlClient } from './sql/open.js';
 
 /**
  * The `icinga` directory: Icinga Notifications' schema as Icinga Web and the
- * Icinga Notifications daemon write it (docs/icinga.md), on MySQL/MariaDB or
+ * Icinga Notifications daemon write it (docs/protocol/icinga-sse.md), on MySQL/MariaDB or
  * PostgreSQL. Read-only: it authenticates browsers against `browser_session`
  * and reads notified `incident_history` rows. Two schema generations exist:
  * the v0.2.0 release's, whose rows name their event (`event_id`), and the

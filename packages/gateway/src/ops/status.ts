@@ -5,6 +5,7 @@
  * is kept per request.
  */
 import type { IncomingMessage, ServerResponse } from 'node:http';
+import { isLoopback } from '../auth/loopback.js';
 import type { Bus } from '../cluster/bus.js';
 import type { Registry } from '../transport/ws/registry.js';
 import type { OutboxSource } from './metrics.js';
@@ -45,13 +46,6 @@ export interface GatewayStatus {
   mobilePush: null;
   /** The cluster bus (docs/scale-out.md): whether notifications cross nodes now, and its counters. */
   bus?: { type: 'local' | 'redis'; up: boolean; reason?: string; published: number; received: number; undelivered: number };
-}
-
-/** True for 127.0.0.0/8 and ::1, also IPv4-mapped. */
-function isLoopback(address: string | undefined): boolean {
-  if (address === undefined) return false;
-  const a = address.startsWith('::ffff:') ? address.slice(7) : address;
-  return a === '::1' || /^127\.\d{1,3}\.\d{1,3}\.\d{1,3}$/.test(a);
 }
 
 /** Snapshot of the counters. */

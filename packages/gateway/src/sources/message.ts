@@ -2,6 +2,7 @@ import { timingSafeEqual } from 'node:crypto';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { Socket } from 'node:net';
 import { formatNotification, IntakeReplies, parseMessageBody } from '@pushgate/protocol';
+import { isLoopback } from '../auth/loopback.js';
 import type { Logger } from 'pino';
 import type { AuthPolicy } from '../transport/ws/handshake.js';
 import type { HandshakeGuard } from '../auth/guard.js';
@@ -10,17 +11,13 @@ import type { Config } from '../config.js';
 import type { Directory } from '../directory/directory.js';
 import { GatewayError } from '../errors.js';
 import { count, type GatewayStats } from '../ops/stats.js';
+import { answerRefusal, refusalStatus, refusalText, type DetailArgs, type HttpRefusalCode } from '../transport/refusals.js';
 import { naemonObjectKey, naemonSeverity, type Notification } from '../pipeline/notification.js';
 import type { Pipeline } from '../pipeline/pipeline.js';
 import { checkCredential } from '../transport/ws/handshake.js';
 import { INTAKE_SCOPE_USER } from '../auth/token.js';
 
-type Reply = readonly [number, string];
 
-/** Peers that `message.allowUnauthenticatedLoopback` lets in without a key. */
-function isLoopback(address: string | undefined): boolean {
-  return address === '127.0.0.1' || address === '::1' || address === '::ffff:127.0.0.1' || (address?.startsWith('127.') ?? false);
-}
 
 /** The API key from `X-Api-Key` or `Authorization: Bearer <key>`, or undefined. */
 export function requestApiKey(req: IncomingMessage): string | undefined {
@@ -81,11 +78,6 @@ function readBody(req: IncomingMessage, limit: number): Promise<Buffer> {
   });
 }
 
-const TOO_LARGE: Reply = [413, 'Payload too large'];
-const UNAUTHORIZED: Reply = [401, 'Unauthorized'];
-const TOO_MANY_FAILURES: Reply = [429, 'Too many failed authentications'];
-const SHUTTING_DOWN: Reply = [503, 'Shutting down'];
-const INTERNAL: Reply = [500, 'Internal server error'];
 
 /** What the `/message` source needs. */
 export interface MessageSourceOptions {
@@ -107,7 +99,7 @@ export interface MessageSourceOptions {
  * source the sender feeds: validate, authenticate, resolve host and service
  * names, format, and hand the {@link Notification} to the pipeline; answer
  * `200 ok` once it is accepted. Every other outcome has its exact status and
- * text (`IntakeReplies`).
+ * text (transport/refusals.ts).
  */
 export class MessageSource {
   readonly #o: MessageSourceOptions;
@@ -125,29 +117,36 @@ export class MessageSource {
     } catch (err) {
       if (err instanceof GatewayError && err.code === 'GW_ERR_DIRECTORY_UNAVAILABLE') {
         this.#o.logger.warn({ err }, '/message: directory unavailable');
-        this.#reply(res, IntakeReplies.directoryUnavailable);
+        this.#refuse(res, 'GW_REFUSE_DIRECTORY_UNAVAILABLE');
         return;
       }
       this.#o.logger.error({ err }, '/message failed');
-      this.#reply(res, INTERNAL);
+      this.#refuse(res, 'GW_REFUSE_INTERNAL');
     }
   };
 
-  #reply(res: ServerResponse, [status, text]: Reply, extraHeaders?: Record<string, string>): void {
+  /** Answer `res` with the refusal `code` (transport/refusals.ts), counted by status; a 202 (a dropped notification) is logged with its reason. */
+  #refuse<C extends HttpRefusalCode>(res: ServerResponse, code: C, ...detail: DetailArgs<C>): void {
     const { stats, logger } = this.#o;
+    const status = refusalStatus(code);
     count(stats.messages, String(status));
     // 202 means a notification was dropped: log it with the reason. Rejections are the caller's to report.
-    if (status === 202) logger.info({ status, reason: text }, '/message dropped');
-    else if (status !== 200 && logger.isLevelEnabled('debug')) logger.debug({ status, reason: text }, '/message rejected');
-    if (res.headersSent) return;
-    res.writeHead(status, { 'Content-Type': 'text/plain; charset=utf-8', 'Content-Length': Buffer.byteLength(text), ...extraHeaders });
+    if (status === 202) logger.info({ status, reason: refusalText(code, ...detail) }, '/message dropped');
+    else if (logger.isLevelEnabled('debug')) logger.debug({ status, code, reason: refusalText(code, ...detail) }, '/message rejected');
+    if (!res.headersSent) answerRefusal(res, code, ...detail);
+  }
+
+  #ok(res: ServerResponse): void {
+    const [status, text] = IntakeReplies.ok;
+    count(this.#o.stats.messages, String(status));
+    res.writeHead(status, { 'Content-Type': 'text/plain; charset=utf-8', 'Content-Length': Buffer.byteLength(text) });
     res.end(text);
   }
 
   async #intake(req: IncomingMessage, res: ServerResponse): Promise<void> {
     const o = this.#o;
-    if (req.method !== 'POST') return this.#reply(res, IntakeReplies.methodNotAllowed, { Allow: 'POST' });
-    if (o.closing()) return this.#reply(res, SHUTTING_DOWN);
+    if (req.method !== 'POST') return this.#refuse(res, 'GW_REFUSE_MESSAGE_METHOD');
+    if (o.closing()) return this.#refuse(res, 'GW_REFUSE_SHUTTING_DOWN');
 
     const cfg = o.config.message;
     if (!(cfg.allowUnauthenticatedLoopback && isLoopback(req.socket.remoteAddress))) {
@@ -156,11 +155,11 @@ export class MessageSource {
       const ip = req.socket.remoteAddress ?? '';
       if (o.guard.failuresExceeded(ip, Date.now())) {
         count(o.stats.limitRefusals, 'failed-handshakes');
-        return this.#reply(res, TOO_MANY_FAILURES);
+        return this.#refuse(res, 'GW_REFUSE_TOO_MANY_FAILED_AUTH');
       }
       const unauthorized = (): void => {
         o.guard.recordFailure(ip, Date.now());
-        this.#reply(res, UNAUTHORIZED);
+        this.#refuse(res, 'GW_REFUSE_UNAUTHORIZED');
       };
       const key = requestApiKey(req);
       if (key === undefined) return unauthorized();
@@ -180,44 +179,44 @@ export class MessageSource {
     try {
       raw = await readBody(req, cfg.maxBodyBytes);
     } catch (err) {
-      if (err instanceof BodyTooLarge) return this.#reply(res, TOO_LARGE, { Connection: 'close' });
+      if (err instanceof BodyTooLarge) return this.#refuse(res, 'GW_REFUSE_PAYLOAD_TOO_LARGE');
       throw err;
     }
     let json: unknown;
     try {
       json = JSON.parse(raw.toString('utf8'));
     } catch {
-      return this.#reply(res, IntakeReplies.invalidJson);
+      return this.#refuse(res, 'GW_REFUSE_INVALID_JSON');
     }
-    if (json === null || typeof json !== 'object' || Array.isArray(json)) return this.#reply(res, IntakeReplies.invalidJson);
+    if (json === null || typeof json !== 'object' || Array.isArray(json)) return this.#refuse(res, 'GW_REFUSE_INVALID_JSON');
 
     // Go decoded a missing userId as 0 and answered "Invalid userId"; so do we for anything not a positive integer.
     const userId = (json as { userId?: unknown }).userId;
-    if (typeof userId !== 'number' || !Number.isSafeInteger(userId) || userId <= 0) return this.#reply(res, IntakeReplies.invalidUserId);
+    if (typeof userId !== 'number' || !Number.isSafeInteger(userId) || userId <= 0) return this.#refuse(res, 'GW_REFUSE_INVALID_USER_ID');
 
     const parsed = parseMessageBody(json);
     if (!parsed.success) {
       const issue = parsed.error.issues[0];
       const where = issue && issue.path.length ? issue.path.map(String).join('.') : 'body';
       const text = issue?.message.startsWith(where) ? issue.message : `Invalid ${where}: ${issue?.message ?? 'invalid'}`;
-      return this.#reply(res, [400, text]);
+      return this.#refuse(res, 'GW_REFUSE_INVALID_FIELD', text);
     }
     const body = parsed.data;
 
-    if (Math.floor(Date.now() / 1000) - body.timestamp > cfg.maxAgeSeconds) return this.#reply(res, IntakeReplies.tooOld);
+    if (Math.floor(Date.now() / 1000) - body.timestamp > cfg.maxAgeSeconds) return this.#refuse(res, 'GW_REFUSE_TOO_OLD');
 
     // pushgate: configured channels are a delivery path too. Routing needs the host name, so with
     // channels the "not registered" answer waits until host and service are known (docs/channels.md).
     const to = { kind: 'user', userId: body.userId } as const;
     const reachable = await o.pipeline.reaches(to);
-    if (!reachable && !o.pipeline.hasChannels) return this.#reply(res, IntakeReplies.notRegistered);
+    if (!reachable && !o.pipeline.hasChannels) return this.#refuse(res, 'GW_REFUSE_NOT_REGISTERED');
 
     const hostName = await o.directory.hostName(body.hostUuid);
-    if (hostName === undefined) return this.#reply(res, IntakeReplies.noHost);
+    if (hostName === undefined) return this.#refuse(res, 'GW_REFUSE_NO_HOST');
     let serviceName: string | undefined;
     if (body.type === 'service') {
       serviceName = await o.directory.serviceName(body.serviceUuid);
-      if (serviceName === undefined) return this.#reply(res, IntakeReplies.noService);
+      if (serviceName === undefined) return this.#refuse(res, 'GW_REFUSE_NO_SERVICE');
     }
 
     const formatted = formatNotification({
@@ -249,14 +248,14 @@ export class MessageSource {
       },
     };
     const plan = o.pipeline.plan(n);
-    if (!reachable && plan.channels === 0) return this.#reply(res, IntakeReplies.notRegistered);
+    if (!reachable && plan.channels === 0) return this.#refuse(res, 'GW_REFUSE_NOT_REGISTERED');
 
     // Accepted means journaled: every durable delivery (channels, phones) and the notification itself
     // are fsynced before the sender sees 200. A refusal (outbox full or closed) answers 503 and delivers
     // nothing here; deliveries already journaled for other targets still go out, and a resend of the
     // same body has the same delivery ids, so those pending are not doubled.
     const accepted = await o.pipeline.accept(n, plan);
-    if (!accepted.ok) return this.#reply(res, [503, `Notification not accepted: ${accepted.refusedBy}: ${accepted.reason}`]);
-    this.#reply(res, IntakeReplies.ok);
+    if (!accepted.ok) return this.#refuse(res, 'GW_REFUSE_NOT_ACCEPTED', `${accepted.refusedBy}: ${accepted.reason}`);
+    this.#ok(res);
   }
 }

@@ -2,20 +2,21 @@ import { createHash } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import { type Agent, request } from 'undici';
 import type { DeviceDirectory } from '../directory.js';
+import { MOBILE_PUSH_CHANNEL } from '../channels-config-schema.js';
 import { sendNotificationUrl } from '../endpoint.js';
 import { RelayError } from '../errors.js';
 import type { DeliveryInput } from '../outbox.js';
 import { type Channel, type Delivery, type SendResult, DEFAULT_TIMEOUT_MS, bodyExcerpt, classifyStatus, httpAgent, networkReason, networkResult } from './channel.js';
 
 /**
- * Mobile push to the openITCOCKPIT push gateway (docs/mobile-push.md): the
+ * Mobile push to the openITCOCKPIT push gateway (docs/protocol/mobile-push.md): the
  * job and its request body, one durable outbox delivery per device, and the
  * channel that sends them. There is no other mobile push path: every phone
  * notification is journaled by the outbox before it is acknowledged.
  */
 
-/** Name of the built-in mobile push channel in the outbox (not configurable, not routable). */
-export const MOBILE_PUSH_CHANNEL = 'mobile-push';
+// The name of the built-in mobile push channel is defined beside the config schema, which refuses it as a channel name.
+export { MOBILE_PUSH_CHANNEL };
 
 /** One notification for one user, fanned out to each of the user's devices. */
 export interface PushJob {
@@ -38,7 +39,7 @@ export interface PushJob {
 }
 
 /**
- * The request body of the push gateway webhook (docs/mobile-push.md, "What
+ * The request body of the push gateway webhook (docs/protocol/mobile-push.md, "What
  * goes on the wire"), keys in the order the push gateway receives them from
  * openITCOCKPIT.
  *
@@ -196,7 +197,7 @@ export class MobilePushChannel implements Channel {
       }
       const detail = await bodyExcerpt(res.body, [authKey]);
       const result = classifyStatus(res.statusCode, res.headers['retry-after'], detail);
-      // docs/mobile-push.md: anything but 200 is a failure, other 2xx included.
+      // docs/protocol/mobile-push.md: anything but 200 is a failure, other 2xx included.
       return result.kind === 'sent' ? { kind: 'failed', reason: `${res.statusCode} ${detail}`.trim() } : result;
     } catch (err) {
       return networkResult(err);

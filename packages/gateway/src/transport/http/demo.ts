@@ -1,6 +1,7 @@
 import { readFile } from 'node:fs/promises';
 import { createRequire } from 'node:module';
 import type { ServerResponse } from 'node:http';
+import { isLoopback } from '../../auth/loopback.js';
 import type { HttpHandler, HttpRoute } from './server.js';
 
 /**
@@ -50,10 +51,6 @@ function onlyGet(handler: HttpHandler): HttpHandler {
     }
     return handler(req, res);
   };
-}
-
-function isLoopback(address: string | undefined): boolean {
-  return address === '::1' || address?.startsWith('127.') === true || address?.startsWith('::ffff:127.') === true;
 }
 
 /** JSON safe inside an HTML `<script>` element. */

@@ -6,7 +6,8 @@ import type { Config } from '../../config.js';
 import { GatewayError } from '../../errors.js';
 import { count, type GatewayStats } from '../../ops/stats.js';
 import { onSocketError } from '../ws/endpoint.js';
-import { rejectUpgrade } from '../ws/handshake.js';
+import { refuseUpgrade } from '../ws/handshake.js';
+import { answerRefusal, refusalStatus } from '../refusals.js';
 
 /** Handles one plain HTTP request; answers it completely (status, body). */
 export type HttpHandler = (req: IncomingMessage, res: ServerResponse) => unknown;
@@ -95,12 +96,12 @@ export class HttpServer {
     const pathname = pathOf(req);
     const handler = this.#route(pathname);
     if (!handler) {
-      plain(res, 426, 'Upgrade Required: this path is a WebSocket endpoint');
+      answerRefusal(res, 'GW_REFUSE_UPGRADE_REQUIRED');
       return;
     }
     const failed = (err: unknown): void => {
       this.#o.logger.error({ err, path: pathname }, 'HTTP handler failed');
-      if (!res.headersSent) plain(res, 500, 'Internal server error');
+      if (!res.headersSent) answerRefusal(res, 'GW_REFUSE_INTERNAL');
       else res.destroy();
     };
     try {
@@ -114,13 +115,13 @@ export class HttpServer {
     socket.on('error', onSocketError);
     const { stats } = this.#o;
     if (this.#closing) {
-      count(stats.handshakesRejected, '503');
-      rejectUpgrade(socket, 503, 'Shutting down');
+      count(stats.handshakesRejected, String(refusalStatus('GW_REFUSE_SHUTTING_DOWN')));
+      refuseUpgrade(socket, 'GW_REFUSE_SHUTTING_DOWN');
       return;
     }
     if (this.#route(pathOf(req))) {
-      count(stats.handshakesRejected, '400');
-      rejectUpgrade(socket, 400, 'This path does not accept WebSocket upgrades');
+      count(stats.handshakesRejected, String(refusalStatus('GW_REFUSE_UPGRADE_ON_HTTP_ROUTE')));
+      refuseUpgrade(socket, 'GW_REFUSE_UPGRADE_ON_HTTP_ROUTE');
       return;
     }
     this.#o.upgrade(req, socket, head);

@@ -1,6 +1,7 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { Logger } from 'pino';
 import { GatewayError } from '../../errors.js';
+import { answerRefusal } from '../refusals.js';
 import { originAllowed, queryOf, tokenUserMismatch, type CredentialResult } from '../ws/handshake.js';
 import { frameEvent, parseLastEventId, SseHub } from './stream.js';
 
@@ -46,11 +47,6 @@ export interface PushSseOptions {
   replay?: { maxEvents: number; maxAgeMs: number };
   /** Clock in ms (default `Date.now`). */
   now?: () => number;
-}
-
-function plain(res: ServerResponse, status: number, text: string, headers: Record<string, string> = {}): void {
-  res.writeHead(status, { 'Content-Type': 'text/plain; charset=utf-8', 'Content-Length': Buffer.byteLength(text), ...headers });
-  res.end(text);
 }
 
 /** The API key of a request: `Authorization: Bearer <key>`, else `X-Api-Key`; `undefined` when absent. */
@@ -126,36 +122,31 @@ export class PushSse {
    * else 200 and the stream.
    */
   async handle(req: IncomingMessage, res: ServerResponse): Promise<void> {
-    if (req.method !== 'GET') return plain(res, 405, 'Method Not Allowed: use GET\n', { Allow: 'GET' });
-    if (!originAllowed(req.headers.origin, this.o.allowedOrigins ?? [])) return plain(res, 403, 'Forbidden: origin not allowed\n');
+    if (req.method !== 'GET') return answerRefusal(res, 'GW_REFUSE_EVENTS_METHOD');
+    if (!originAllowed(req.headers.origin, this.o.allowedOrigins ?? [])) return answerRefusal(res, 'GW_REFUSE_SSE_ORIGIN');
     const query = queryOf(req.url);
-    if (CREDENTIAL_PARAMS.some((p) => query.has(p))) {
-      return plain(res, 400, 'Bad Request: send the API key in the Authorization or X-Api-Key header, never in the URL\n');
-    }
+    if (CREDENTIAL_PARAMS.some((p) => query.has(p))) return answerRefusal(res, 'GW_REFUSE_EVENTS_KEY_IN_URL');
     const rawUser = query.get('userId') ?? '';
     const userId = /^\d{1,15}$/.test(rawUser) ? Number(rawUser) : 0;
-    if (userId <= 0) return plain(res, 400, 'Bad Request: userId must be an integer > 0\n');
+    if (userId <= 0) return answerRefusal(res, 'GW_REFUSE_EVENTS_USER_ID');
     const browserUuid = query.get('browserUuid') ?? '';
-    if (browserUuid === '') return plain(res, 400, 'Bad Request: browserUuid is missing or empty\n');
+    if (browserUuid === '') return answerRefusal(res, 'GW_REFUSE_EVENTS_BROWSER_UUID');
     const key = apiKeyOf(req);
-    if (key === undefined) return plain(res, 401, 'Unauthorized\n', { 'WWW-Authenticate': 'Bearer' });
+    if (key === undefined) return answerRefusal(res, 'GW_REFUSE_EVENTS_UNAUTHORIZED');
     if (this.o.authenticate) {
       const cred = await this.o.authenticate(key);
-      if (!cred.ok && cred.status === 503) return plain(res, 503, 'Service Unavailable: directory unavailable\n', { 'Retry-After': '3' });
-      if (!cred.ok || tokenUserMismatch(cred, userId) !== undefined) return plain(res, 401, 'Unauthorized\n', { 'WWW-Authenticate': 'Bearer' });
+      if (!cred.ok && cred.refusal === 'GW_REFUSE_DIRECTORY_UNAVAILABLE') return answerRefusal(res, 'GW_REFUSE_SSE_DIRECTORY_UNAVAILABLE');
+      if (!cred.ok || tokenUserMismatch(cred, userId) !== undefined) return answerRefusal(res, 'GW_REFUSE_EVENTS_UNAUTHORIZED');
     } else try {
-      if (!(await this.o.verifyApiKey(key))) return plain(res, 401, 'Unauthorized\n', { 'WWW-Authenticate': 'Bearer' });
+      if (!(await this.o.verifyApiKey(key))) return answerRefusal(res, 'GW_REFUSE_EVENTS_UNAUTHORIZED');
     } catch (err) {
       if (!(err instanceof GatewayError && err.code === 'GW_ERR_DIRECTORY_UNAVAILABLE')) throw err;
       this.o.logger.warn({ err }, 'sse: cannot verify API key, directory unavailable');
-      return plain(res, 503, 'Service Unavailable: directory unavailable\n', { 'Retry-After': '3' });
+      return answerRefusal(res, 'GW_REFUSE_SSE_DIRECTORY_UNAVAILABLE');
     }
     if (req.socket.destroyed || res.destroyed) return;
     const stream = this.hub.open(res, String(userId), browserUuid, parseLastEventId(req.headers['last-event-id']));
-    if (!stream) {
-      res.writeHead(204);
-      res.end();
-    }
+    if (!stream) answerRefusal(res, 'GW_REFUSE_EVENTS_STREAM_LIMIT');
   }
 
   /** True while the user has an open stream (counts as registered at `/message`). */

@@ -4,6 +4,7 @@ import type { Logger } from 'pino';
 import type { Config } from '../../config.js';
 import { readMyCnf } from '../../directory/mycnf.js';
 import { GatewayError } from '../../errors.js';
+import { answerRefusal, Refusals, type DetailArgs, type HttpRefusalCode } from '../refusals.js';
 import { originAllowed } from '../ws/handshake.js';
 import { parseLastEventId, SseHub } from './stream.js';
 import { IcingaDirectory, resolveIcingaDatabase, type IcingaDbConnection, type NotifiedRow } from '../../directory/icinga.js';
@@ -65,13 +66,8 @@ function inc(counts: Record<string, number>, key: string): void {
   counts[key] = (counts[key] ?? 0) + 1;
 }
 
-function plain(res: ServerResponse, status: number, text: string, headers: Record<string, string> = {}): void {
-  res.writeHead(status, { 'Content-Type': 'text/plain; charset=utf-8', 'Content-Length': Buffer.byteLength(text), ...headers });
-  res.end(text);
-}
-
 /**
- * The Icinga Notifications Web desktop-notification endpoint (ICINGA.md):
+ * The Icinga Notifications Web desktop-notification endpoint (docs/protocol/icinga-sse.md):
  * authenticates SSE subscriptions against `browser_session`, polls
  * `incident_history` and routes each sent notification to the contact's
  * browsers. Mount {@link IcingaService.route} on the gateway's server, or
@@ -143,10 +139,10 @@ export class IcingaService {
     const server = createServer((req, res) => {
       const url = req.url ?? '/';
       const q = url.indexOf('?');
-      if (!isIcingaSubscribePath(q === -1 ? url : url.slice(0, q))) return plain(res, 404, 'Not found');
+      if (!isIcingaSubscribePath(q === -1 ? url : url.slice(0, q))) return answerRefusal(res, 'GW_REFUSE_NOT_FOUND');
       this.handle(req, res).catch((err: unknown) => {
         this.log.error({ err }, 'icinga: subscribe handler failed');
-        if (!res.headersSent) plain(res, 500, 'Internal server error');
+        if (!res.headersSent) answerRefusal(res, 'GW_REFUSE_INTERNAL');
         else res.destroy();
       });
     });
@@ -166,40 +162,25 @@ export class IcingaService {
    * when the database fails, else 200 and the event stream.
    */
   async handle(req: IncomingMessage, res: ServerResponse): Promise<void> {
-    if (req.method !== 'GET') {
-      inc(this.stats.answers, '405');
-      return plain(res, 405, 'Method Not Allowed: use GET', { Allow: 'GET' });
-    }
+    if (req.method !== 'GET') return this.answer(res, 'GW_REFUSE_ICINGA_METHOD');
     const version = requestedVersion(req);
     if (version !== ICINGA_PROTOCOL_VERSION) {
-      inc(this.stats.answers, '400');
-      const what = version === undefined ? 'invalid protocol version' : `unsupported protocol version ${version}`;
-      return plain(res, 400, `Bad Request: ${what}; this server speaks version ${ICINGA_PROTOCOL_VERSION}\n`);
+      return this.answer(res, 'GW_REFUSE_ICINGA_VERSION', version === undefined ? 'invalid protocol version' : `unsupported protocol version ${version}`);
     }
     // Cross-site hijacking: a page elsewhere must not open a stream with the user's cookie.
-    if (!originAllowed(req.headers.origin, this.allowedOrigins)) {
-      inc(this.stats.answers, '403');
-      return plain(res, 403, 'Forbidden: origin not allowed\n');
-    }
-    if (this.closing) {
-      inc(this.stats.answers, '503');
-      return plain(res, 503, 'Service Unavailable: shutting down\n');
-    }
+    if (!originAllowed(req.headers.origin, this.allowedOrigins)) return this.answer(res, 'GW_REFUSE_SSE_ORIGIN');
+    if (this.closing) return this.answer(res, 'GW_REFUSE_ICINGA_SHUTTING_DOWN');
     let auth: Awaited<ReturnType<IcingaDirectory['authenticate']>>;
     try {
       auth = await this.directory.authenticate(req);
     } catch (err) {
-      inc(this.stats.answers, '503');
       this.log.warn({ err }, 'icinga: cannot authenticate subscription, database unavailable');
-      return plain(res, 503, 'Service Unavailable: directory unavailable\n', { 'Retry-After': '3' });
+      return this.answer(res, 'GW_REFUSE_SSE_DIRECTORY_UNAVAILABLE');
     }
     if (!auth.ok) return this.refuse(res, auth.reason);
     // The client may have left while the database answered.
     if (req.socket.destroyed || res.destroyed) return;
-    if (this.closing) {
-      inc(this.stats.answers, '503');
-      return plain(res, 503, 'Service Unavailable: shutting down\n');
-    }
+    if (this.closing) return this.answer(res, 'GW_REFUSE_ICINGA_SHUTTING_DOWN');
     const { contactId, userAgent } = auth.principal;
     const stream = this.hub.open(res, String(contactId), userAgent, parseLastEventId(req.headers['last-event-id']));
     if (!stream) return this.refuse(res, 'stream-limit');
@@ -207,13 +188,18 @@ export class IcingaService {
     if (this.log.isLevelEnabled('debug')) this.log.debug({ contact: contactId }, 'icinga: stream opened');
   }
 
+  /** Answers a refusal and counts it by status. */
+  private answer<C extends HttpRefusalCode>(res: ServerResponse, code: C, ...detail: DetailArgs<C>): void {
+    inc(this.stats.answers, String(Refusals[code].status));
+    answerRefusal(res, code, ...detail);
+  }
+
+  /** The 204 that stops EventSource, counted by why (`no-cookie`, …, `stream-limit`). */
   private refuse(res: ServerResponse, reason: string): void {
-    inc(this.stats.answers, '204');
     inc(this.stats.refused, reason);
     // Session ids and cookies are never logged: the reason is enough.
     if (this.log.isLevelEnabled('debug')) this.log.debug({ reason }, 'icinga: subscription refused (204)');
-    res.writeHead(204);
-    res.end();
+    this.answer(res, 'GW_REFUSE_ICINGA_REFUSED');
   }
 
   /** Stop polling, end every stream, close the own listener and the pool. */

@@ -2,7 +2,7 @@ import type { ServerResponse } from 'node:http';
 
 /**
  * Server-Sent Events transport (WHATWG HTML §9.2), shared by the Icinga
- * endpoint (ICINGA.md) and any other SSE subscription: response headers,
+ * endpoint (docs/protocol/icinga-sse.md) and any other SSE subscription: response headers,
  * event framing, one keep-alive timer for all streams, a per-(topic,
  * browser) stream limit with a hot standby, and a bounded replay buffer for
  * `Last-Event-ID`.

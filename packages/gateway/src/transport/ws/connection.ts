@@ -2,19 +2,20 @@ import { ClientEnvelope, envelope, RegisterPayload, ServerMessageType, TestPaylo
 import type { Logger } from 'pino';
 import { WebSocket, type RawData } from 'ws';
 import { count, type GatewayStats } from '../../ops/stats.js';
+import { closeCode, refusalText } from '../refusals.js';
 
 /** Close codes the gateway uses (docs/errors.md "WebSocket close codes"). */
 export const CloseCodes = {
   /** The gateway is shutting down. */
-  goingAway: 1001,
+  goingAway: closeCode('GW_CLOSE_GOING_AWAY'),
   /** A client frame was larger than `websocket.maxPayloadBytes` (ws sends it). */
-  tooBig: 1009,
+  tooBig: closeCode('GW_CLOSE_TOO_BIG'),
   /** The send buffer stayed above `websocket.maxBufferedBytes`. */
-  slowConsumer: 4000,
+  slowConsumer: closeCode('GW_CLOSE_SLOW_CONSUMER'),
   /** A write was not flushed within `websocket.writeTimeoutMs`. */
-  writeTimeout: 4001,
+  writeTimeout: closeCode('GW_CLOSE_WRITE_TIMEOUT'),
   /** The signed token that authenticated the connection expired: fetch a new one, then reconnect. */
-  tokenExpired: 4401,
+  tokenExpired: closeCode('GW_CLOSE_TOKEN_EXPIRED'),
 } as const;
 
 /** Monotonic order of opens and client activity; ties cannot happen, unlike `Date.now()`. */
@@ -93,7 +94,7 @@ export class Connection extends WebSocket {
       return;
     }
     if (this.bufferedAmount > this.host.maxBufferedBytes) {
-      this.closeFor('slow-consumer', CloseCodes.slowConsumer, 'send buffer over limit');
+      this.closeFor('slow-consumer', CloseCodes.slowConsumer, refusalText('GW_CLOSE_SLOW_CONSUMER'));
       return;
     }
     this.send(frame, SEND_TEXT);
@@ -125,7 +126,7 @@ export class Connection extends WebSocket {
     if (this.#backlogBytes > this.host.maxBacklogBytes) {
       this.#backlog = undefined;
       this.#backlogBytes = 0;
-      this.closeFor('slow-consumer', CloseCodes.slowConsumer, 'send buffer over limit');
+      this.closeFor('slow-consumer', CloseCodes.slowConsumer, refusalText('GW_CLOSE_SLOW_CONSUMER'));
     }
   }
 
@@ -157,7 +158,7 @@ export class Connection extends WebSocket {
   sendWire(wire: Buffer): void {
     if (this.readyState !== WebSocket.OPEN) return;
     if (this.bufferedAmount > this.host.maxBufferedBytes) {
-      this.closeFor('slow-consumer', CloseCodes.slowConsumer, 'send buffer over limit');
+      this.closeFor('slow-consumer', CloseCodes.slowConsumer, refusalText('GW_CLOSE_SLOW_CONSUMER'));
       return;
     }
     (this as unknown as { _socket: { write(b: Buffer): boolean } })._socket.write(wire);

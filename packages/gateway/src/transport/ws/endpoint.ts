@@ -10,8 +10,9 @@ import type { Config } from '../../config.js';
 import type { Directory } from '../../directory/directory.js';
 import { count, type GatewayStats } from '../../ops/stats.js';
 import { parseSince, type ReplayLog } from '../../pipeline/replay.js';
+import { refusalStatus, refusalText, type FixedHttpRefusalCode } from '../refusals.js';
 import { CloseCodes, Connection, listen, nextSequence, type ConnectionHost } from './connection.js';
-import { authenticate, originAllowed, rejectUpgrade, selectProtocol } from './handshake.js';
+import { authenticate, originAllowed, refuseUpgrade, selectProtocol } from './handshake.js';
 import type { Registry } from './registry.js';
 
 /** Options of {@link WsEndpoint}. */
@@ -71,36 +72,36 @@ export class WsEndpoint implements ConnectionHost {
     const { config, directory, guard, stats, registry, bus, logger } = this.#o;
     // Abuse limits (SECURITY.md "Limits"): refused before any directory work.
     const ip = req.socket.remoteAddress ?? '';
-    const refuse = (status: number, limit: string, body: string): void => {
-      count(stats.handshakesRejected, String(status));
+    const refuse = (code: FixedHttpRefusalCode, limit: string): void => {
+      count(stats.handshakesRejected, String(refusalStatus(code)));
       count(stats.limitRefusals, limit);
-      rejectUpgrade(socket, status, body);
+      refuseUpgrade(socket, code);
     };
-    if (guard.failuresExceeded(ip, Date.now())) return refuse(429, 'failed-handshakes', 'Too many failed handshakes');
+    if (guard.failuresExceeded(ip, Date.now())) return refuse('GW_REFUSE_TOO_MANY_FAILED_HANDSHAKES', 'failed-handshakes');
     if (!originAllowed(req.headers.origin, config.auth.allowedOrigins)) {
       guard.recordFailure(ip, Date.now());
-      return refuse(403, 'origin', 'Origin not allowed');
+      return refuse('GW_REFUSE_ORIGIN', 'origin');
     }
     authenticate(req, directory, config.auth).then(async (result) => {
       if (!result.ok) {
-        if (result.status === 401) guard.recordFailure(ip, Date.now());
+        if (result.refusal === 'GW_REFUSE_UNAUTHORIZED') guard.recordFailure(ip, Date.now());
         count(stats.handshakesRejected, String(result.status));
         if (logger.isLevelEnabled('debug')) logger.debug({ reason: result.reason, status: result.status }, 'websocket handshake rejected');
-        rejectUpgrade(socket, result.status, result.status === 401 ? 'Unauthorized' : 'Directory unavailable');
+        refuseUpgrade(socket, result.refusal);
         return;
       }
-      if (this.#o.closing()) return rejectUpgrade(socket, 503, 'Shutting down');
+      if (this.#o.closing()) return refuseUpgrade(socket, 'GW_REFUSE_SHUTTING_DOWN');
       const perUser = config.limits.maxConnectionsPerUser;
       if (perUser !== 0) {
         let open = registry.countUser(result.userId);
         // Cluster-wide with the Redis bus: one round trip, only when this node alone is under the limit.
         if (open < perUser && bus.kind !== 'local') {
           open += await bus.connectionsElsewhere(result.userId);
-          if (this.#o.closing()) return rejectUpgrade(socket, 503, 'Shutting down');
+          if (this.#o.closing()) return refuseUpgrade(socket, 'GW_REFUSE_SHUTTING_DOWN');
         }
-        if (open >= perUser) return refuse(429, 'user-connections', 'Too many connections for this user');
+        if (open >= perUser) return refuse('GW_REFUSE_USER_CONNECTIONS', 'user-connections');
       }
-      if (guard.ipFull(ip)) return refuse(429, 'ip-connections', 'Too many connections from this address');
+      if (guard.ipFull(ip)) return refuse('GW_REFUSE_IP_CONNECTIONS', 'ip-connections');
       this.#wss.handleUpgrade(req, socket, head, (ws) => {
         socket.off('error', onSocketError);
         const conn = ws as Connection;
@@ -113,8 +114,8 @@ export class WsEndpoint implements ConnectionHost {
       });
     }, (err: unknown) => {
       logger.error({ err }, 'websocket handshake failed');
-      count(stats.handshakesRejected, '500');
-      rejectUpgrade(socket, 500, 'Internal server error');
+      count(stats.handshakesRejected, String(refusalStatus('GW_REFUSE_INTERNAL')));
+      refuseUpgrade(socket, 'GW_REFUSE_INTERNAL');
     });
   }
 
@@ -168,7 +169,7 @@ export class WsEndpoint implements ConnectionHost {
     return Promise.all(sockets.map((c) => new Promise<void>((resolve) => {
       if (c.readyState === Connection.CLOSED) return resolve();
       c.once('close', () => resolve());
-      c.closeFor('shutdown', CloseCodes.goingAway, 'Server shutting down');
+      c.closeFor('shutdown', CloseCodes.goingAway, refusalText('GW_CLOSE_GOING_AWAY'));
     }))).then(() => undefined);
   }
 

@@ -3,6 +3,7 @@ import type { Duplex } from 'node:stream';
 import type { Directory } from '../../directory/directory.js';
 import { GatewayError } from '../../errors.js';
 import { INTAKE_SCOPE_USER, looksLikeToken, verifyToken } from '../../auth/token.js';
+import { refusalText, Refusals, type FixedHttpRefusalCode, type HttpRefusal } from '../refusals.js';
 
 /** The subprotocol the openITCOCKPIT frontend offers first and the server echoes. */
 export const ACCESS_TOKEN_PROTOCOL = 'access_token';
@@ -26,13 +27,29 @@ export interface AuthPolicy {
 /** The policy of a gateway without `auth` config: the openITCOCKPIT-compatible key only. */
 export const SHARED_KEY_ONLY: AuthPolicy = Object.freeze({ mode: 'shared-key', secrets: [] });
 
+/** How a credential or a handshake is refused (transport/refusals.ts): no credential, or no directory to check it. */
+export type AuthRefusal = 'GW_REFUSE_UNAUTHORIZED' | 'GW_REFUSE_DIRECTORY_UNAVAILABLE';
+
+/** A refused credential: the refusal code, its HTTP status (`Refusals[refusal].status`) and a reason for logs. */
+export interface AuthFailure {
+  ok: false;
+  refusal: AuthRefusal;
+  status: 401 | 503;
+  /** For logs; never contains the credential, never sent to the client. */
+  reason: string;
+}
+
+function failure(refusal: AuthRefusal, reason: string): AuthFailure {
+  return { ok: false, refusal, status: Refusals[refusal].status, reason };
+}
+
 /**
  * Outcome of {@link checkCredential}: accepted (with the token's userId and
- * expiry when it was a token), or the HTTP status to refuse with.
+ * expiry when it was a token), or refused.
  */
 export type CredentialResult =
   | { ok: true; token?: { userId: number; expiresAt: number } }
-  | { ok: false; status: 401 | 503; reason: string };
+  | AuthFailure;
 
 /**
  * Check one credential (an API key or a signed token, token.ts) under
@@ -43,25 +60,25 @@ export type CredentialResult =
 export async function checkCredential(credential: string, policy: AuthPolicy, directory: Directory, nowS: number): Promise<CredentialResult> {
   if (policy.mode !== 'shared-key' && looksLikeToken(credential)) {
     const t = verifyToken(credential, policy.secrets, nowS);
-    if (!t.ok) return { ok: false, status: 401, reason: `token ${t.reason}` };
+    if (!t.ok) return failure('GW_REFUSE_UNAUTHORIZED', `token ${t.reason}`);
     return { ok: true, token: { userId: t.userId, expiresAt: t.expiresAt } };
   }
-  if (policy.mode === 'token') return { ok: false, status: 401, reason: 'auth.mode is token: API keys are not accepted' };
+  if (policy.mode === 'token') return failure('GW_REFUSE_UNAUTHORIZED', 'auth.mode is token: API keys are not accepted');
   try {
-    if (!(await directory.verifyApiKey(credential))) return { ok: false, status: 401, reason: 'API key not accepted' };
+    if (!(await directory.verifyApiKey(credential))) return failure('GW_REFUSE_UNAUTHORIZED', 'API key not accepted');
   } catch (err) {
     if (err instanceof GatewayError && err.code === 'GW_ERR_DIRECTORY_UNAVAILABLE') {
-      return { ok: false, status: 503, reason: `directory unavailable: ${err.message}` };
+      return failure('GW_REFUSE_DIRECTORY_UNAVAILABLE', `directory unavailable: ${err.message}`);
     }
     throw err;
   }
   return { ok: true };
 }
 
-/** Outcome of {@link authenticate}: an identity, or the HTTP status to refuse with. */
+/** Outcome of {@link authenticate}: an identity, or the refusal. */
 export type AuthResult =
   | ({ ok: true } & Identity)
-  | { ok: false; status: 401 | 503; reason: string };
+  | AuthFailure;
 
 /**
  * Bind a checked credential to the requested user: a token must name the
@@ -88,13 +105,13 @@ export function queryOf(target: string | undefined): URLSearchParams {
 }
 
 /**
- * Authenticate a WebSocket upgrade request (PROTOCOL.md §1 "Handshake"):
+ * Authenticate a WebSocket upgrade request (docs/protocol/openitcockpit.md "Handshake"):
  * query `userId` (integer > 0) and `browserUuid` (non-empty), header
  * `Sec-WebSocket-Protocol: access_token, <key>` with exactly two values and a
  * key the directory accepts. `reason` is for logs and never contains the key.
  * A directory that cannot answer gives 503 rather than a misleading 401.
- * Under `policy` the key slot may carry a signed token instead (PROTOCOL.md
- * §6): it must name the query's `userId`, and its expiry rides along in the
+ * Under `policy` the key slot may carry a signed token instead
+ * (docs/protocol/extensions.md): it must name the query's `userId`, and its expiry rides along in the
  * identity so the heartbeat can close the socket when it passes.
  * @param nowS current unix time in seconds (default now).
  */
@@ -102,22 +119,22 @@ export async function authenticate(req: IncomingMessage, directory: Directory, p
   const query = queryOf(req.url);
   const rawUser = query.get('userId') ?? '';
   const userId = POSITIVE_INT.test(rawUser) ? Number(rawUser) : 0;
-  if (userId <= 0) return { ok: false, status: 401, reason: 'userId must be an integer > 0' };
+  if (userId <= 0) return failure('GW_REFUSE_UNAUTHORIZED', 'userId must be an integer > 0');
   const browserUuid = query.get('browserUuid') ?? '';
-  if (browserUuid === '') return { ok: false, status: 401, reason: 'browserUuid is missing or empty' };
+  if (browserUuid === '') return failure('GW_REFUSE_UNAUTHORIZED', 'browserUuid is missing or empty');
 
   const header = req.headers['sec-websocket-protocol'];
-  if (typeof header !== 'string') return { ok: false, status: 401, reason: 'Sec-WebSocket-Protocol header missing' };
+  if (typeof header !== 'string') return failure('GW_REFUSE_UNAUTHORIZED', 'Sec-WebSocket-Protocol header missing');
   const values = header.split(',').map((v) => v.trim());
-  if (values.length !== 2) return { ok: false, status: 401, reason: 'Sec-WebSocket-Protocol must carry exactly two values' };
-  if (values[0] !== ACCESS_TOKEN_PROTOCOL) return { ok: false, status: 401, reason: 'first Sec-WebSocket-Protocol value is not access_token' };
+  if (values.length !== 2) return failure('GW_REFUSE_UNAUTHORIZED', 'Sec-WebSocket-Protocol must carry exactly two values');
+  if (values[0] !== ACCESS_TOKEN_PROTOCOL) return failure('GW_REFUSE_UNAUTHORIZED', 'first Sec-WebSocket-Protocol value is not access_token');
   const key = values[1] ?? '';
-  if (key === '') return { ok: false, status: 401, reason: 'API key is empty' };
+  if (key === '') return failure('GW_REFUSE_UNAUTHORIZED', 'API key is empty');
 
   const cred = await checkCredential(key, policy, directory, nowS);
   if (!cred.ok) return cred;
   const mismatch = tokenUserMismatch(cred, userId);
-  if (mismatch !== undefined) return { ok: false, status: 401, reason: mismatch };
+  if (mismatch !== undefined) return failure('GW_REFUSE_UNAUTHORIZED', mismatch);
   return cred.token ? { ok: true, userId, browserUuid, tokenExpiresAt: cred.token.expiresAt } : { ok: true, userId, browserUuid };
 }
 
@@ -142,10 +159,19 @@ const STATUS_TEXT: Record<number, string> = {
 };
 
 /**
- * Answer an upgrade request with a plain HTTP error on the raw socket, then
- * destroy it; the upgrade never happens.
+ * Answer an upgrade request with the refusal `code` (transport/refusals.ts)
+ * on the raw socket, then destroy it; the upgrade never happens.
  */
-export function rejectUpgrade(socket: Duplex, status: number, body: string): void {
+export function refuseUpgrade(socket: Duplex, code: FixedHttpRefusalCode): void {
+  const r: HttpRefusal = Refusals[code];
+  rejectUpgrade(socket, r.status, refusalText(code), r.headers);
+}
+
+/**
+ * Answer an upgrade request with a plain HTTP error on the raw socket, then
+ * destroy it; the upgrade never happens. Prefer {@link refuseUpgrade}.
+ */
+export function rejectUpgrade(socket: Duplex, status: number, body: string, headers?: Readonly<Record<string, string>>): void {
   if (!socket.writable) {
     socket.destroy();
     return;
@@ -157,6 +183,7 @@ export function rejectUpgrade(socket: Duplex, status: number, body: string): voi
     'Connection: close\r\n' +
     'Content-Type: text/plain; charset=utf-8\r\n' +
     `Content-Length: ${Buffer.byteLength(body)}\r\n` +
+    (headers === undefined ? '' : Object.entries(headers).map(([k, v]) => `${k}: ${v}\r\n`).join('')) +
     '\r\n' + body,
   );
 }

@@ -1,8 +1,8 @@
 import { WebSocket } from 'ws';
-import { CloseCodes } from './connection.js';
 import type { Config } from '../../config.js';
 import type { HandshakeGuard } from '../../auth/guard.js';
 import type { Registry } from './registry.js';
+import { closeCode, refusalText } from '../refusals.js';
 
 /**
  * Liveness and back-pressure for every socket, driven by ONE timer (no timer
@@ -52,18 +52,18 @@ export class Heartbeat {
         continue;
       }
       if (conn.tokenExpiresAt !== 0 && now >= conn.tokenExpiresAt * 1000) {
-        conn.closeFor('token-expired', CloseCodes.tokenExpired, 'token expired, fetch a new one');
+        conn.closeFor('token-expired', closeCode('GW_CLOSE_TOKEN_EXPIRED'), refusalText('GW_CLOSE_TOKEN_EXPIRED'));
         continue;
       }
       const buffered = conn.bufferedAmount;
       if (buffered > maxBufferedBytes) {
-        conn.closeFor('slow-consumer', CloseCodes.slowConsumer, 'send buffer over limit');
+        conn.closeFor('slow-consumer', closeCode('GW_CLOSE_SLOW_CONSUMER'), refusalText('GW_CLOSE_SLOW_CONSUMER'));
         continue;
       }
       if (buffered === 0) conn.bufferedSince = 0;
       else if (conn.bufferedSince === 0) conn.bufferedSince = now;
       else if (now - conn.bufferedSince > writeTimeoutMs) {
-        conn.closeFor('write-timeout', CloseCodes.writeTimeout, 'write timeout');
+        conn.closeFor('write-timeout', closeCode('GW_CLOSE_WRITE_TIMEOUT'), refusalText('GW_CLOSE_WRITE_TIMEOUT'));
         continue;
       }
       if (ping) conn.ping();

@@ -1,10 +1,10 @@
 #!/usr/bin/env node
 // Scenario "sender": what one notification costs the monitoring host, for
-// every build of send_push_notification next to `node -e 0` measured in the
+// each build of send_push_notification next to `node -e 0` measured in the
 // same run. Prints one JSON line per variant on stdout (docs/benchmarks.md,
 // "sender start-up"); progress goes to stderr.
 //
-//   node scripts/bench/scenarios/sender.mjs [--smoke] [--runs N] [--warmup N] [--only a,b]
+//   node bench/scenarios/sender.mjs [--smoke] [--runs N] [--warmup N] [--only a,b]
 //
 // --only measures just the named variants (node-e0, the baseline, always).
 //
@@ -22,9 +22,10 @@
 // 10 ms steps, too coarse here). Without python3 every variant is reported
 // as skipped.
 //
-// Variants not built are reported as skipped with the command that builds
-// them: `pnpm build` (bundle), `pnpm --filter @pushgate/sender build:compiled`
-// (compiled), `pnpm --filter @pushgate/sender build:variants` (the rest).
+// The variants are the two builds pushgate ships: the bundle (the default)
+// and the compiled binary (the option). One not built is reported as
+// skipped with the command that builds it: `pnpm build` (bundle),
+// `pnpm --filter @pushgate/sender build:compiled` (compiled).
 import { spawn, spawnSync } from 'node:child_process';
 import { existsSync, statSync } from 'node:fs';
 import { createServer } from 'node:http';
@@ -33,13 +34,11 @@ import { createInterface } from 'node:readline';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 
-const root = fileURLToPath(new URL('../../../', import.meta.url));
+const root = fileURLToPath(new URL('../../', import.meta.url));
 const dist = `${root}packages/sender/dist/`;
-const variantsDir = `${dist}startup-variants/`;
 const node = process.execPath;
 const BUILD_BUNDLE = 'pnpm build';
 const BUILD_COMPILED = 'pnpm --filter @pushgate/sender build:compiled';
-const BUILD_VARIANTS = 'pnpm --filter @pushgate/sender build:variants';
 
 const opts = (() => {
   try {
@@ -84,30 +83,6 @@ const allVariants = [
   {
     name: 'compiled', files: [`${dist}send_push_notification`], build: BUILD_COMPILED, needs: 'nothing (bun runtime inside)',
     argv: (f) => [`${dist}send_push_notification`, ...f],
-  },
-  {
-    name: 'bundle-cjs', files: [`${variantsDir}sender.cjs`], build: BUILD_VARIANTS, needs: 'node',
-    argv: (f) => [node, `${variantsDir}sender.cjs`, ...f],
-  },
-  {
-    // V8 starts its worker threads lazily with no pool: less to set up for a
-    // process that runs one request and exits.
-    name: 'bundle-v8-pool-0', files: [`${dist}send_push_notification.mjs`], build: BUILD_BUNDLE, needs: 'node',
-    argv: (f) => [node, '--v8-pool-size=0', `${dist}send_push_notification.mjs`, ...f],
-  },
-  {
-    name: 'snapshot', files: [`${variantsDir}sender.snapshot.blob`], build: BUILD_VARIANTS, needs: 'the same node binary that built the blob',
-    argv: (f) => [node, '--snapshot-blob', `${variantsDir}sender.snapshot.blob`, '--', ...f],
-  },
-  ...['sea', 'sea-code-cache', 'sea-snapshot', 'bun-no-bytecode'].map((name) => ({
-    name, files: [`${variantsDir}${name}`], build: BUILD_VARIANTS, needs: 'nothing',
-    argv: (f) => [`${variantsDir}${name}`, ...f],
-  })),
-  {
-    // The bundle under deno instead of node; only what the sender needs is allowed.
-    name: 'deno-run', files: [`${variantsDir}deno/deno`, `${dist}send_push_notification.mjs`], build: BUILD_VARIANTS, needs: 'deno',
-    env: { DENO_NO_UPDATE_CHECK: '1', DENO_DIR: `${variantsDir}deno/cache` },
-    argv: (f) => [`${variantsDir}deno/deno`, 'run', '--allow-net', '--allow-env', '--allow-read', `${dist}send_push_notification.mjs`, ...f],
   },
 ];
 

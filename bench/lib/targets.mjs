@@ -11,7 +11,7 @@ import { fileURLToPath } from 'node:url';
 import { API_KEY, HOST_UUID, cpuMsOf, ipcAsker, rssOf, sleep, treeCpuMs, treeRss } from './common.mjs';
 
 const SERVERS = fileURLToPath(new URL('../servers/', import.meta.url));
-const MAIN = fileURLToPath(new URL('../../../packages/gateway/dist/main.js', import.meta.url));
+const MAIN = fileURLToPath(new URL('../../packages/gateway/dist/main.js', import.meta.url));
 
 /** The bench directory file: one key, one host. */
 export const DIRECTORY = { apiKeys: [API_KEY], hosts: { [HOST_UUID]: 'bench-host' }, services: {}, devices: {} };

@@ -1,5 +1,5 @@
 // The floor: the least a Node server can do to speak pushgate's wire
-// protocol (PROTOCOL.md §1–§2) with `ws` and `node:http`. An indexed user map
+// protocol (docs/protocol/openitcockpit.md) with `ws` and `node:http`. An indexed user map
 // (user → browser → newest tab) and nothing else: no key check, no
 // validation, no formatting, no logging, no limits, no liveness. What Node
 // and ws manage at best on this machine; pushgate is measured against it.

@@ -1,8 +1,8 @@
 #!/usr/bin/env node
-// `node scripts/bench/profile-summary.mjs <file.cpuprofile> [top]`: self time
+// `node bench/profile-summary.mjs <file.cpuprofile> [top]`: self time
 // by function and by file of a V8 CPU profile (node --cpu-prof), for finding
 // hot paths without a browser. Profile a server under a scenario with
-//   BENCH_SERVER_NODE_ARGS="--cpu-prof --cpu-prof-dir=/tmp/prof" node scripts/bench/scenarios/saturate.mjs --targets pushgate
+//   BENCH_SERVER_NODE_ARGS="--cpu-prof --cpu-prof-dir=/tmp/prof" node bench/scenarios/saturate.mjs --targets pushgate
 import { readFileSync } from 'node:fs';
 
 const [file, topArg] = process.argv.slice(2);

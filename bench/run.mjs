@@ -1,14 +1,14 @@
 #!/usr/bin/env node
 // `pnpm bench [--smoke] [--only a,b] [--targets pushgate,floor] [--results <file>] [--no-report]`
 //
-// Runs every scenario script under scripts/bench/scenarios/ as its own
+// Runs every scenario script under bench/scenarios/ as its own
 // process (each prints one JSON line per measurement on stdout and takes
 // --smoke), tags every line with the run (id, date, git commit, node
 // version, machine load when the scenario started), appends it to the
 // results file (default bench/results.jsonl; with --smoke a temp file) and
 // passes it through. A missing scenario script (sender.mjs comes from
 // another branch) or one that fails gives a line saying so. A full run ends
-// by regenerating docs/benchmarks.md (scripts/bench/report.mjs).
+// by regenerating docs/benchmarks.md (bench/report.mjs).
 // Progress goes to stderr.
 import { execFileSync, spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
@@ -17,10 +17,10 @@ import { cpus, loadavg, tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
-const ROOT = fileURLToPath(new URL('../../', import.meta.url));
-const SCENARIOS = join(ROOT, 'scripts/bench/scenarios');
+const ROOT = fileURLToPath(new URL('../', import.meta.url));
+const SCENARIOS = join(ROOT, 'bench/scenarios');
 /** Order matters a little: the quick, quiet ones first; scale (60k sockets) last. */
-const ALL = ['idle', 'latency', 'saturate', 'broadcast', 'slow-reader', 'sender', 'scale'];
+const ALL = ['timer-wheel', 'idle', 'latency', 'saturate', 'broadcast', 'slow-reader', 'sender', 'scale'];
 
 const argv = process.argv.slice(2);
 const has = (f) => argv.includes(f);
@@ -83,7 +83,7 @@ function runScenario(name) {
   const file = join(SCENARIOS, `${name}.mjs`);
   const load = loadavg()[0];
   if (!existsSync(file)) {
-    record({ scenario: name, skipped: `scripts/bench/scenarios/${name}.mjs not present` }, load);
+    record({ scenario: name, skipped: `bench/scenarios/${name}.mjs not present` }, load);
     return Promise.resolve();
   }
   const started = Date.now();
@@ -131,5 +131,5 @@ function runScenario(name) {
 for (const name of only ?? ALL) await runScenario(name);
 
 if (!smoke && !has('--no-report')) {
-  execFileSync(process.execPath, [join(ROOT, 'scripts/bench/report.mjs'), '--results', results, '--run', run.run], { stdio: 'inherit' });
+  execFileSync(process.execPath, [join(ROOT, 'bench/report.mjs'), '--results', results, '--run', run.run], { stdio: 'inherit' });
 }

@@ -4,7 +4,7 @@ import { readFileSync, readdirSync } from 'node:fs';
 import { createRequire } from 'node:module';
 
 /** ws and pino are dependencies of the gateway package, not of the workspace root. */
-export const gatewayRequire = createRequire(new URL('../../../packages/gateway/package.json', import.meta.url));
+export const gatewayRequire = createRequire(new URL('../../packages/gateway/package.json', import.meta.url));
 
 /** `--smoke`: tiny N and durations, a few seconds in all (CI keeps the scripts working). */
 export const SMOKE = process.argv.includes('--smoke');

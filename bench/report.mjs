@@ -1,19 +1,22 @@
 #!/usr/bin/env node
-// `node scripts/bench/report.mjs [--results bench/results.jsonl] [--run <id>] [--doc docs/benchmarks.md]`
+// `node bench/report.mjs [--results bench/results.jsonl] [--run <id>] [--doc docs/benchmarks.md]`
 //
 // Rewrites the part of docs/benchmarks.md between `<!-- bench:begin -->` and
 // `<!-- bench:end -->` (everything else in the file is hand-written and
-// kept) from the results file: the issue's targets with pass/fail, a table
-// of ratios pushgate/floor and pushgate/Socket.IO with the absolute numbers,
-// and docs/benchmarks.svg, a bar chart of the main ratios. Each scenario is
+// kept) from the results file and the result lines the doc keeps from its
+// last generation: the issue's targets with pass/fail, a table of ratios
+// pushgate/floor and pushgate/Socket.IO with the absolute numbers, and
+// docs/benchmarks.svg, a bar chart of the main ratios. Each scenario is
 // taken from the latest full (non-smoke) run that has it, so ratios always
 // compare servers measured in the same run; its run, date, commit and load
-// are shown with it. `--run` takes every scenario from that run only.
+// are shown with it. `--run` takes each scenario that run measured from it;
+// the others keep their last numbers. The lines shown are written back at
+// the end of the block (results files are not committed).
 import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
-const ROOT = fileURLToPath(new URL('../../', import.meta.url));
+const ROOT = fileURLToPath(new URL('../', import.meta.url));
 const argv = process.argv.slice(2);
 const arg = (n) => {
   const i = argv.indexOf(`--${n}`);
@@ -26,18 +29,53 @@ const SVG = join(dirname(DOC), 'benchmarks.svg');
 const BEGIN = '<!-- bench:begin -->';
 const END = '<!-- bench:end -->';
 
-const lines = existsSync(resultsFile)
-  ? readFileSync(resultsFile, 'utf8').split('\n').filter(Boolean).map((l) => JSON.parse(l)).filter((l) => !l.smoke)
-  : [];
+const DATA_BEGIN = '<!-- bench:data';
+const DATA_END = '-->';
+const previousDoc = existsSync(DOC) ? readFileSync(DOC, 'utf8') : '';
 
-/** The lines of `scenario` from the latest run that has real (not skipped/error) lines of it. */
+/**
+ * The result lines the doc was last generated from, kept in it between
+ * `<!-- bench:data` and `-->` (one JSON line each, `--` written as
+ * `-\u002d` so no line can end the comment): the raw results file is not
+ * committed, so a run of some scenarios keeps the others' numbers.
+ */
+function docLines(doc) {
+  const b = doc.indexOf(DATA_BEGIN);
+  if (b === -1) return [];
+  const e = doc.indexOf(DATA_END, b + DATA_BEGIN.length);
+  return doc.slice(b + DATA_BEGIN.length, e === -1 ? undefined : e).split('\n').filter((l) => l.startsWith('{')).map((l) => JSON.parse(l));
+}
+
+const fileLines = existsSync(resultsFile) ? readFileSync(resultsFile, 'utf8').split('\n').filter(Boolean).map((l) => JSON.parse(l)) : [];
+const seen = new Set();
+/** Every full-run line known, oldest run first (a stable sort keeps each run's own order). */
+const lines = [...docLines(previousDoc), ...fileLines]
+  .filter((l) => !l.smoke)
+  .filter((l) => {
+    const key = JSON.stringify(l);
+    if (seen.has(key)) return false;
+    seen.add(key);
+    return true;
+  })
+  .sort((a, b) => (a.date < b.date ? -1 : a.date > b.date ? 1 : 0));
+/** The lines behind what this report shows, written back into the doc. */
+const used = new Set();
+
+/**
+ * The lines of `scenario` from the latest run that has real (not skipped/error) lines of it;
+ * with `--run`, from that run when it measured the scenario.
+ */
 function latest(scenario) {
-  const real = lines.filter((l) => l.scenario === scenario && !l.skipped && !l.error && (!onlyRun || l.run === onlyRun));
+  const ranHere = onlyRun !== undefined && lines.some((l) => l.scenario === scenario && l.run === onlyRun && !l.skipped && !l.error);
+  const pool = ranHere ? lines.filter((l) => l.run === onlyRun) : lines;
+  const real = pool.filter((l) => l.scenario === scenario && !l.skipped && !l.error);
   if (real.length === 0) {
-    const other = lines.filter((l) => l.scenario === scenario && (!onlyRun || l.run === onlyRun)).at(-1);
+    const other = pool.filter((l) => l.scenario === scenario).at(-1);
+    if (other) used.add(other);
     return { rows: [], note: other?.skipped ?? other?.error };
   }
   const run = real.at(-1).run;
+  for (const l of pool) if (l.scenario === scenario && l.run === run) used.add(l);
   return { rows: real.filter((l) => l.run === run), meta: real.at(-1) };
 }
 
@@ -172,9 +210,24 @@ section('sender start-up (`send_push_notification` vs `node -e 0`)', 'sender', (
     out.push(`| ${r.variant} | ${ms(r.wall_ms_p50)} | ${ms(r.wall_ms_p90)} | ${ms(r.cpu_ms_p50)} | ${MiB(r.rss_kib * 1024)} | ${r.bytes ? (r.bytes >= 1e6 ? `${num(r.bytes / 1e6, 1)} MB` : `${num(r.bytes / 1000, 1)} kB`) : '–'} | ${num(r.ratio_to_node_e0, 2)}× | ${num(r.cpu_ratio_to_node_e0, 2)}× |`);
   }
   const skipped = rows.filter((r) => r.skipped).map((r) => r.variant);
-  if (skipped.length > 0) out.push('', `Not built in this run: ${skipped.join(', ')} (\`pnpm --filter @pushgate/sender build:variants\`; their numbers are in "sender start-up" below).`);
+  if (skipped.length > 0) out.push('', `Not measured in this run: ${rows.filter((r) => r.skipped).map((r) => `${r.variant} (${r.skipped})`).join(', ')}.`);
   const best = measured.filter((r) => r.variant !== 'node-e0').sort((a, b) => a.ratio_to_node_e0 - b.ratio_to_node_e0)[0];
   if (best) targetsRows.push(['sender ≤ 1.2× `node -e 0` (wall)', `${best.variant} ${num(best.ratio_to_node_e0, 2)}×`, `bundle ${num(measured.find((r) => r.variant === 'bundle')?.ratio_to_node_e0, 2)}×`, best.ratio_to_node_e0 <= 1.2]);
+});
+
+section('timer wheel (the outbox\'s retry waits: one `TimerWheel` vs one `setTimeout` per delivery)', 'timer-wheel', (rows) => {
+  const w = rows.find((r) => r.target === 'wheel');
+  const st = rows.find((r) => r.target === 'setTimeout');
+  const ns = (x) => (x === undefined || x === null ? '–' : `${num(x, x < 100 ? 1 : 0)} ns`);
+  const bytes = (x) => (x === undefined || x === null ? '–' : `${num(x)} B`);
+  out.push(`${num(w?.items ?? st?.items)} pending items, delays spread over 0–300 s; medians of ${w?.rounds ?? st?.rounds} rounds, each implementation in processes of its own.`, '');
+  out.push('| metric | wheel | setTimeout | wheel / setTimeout | better |', '|---|---|---|---|---|');
+  const r = (label, get, fmt) => out.push(`| ${label} | ${fmt(w && get(w))} | ${fmt(st && get(st))} | ${ratio(w && get(w), st && get(st))} | lower |`);
+  r('schedule, per item', (x) => x.scheduleNsPerItem, ns);
+  r('cancel, per item', (x) => x.cancelNsPerItem, ns);
+  r('heap per pending item', (x) => x.heapBytesPerItem, bytes);
+  out.push(`| a tick with all pending, nothing due | ${ns(w?.idleTickNs)} | – | – | lower |`);
+  out.push(`| firing, per item | ${ns(w?.fireNsPerItem)} | – | – | lower |`);
 });
 
 // The chart: pushgate's ratio to each baseline, oriented so that < 1 is always better for pushgate
@@ -212,7 +265,7 @@ function svg(items) {
 
 const body = [];
 body.push('## Gateway suite (`pnpm bench`)', '');
-body.push('Generated by `node scripts/bench/report.mjs` from `bench/results.jsonl` (`pnpm bench` runs it at the end); do not edit between the markers. How it measures: see "How the suite works" below.', '');
+body.push('Generated by `node bench/report.mjs` from `bench/results.jsonl` (not committed; `pnpm bench` writes it and runs the report at the end) and the result lines kept at the end of this block; each scenario shows its latest full run. Do not edit between the markers. How it measures: see "How the suite works" below.', '');
 if (targetsRows.length > 0 || out.length > 0) {
   body.push('### Targets (issue 9 §2)', '', '| target | pushgate | reference | met |', '|---|---|---|---|');
   for (const [what, val, ref, ok] of targetsRows) body.push(`| ${what} | ${val} | ${ref} | ${ok ? 'yes' : '**no**'} |`);
@@ -224,7 +277,12 @@ if (chart.length > 0) {
 }
 body.push(...out);
 
-const doc = existsSync(DOC) ? readFileSync(DOC, 'utf8') : '# Benchmarks\n';
+if (used.size > 0) {
+  const kept = lines.filter((l) => used.has(l)).map((l) => JSON.stringify(l).replace(/--/g, '-\\u002d'));
+  body.push('', `${DATA_BEGIN} (the result lines behind the tables above, read back by bench/report.mjs)`, ...kept, DATA_END);
+}
+
+const doc = previousDoc || '# Benchmarks\n';
 const block = `${BEGIN}\n${body.join('\n').trimEnd()}\n${END}`;
 const b = doc.indexOf(BEGIN);
 const e = doc.indexOf(END);

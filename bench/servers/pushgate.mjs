@@ -18,7 +18,7 @@ import { gatewayRequire } from '../lib/common.mjs';
 import { answerControl } from '../lib/control.mjs';
 
 const { pino } = gatewayRequire('pino');
-const gw = await import(new URL('../../../packages/gateway/dist/index.js', import.meta.url).href);
+const gw = await import(new URL('../../packages/gateway/dist/index.js', import.meta.url).href);
 
 const input = JSON.parse(process.env.BENCH_CONFIG ?? '{}');
 const data = JSON.parse(process.env.BENCH_DIRECTORY ?? '{}');
