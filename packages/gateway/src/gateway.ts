@@ -169,13 +169,15 @@ async function compose(opts: GatewayOptions, directory: Directory, demoKey: stri
   const durable: Target[] = [];
   const channelTargets: ChannelTarget[] = [];
   const hasChannels = Object.keys(config.notifications?.channels ?? {}).length > 0;
+  const caFile = config.relay.caFile === undefined ? undefined : resolve(baseDir, config.relay.caFile);
+  // A configured CA file is read at start even when nothing uses it yet: a typo is a start-up error, not a later surprise.
+  if (caFile !== undefined) (await import('@pushgate/relay')).readCaFile(caFile);
   if (hasChannels || directory.mobilePush) {
     const { channelsFor, parseNotificationsConfig } = await import('@pushgate/relay');
     // Validated with the rest of the config; the outbox defaults of an absent section come from the schema.
     const notifications = config.notifications ?? parseNotificationsConfig({});
     routing = (target) => channelsFor(notifications, target);
     const { openOutbox } = await import('./targets/outbox.js');
-    const caFile = config.relay.caFile === undefined ? undefined : resolve(baseDir, config.relay.caFile);
     outbox = await openOutbox(notifications, {
       logger,
       stateDir: opts.stateDir,

@@ -133,7 +133,7 @@ export function formatStatus(url: string, s: GatewayStatus): string {
       const c = o.channels[name]!;
       lines.push(`    ${name.padEnd(16)} ${c.sent} sent, ${c.retried} retried, ${c.dead} dead`);
     }
-  } else lines.push('  outbox             none (no notification channels, no mobile push)');
+  } else lines.push('  outbox             none (no notification channels)');
   const b = s.bus;
   if (b === undefined) lines.push('  bus                unknown (an older gateway)');
   else if (b.type === 'local') lines.push('  bus                local (one process)');
