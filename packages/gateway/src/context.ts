@@ -4,6 +4,8 @@ import type { Bus } from './cluster/bus.js';
 import type { Config } from './config.js';
 import type { Directory } from './directory/directory.js';
 import type { HandshakeGuard } from './auth/guard.js';
+import type { OpenItcockpitSession } from './auth/openitcockpit-session.js';
+import type { LegacyEndpoint } from './transport/ws/legacy.js';
 import type { Registry } from './transport/ws/registry.js';
 import type { ReplayLog } from './pipeline/replay.js';
 import type { GatewayStats } from './ops/stats.js';
@@ -60,6 +62,10 @@ export interface GatewayContext {
   closing: boolean;
   /** Per-IP handshake limits (guard.ts); set by startGateway, swept by the heartbeat. */
   guard?: HandshakeGuard;
+  /** Session binding (`auth.openitcockpitSession`); set by startGateway when enabled. */
+  session?: OpenItcockpitSession;
+  /** The legacy openITCOCKPIT frontend's endpoint (transport/ws/legacy.ts); set by startGateway. */
+  legacy?: LegacyEndpoint;
   /**
    * pushgate's own SSE subscribers (`sse/notifications.ts`): a user with an
    * open stream counts as registered at `/message`, and every routed

@@ -2,6 +2,7 @@ import { readFile } from 'node:fs/promises';
 import { RelayErrorCodes } from '@pushgate/relay';
 import t from 'tap';
 import { CloseCodes } from '../src/transport/ws/connection.js';
+import { LegacyCloseCodes } from '../src/transport/ws/legacy.js';
 import { GatewayErrorCodes } from '../src/errors.js';
 
 const DOC = new URL('../../../docs/errors.md', import.meta.url);
@@ -35,5 +36,5 @@ t.test('every error code of each package has a row in docs/errors.md and every r
 t.test('every WebSocket close code the gateway uses is documented', async (t) => {
   const doc = await readFile(DOC, 'utf8');
   const rows = [...section(doc, 'WebSocket close codes').matchAll(/^\| (\d{4}) \|/gm)].map((m) => Number(m[1]));
-  for (const [name, code] of Object.entries(CloseCodes)) t.ok(rows.includes(code), `${name} (${code})`);
+  for (const [name, code] of Object.entries({ ...CloseCodes, ...LegacyCloseCodes })) t.ok(rows.includes(code), `${name} (${code})`);
 });

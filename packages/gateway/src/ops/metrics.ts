@@ -141,6 +141,30 @@ export class GatewayMetrics {
       },
     });
     new Counter({
+      name: 'pushgate_legacy_registers_total', help: 'Legacy openITCOCKPIT frontend sockets whose register was accepted (refusals: pushgate_closes_total reasons register-*, session-mismatch).', registers,
+      collect() { this.reset(); this.inc(ctx.stats.legacyRegistered); },
+    });
+    new Gauge({
+      name: 'pushgate_legacy_unregistered', help: 'Legacy sockets open and still waiting for their register (bounded by websocket.legacy.maxUnregistered).', registers,
+      collect() { this.set(ctx.legacy?.unregistered ?? 0); },
+    });
+    new Counter({
+      name: 'pushgate_session_checks_total', help: 'openITCOCKPIT session checks (auth.openitcockpitSession) by result (match, other-user, not-logged-in, unavailable-refused, unavailable-key-only).', labelNames: ['result'], registers,
+      collect() { this.reset(); const s = ctx.session; if (s) fromRecord(this, 'result', s.stats.checks); },
+    });
+    new Counter({
+      name: 'pushgate_session_requests_total', help: 'Requests to openITCOCKPIT for a session, by answer (user, anonymous, unavailable); cache hits are not requests.', labelNames: ['answer'], registers,
+      collect() { this.reset(); const s = ctx.session; if (s) fromRecord(this, 'answer', s.stats.requests); },
+    });
+    new Counter({
+      name: 'pushgate_session_cache_hits_total', help: 'Session checks answered from the cache.', registers,
+      collect() { this.reset(); const s = ctx.session; if (s) this.inc(s.stats.cacheHits); },
+    });
+    new Gauge({
+      name: 'pushgate_session_cache_entries', help: 'Cookies cached by session binding (bounded by auth.openitcockpitSession.cacheSize).', registers,
+      collect() { this.set(ctx.session?.cacheSize ?? 0); },
+    });
+    new Counter({
       name: 'pushgate_frames_sent_total', help: 'Server frames written to WebSockets (one per routed socket).', registers,
       collect() { this.reset(); this.inc(ctx.stats.framesSent); },
     });

@@ -13,6 +13,9 @@ import { ExportStatus } from '../../sources/export-status.js';
 import { HandshakeGuard } from '../../auth/guard.js';
 import { authenticate, originAllowed, rejectUpgrade, selectProtocol } from '../ws/handshake.js';
 import { Heartbeat } from '../ws/heartbeat.js';
+import { LegacyEndpoint } from '../ws/legacy.js';
+import { sessionGate } from '../ws/session-gate.js';
+import { OpenItcockpitSession } from '../../auth/openitcockpit-session.js';
 import { GatewayMetrics } from '../../ops/metrics.js';
 import { StatusEndpoint } from '../../ops/status.js';
 import { handleMessage } from '../../sources/message.js';
@@ -111,6 +114,8 @@ export async function startGateway(opts: GatewayOptions): Promise<Gateway> {
   const { config, directory, logger } = opts;
   const registry = new Registry();
   const stats = createStats();
+  // Session binding reads its CA file here: a bad one stops the start before anything listens.
+  const session = config.auth.openitcockpitSession.enabled ? new OpenItcockpitSession(config.auth.openitcockpitSession, logger) : undefined;
   // The Redis bus is loaded only when configured (ioredis stays out of one-process startups).
   let bus: Bus;
   let ids: { slots: number; slot: number } | undefined;
@@ -128,6 +133,9 @@ export async function startGateway(opts: GatewayOptions): Promise<Gateway> {
 
   const guard = new HandshakeGuard(config.limits);
   ctx.guard = guard;
+  if (session) ctx.session = session;
+  const legacy = new LegacyEndpoint(ctx);
+  ctx.legacy = legacy;
 
   const exact = new Map<string, HttpHandler>([
     ['/message', (req, res, c) => handleMessage(c, req, res)],
@@ -212,6 +220,8 @@ export async function startGateway(opts: GatewayOptions): Promise<Gateway> {
       guard.recordFailure(ip, Date.now());
       return refuse(403, 'origin', 'Origin not allowed');
     }
+    // The legacy frontend: a plain WebSocket that authenticates later, in its register (legacy.ts).
+    if (legacy.accepts(req)) return void legacy.upgrade(req, socket, head, ip);
     authenticate(req, directory, config.auth).then(async (result) => {
       if (!result.ok) {
         if (result.status === 401) guard.recordFailure(ip, Date.now());
@@ -220,6 +230,8 @@ export async function startGateway(opts: GatewayOptions): Promise<Gateway> {
         rejectUpgrade(socket, result.status, result.status === 401 ? 'Unauthorized' : 'Directory unavailable');
         return;
       }
+      // auth.openitcockpitSession: an API key must come with the session of the same user (a token binds the user itself).
+      if (result.tokenExpiresAt === undefined && !(await sessionGate(ctx, req, socket, ip, result.userId))) return;
       if (ctx.closing) {
         rejectUpgrade(socket, 503, 'Shutting down');
         return;
@@ -251,6 +263,8 @@ export async function startGateway(opts: GatewayOptions): Promise<Gateway> {
   try {
     await listenOn(server, config);
   } catch (err) {
+    await legacy.close();
+    await session?.close();
     await bus.close();
     throw err;
   }
@@ -260,6 +274,8 @@ export async function startGateway(opts: GatewayOptions): Promise<Gateway> {
       await metrics.listen(config.metrics.listen.host, config.metrics.listen.port);
     } catch (err) {
       await new Promise<void>((resolve) => server.close(() => resolve()));
+      await legacy.close();
+      await session?.close();
       await bus.close();
       throw err;
     }
@@ -293,15 +309,17 @@ export async function startGateway(opts: GatewayOptions): Promise<Gateway> {
       // Three quarters of the budget: main.ts still has to close the relay and the directory.
       timer = setTimeout(() => resolve('timeout'), Math.floor(config.shutdownTimeoutMs * 0.75));
     });
-    const outcome = await Promise.race([Promise.all([serverClosed, socketsClosed]), deadline]);
+    const outcome = await Promise.race([Promise.all([serverClosed, socketsClosed, legacy.close()]), deadline]);
     clearTimeout(timer);
     if (outcome === 'timeout') {
       logger.warn('shutdown timeout: destroying remaining connections');
       for (const c of registry.all()) c.terminate();
+      legacy.terminate();
       server.closeAllConnections();
     }
     wss.close();
     await bus.close();
+    await session?.close();
     await metrics?.close();
   };
 

@@ -1,5 +1,6 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { Logger } from 'pino';
+import type { SessionVerdict } from '../../auth/openitcockpit-session.js';
 import { GatewayError } from '../../errors.js';
 import { originAllowed, queryOf, tokenUserMismatch, type CredentialResult } from '../ws/handshake.js';
 import { frameEvent, parseLastEventId, SseHub } from './stream.js';
@@ -72,6 +73,12 @@ export class PushSse {
   readonly dropped: Record<string, number> = {};
   /** Route for `startGateway({ httpRoutes })` / `gateway.addRoute`. */
   readonly route: { path: string; handler: (req: IncomingMessage, res: ServerResponse) => Promise<void> };
+  /**
+   * Session binding (`auth.openitcockpitSession`; mount.ts sets it from the
+   * gateway): a stream opened with the API key must carry the Cookie of that
+   * user's openITCOCKPIT session. Tokens bind the user themselves.
+   */
+  session: { check(cookie: string | undefined, userId: number): Promise<SessionVerdict> } | undefined;
   private readonly o: PushSseOptions;
   private readonly retryMs: number;
   private seq: number;
@@ -128,16 +135,22 @@ export class PushSse {
     if (browserUuid === '') return plain(res, 400, 'Bad Request: browserUuid is missing or empty\n');
     const key = apiKeyOf(req);
     if (key === undefined) return plain(res, 401, 'Unauthorized\n', { 'WWW-Authenticate': 'Bearer' });
+    let byToken = false;
     if (this.o.authenticate) {
       const cred = await this.o.authenticate(key);
       if (!cred.ok && cred.status === 503) return plain(res, 503, 'Service Unavailable: directory unavailable\n', { 'Retry-After': '3' });
       if (!cred.ok || tokenUserMismatch(cred, userId) !== undefined) return plain(res, 401, 'Unauthorized\n', { 'WWW-Authenticate': 'Bearer' });
+      byToken = cred.token !== undefined;
     } else try {
       if (!(await this.o.verifyApiKey(key))) return plain(res, 401, 'Unauthorized\n', { 'WWW-Authenticate': 'Bearer' });
     } catch (err) {
       if (!(err instanceof GatewayError && err.code === 'GW_ERR_DIRECTORY_UNAVAILABLE')) throw err;
       this.o.logger.warn({ err }, 'sse: cannot verify API key, directory unavailable');
       return plain(res, 503, 'Service Unavailable: directory unavailable\n', { 'Retry-After': '3' });
+    }
+    if (this.session !== undefined && !byToken) {
+      const v = await this.session.check(req.headers.cookie, userId);
+      if (!v.ok) return plain(res, v.status, `${v.body}\n`, v.status === 503 ? { 'Retry-After': '3' } : {});
     }
     if (req.socket.destroyed || res.destroyed) return;
     const stream = this.hub.open(res, String(userId), browserUuid, parseLastEventId(req.headers['last-event-id']));

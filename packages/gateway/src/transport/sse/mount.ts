@@ -50,7 +50,10 @@ export async function startSseEndpoints(config: Config, directory: Directory, lo
     events,
     httpRoutes,
     attach(ctx) {
-      if (events) ctx.sse = events;
+      if (events) {
+        ctx.sse = events;
+        events.session = ctx.session;
+      }
       if (icinga && ctx.bus.kind !== 'local') {
         // One node polls incident_history (lease), every node's streams get the events.
         const bus = ctx.bus;

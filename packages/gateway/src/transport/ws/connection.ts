@@ -24,7 +24,7 @@ export const CloseCodes = {
 
 /** Monotonic order of opens and client activity; ties cannot happen, unlike `Date.now()`. */
 let sequence = 0;
-function nextSequence(): number {
+export function nextSequence(): number {
   return ++sequence;
 }
 
@@ -161,6 +161,16 @@ export function openConnection(ctx: GatewayContext, conn: Connection, id: Identi
   if (ctx.logger.isLevelEnabled('debug')) {
     ctx.logger.debug({ conn: conn.clientUuid, user: conn.userId }, 'websocket connected');
   }
+}
+
+/**
+ * Attach the liveness and close bookkeeping every connection shares (pong,
+ * close, error), for a connection set up elsewhere (legacy.ts).
+ */
+export function attachLifecycle(conn: Connection): void {
+  conn.on('pong', shared(onPong));
+  conn.on('close', shared(onClose));
+  conn.on('error', shared(onError));
 }
 
 function onPong(this: Connection): void {

@@ -1,0 +1,378 @@
+import { createHash, randomUUID, timingSafeEqual } from 'node:crypto';
+import type { IncomingMessage } from 'node:http';
+import type { Duplex } from 'node:stream';
+import { WebSocket, WebSocketServer, type RawData } from 'ws';
+import type { GatewayContext } from '../../context.js';
+import { parseSince } from '../../pipeline/replay.js';
+import { count } from '../../ops/stats.js';
+import { checkCredential, rejectUpgrade, tokenUserMismatch } from './handshake.js';
+import { attachLifecycle, Connection, nextSequence } from './connection.js';
+import { connectionFrame, KEEP_ALIVE_FRAME, testMessageFrame, toLegacy, unwire } from './legacy-frames.js';
+import { sessionGate } from './session-gate.js';
+
+/**
+ * The legacy openITCOCKPIT frontend generation (its default branch; the PHP
+ * Ratchet server it was written for): a plain WebSocket, no subprotocol,
+ * greeted with `{"type":"connection",…,"data":{"uuid"}}`, that registers in
+ * a message `{"task":"register","key","uuid","data":{"userId","browserUuid"}}`
+ * and then gets `message` frames. The contract is
+ * docs/protocol/openitcockpit-legacy.md; this module is its only speaker.
+ *
+ * A legacy socket joins the shared registry only when its `register` is
+ * accepted: from then on routing, one-notification-per-browser, limits,
+ * liveness and replay are the newer generation's, and its `sendFrame`
+ * turns each frame of the newer generation into the legacy one
+ * (legacy-frames.ts). Until then it is "unregistered": at most
+ * `websocket.legacy.maxUnregistered` at once, only `register` is
+ * processed, at most {@link MAX_FRAMES_BEFORE_REGISTER} frames, and
+ * `websocket.legacy.registerTimeoutMs` to succeed (one sweep timer for all).
+ */
+
+/** Close codes of legacy sockets (docs/errors.md "WebSocket close codes"). */
+export const LegacyCloseCodes = {
+  /** No valid `register` within `websocket.legacy.registerTimeoutMs`. */
+  registerTimeout: 4002,
+  /** The `key` is not accepted (or a token for another user, or of the intake scope). */
+  unauthorized: 4003,
+  /** A `register` without a usable userId/browserUuid, another socket's `uuid`, a second `register` as someone else, or too many frames before registering. */
+  invalidRegister: 4004,
+  /** The `register` names another user than the openITCOCKPIT session of the upgrade (`auth.openitcockpitSession`). */
+  sessionMismatch: 4005,
+  /** The user already has `limits.maxConnectionsPerUser` open connections. */
+  userConnections: 4006,
+  /** The directory could not verify the key: try again later. */
+  directoryUnavailable: 4007,
+} as const;
+
+/** Frames an unregistered socket may send before it is closed with 4004 (the frontend sends one). */
+export const MAX_FRAMES_BEFORE_REGISTER = 8;
+
+/** A userId as the frontend sends it (`user.id`, a number) or as a string of digits. */
+function parseUserId(v: unknown): number {
+  if (typeof v === 'number') return Number.isSafeInteger(v) && v > 0 ? v : 0;
+  if (typeof v === 'string' && /^\d{1,15}$/.test(v)) return Number(v);
+  return 0;
+}
+
+/** PHP's `isset`: present and not null. */
+function isset(v: unknown): boolean {
+  return v !== undefined && v !== null;
+}
+
+function sha256(s: string): Buffer {
+  return createHash('sha256').update(s).digest();
+}
+
+/** One legacy socket: a {@link Connection} that speaks the legacy frames. */
+export class LegacyConnection extends Connection {
+  /** True once its `register` was accepted (it is then in the registry). */
+  registered = false;
+  /** SHA-256 of the key its `register` used; later frames must carry the same key. */
+  keyHash: Buffer | undefined;
+  /** User of the openITCOCKPIT session checked at the upgrade; 0 when none was (binding off, or `key-only` fallback). */
+  sessionUserId = 0;
+  /** `since` of the upgrade URL, replayed once registered. */
+  since: number | undefined;
+  /** `Date.now()` of the upgrade (register deadline). */
+  openedAt = 0;
+  /** Frames received while unregistered. */
+  framesBeforeRegister = 0;
+  /** Frames that arrived while the `register` was being checked, handled after it in order. */
+  held: string[] | undefined;
+  /** The endpoint that upgraded it (the shared listeners find it here). */
+  endpoint!: LegacyEndpoint;
+
+  /** A frame of the newer generation, as this socket understands it (or nothing). */
+  override sendFrame(frame: Buffer): void {
+    const legacy = toLegacy(frame);
+    if (legacy !== undefined) super.sendFrame(legacy);
+  }
+
+  /** A broadcast frame (wireFrame) of the newer generation, translated like {@link sendFrame}. */
+  override sendWire(wire: Buffer): void {
+    const legacy = toLegacy(unwire(wire));
+    if (legacy !== undefined) super.sendFrame(legacy);
+  }
+
+  /** A frame already in the legacy format. */
+  sendLegacy(frame: Buffer): void {
+    super.sendFrame(frame);
+  }
+}
+
+// Shared listeners (no closure per socket): the state is on the socket.
+function onLegacyMessage(this: WebSocket, data: RawData): void {
+  const conn = this as LegacyConnection;
+  conn.endpoint.received(conn, data);
+}
+
+function onLegacyClose(this: WebSocket): void {
+  const conn = this as LegacyConnection;
+  conn.endpoint.forget(conn);
+}
+
+/** The legacy endpoint of one gateway. */
+export class LegacyEndpoint {
+  readonly #ctx: GatewayContext;
+  readonly #wss: WebSocketServer;
+  /** Sockets waiting for their `register` (bounded by `maxUnregistered`). */
+  readonly #pending = new Set<LegacyConnection>();
+  readonly #timer: NodeJS.Timeout;
+
+  constructor(ctx: GatewayContext) {
+    this.#ctx = ctx;
+    this.#wss = new WebSocketServer({
+      noServer: true,
+      perMessageDeflate: false,
+      maxPayload: ctx.config.websocket.maxPayloadBytes,
+      clientTracking: false,
+      WebSocket: LegacyConnection,
+    });
+    const { registerTimeoutMs } = ctx.config.websocket.legacy;
+    this.#timer = setInterval(() => this.sweep(), Math.max(5, Math.floor(registerTimeoutMs / 4)));
+    this.#timer.unref();
+  }
+
+  /** Legacy sockets waiting for their `register`. */
+  get unregistered(): number {
+    return this.#pending.size;
+  }
+
+  /** True when this upgrade is the legacy generation's: no `Sec-WebSocket-Protocol` at all, and the generation is served. */
+  accepts(req: IncomingMessage): boolean {
+    return this.#ctx.config.websocket.legacy.enabled && req.headers['sec-websocket-protocol'] === undefined;
+  }
+
+  /**
+   * Upgrade a legacy request that passed the shared checks (shutdown,
+   * route, failed-handshake budget, Origin): the unregistered cap, the
+   * per-address cap, the session (when bound); then greet it. Never rejects.
+   */
+  async upgrade(req: IncomingMessage, socket: Duplex, head: Buffer, ip: string): Promise<void> {
+    const ctx = this.#ctx;
+    const refuse = (status: number, limit: string, body: string): void => {
+      count(ctx.stats.handshakesRejected, String(status));
+      count(ctx.stats.limitRefusals, limit);
+      rejectUpgrade(socket, status, body);
+    };
+    if (this.#pending.size >= ctx.config.websocket.legacy.maxUnregistered) {
+      ctx.logger.warn({ max: ctx.config.websocket.legacy.maxUnregistered }, 'legacy websocket refused: too many unregistered sockets');
+      return refuse(429, 'legacy-unregistered', 'Too many unregistered connections');
+    }
+    if (ctx.guard?.ipFull(ip)) return refuse(429, 'ip-connections', 'Too many connections from this address');
+    let sessionUserId = 0;
+    try {
+      const bound = await sessionGate(ctx, req, socket, ip, undefined);
+      if (bound === false) return;
+      sessionUserId = bound.userId ?? 0;
+    } catch (err) {
+      ctx.logger.error({ err }, 'legacy websocket handshake failed');
+      count(ctx.stats.handshakesRejected, '500');
+      return rejectUpgrade(socket, 500, 'Internal server error');
+    }
+    if (ctx.closing) return rejectUpgrade(socket, 503, 'Shutting down');
+    this.#wss.handleUpgrade(req, socket, head, (ws) => {
+      const conn = ws as LegacyConnection;
+      conn.remoteIp = ip;
+      ctx.guard?.opened(ip);
+      this.#open(conn, req, sessionUserId);
+    });
+  }
+
+  #open(conn: LegacyConnection, req: IncomingMessage, sessionUserId: number): void {
+    const ctx = this.#ctx;
+    conn.ctx = ctx;
+    conn.clientUuid = randomUUID();
+    conn.openedSeq = nextSequence();
+    conn.openedAt = conn.lastSeenAt = Date.now();
+    conn.sessionUserId = sessionUserId;
+    conn.since = parseSince(req.url);
+    this.#pending.add(conn);
+    ctx.stats.connectionsOpened++;
+    conn.endpoint = this;
+    conn.on('message', onLegacyMessage);
+    conn.on('close', onLegacyClose);
+    attachLifecycle(conn);
+    conn.sendLegacy(connectionFrame(conn.clientUuid));
+    if (ctx.logger.isLevelEnabled('debug')) ctx.logger.debug({ conn: conn.clientUuid }, 'legacy websocket connected');
+  }
+
+  /** A client frame (the shared `message` listener). */
+  received(conn: LegacyConnection, data: RawData): void {
+    conn.lastSeenAt = Date.now();
+    conn.activitySeq = nextSequence();
+    const text = Buffer.isBuffer(data) ? data.toString('utf8')
+      : Array.isArray(data) ? Buffer.concat(data).toString('utf8') : Buffer.from(data).toString('utf8');
+    if (!conn.registered && ++conn.framesBeforeRegister > MAX_FRAMES_BEFORE_REGISTER) {
+      this.#fail(conn, 'register-invalid', LegacyCloseCodes.invalidRegister, 'register first');
+      return;
+    }
+    if (conn.held !== undefined) {
+      conn.held.push(text);
+      return;
+    }
+    this.#handle(conn, text);
+  }
+
+  /** One client frame, by the PHP server's rules (docs/protocol/openitcockpit-legacy.md section 2). */
+  #handle(conn: LegacyConnection, text: string): void {
+    let msg: { key?: unknown; task?: unknown; uuid?: unknown; data?: unknown };
+    try {
+      msg = JSON.parse(text) as typeof msg;
+    } catch {
+      return this.#ignored(conn, 'not JSON');
+    }
+    if (msg === null || typeof msg !== 'object' || !isset(msg.key) || !isset(msg.task) || !isset(msg.uuid)) {
+      return this.#ignored(conn, 'a frame without key, task and uuid');
+    }
+    if (!conn.registered) {
+      if (msg.task !== 'register') return this.#ignored(conn, `task ${String(msg.task).slice(0, 32)} before register`);
+      conn.held = [];
+      this.#register(conn, msg).catch((err: unknown) => {
+        this.#ctx.logger.error({ err, conn: conn.clientUuid }, 'legacy register failed');
+        conn.closeFor('internal-error', 1011, 'internal error');
+      }).finally(() => {
+        const held = conn.held ?? [];
+        conn.held = undefined;
+        for (const t of held) {
+          if (conn.readyState !== WebSocket.OPEN) break;
+          this.#handle(conn, t);
+        }
+      });
+      return;
+    }
+    // Registered: every frame carries the key its register used (the PHP server checks every frame's key).
+    if (typeof msg.key !== 'string' || conn.keyHash === undefined || !timingSafeEqual(sha256(msg.key), conn.keyHash)) {
+      this.#fail(conn, 'register-unauthorized', LegacyCloseCodes.unauthorized, 'key not accepted');
+      return;
+    }
+    switch (msg.task) {
+      case 'keepAlive':
+        conn.sendLegacy(KEEP_ALIVE_FRAME);
+        return;
+      case 'testMessage':
+        conn.sendLegacy(testMessageFrame(msg.data ?? null));
+        return;
+      case 'register': {
+        // The same registration again is harmless; a socket never switches user or browser.
+        const d = (msg.data ?? {}) as { userId?: unknown; browserUuid?: unknown };
+        if (parseUserId(d.userId) !== conn.userId || d.browserUuid !== conn.browserUuid || msg.uuid !== conn.clientUuid) {
+          this.#fail(conn, 'register-invalid', LegacyCloseCodes.invalidRegister, 'already registered as another user or browser');
+        }
+        return;
+      }
+      default:
+        this.#ignored(conn, `unknown task ${String(msg.task).slice(0, 32)}`);
+    }
+  }
+
+  async #register(conn: LegacyConnection, msg: { key?: unknown; uuid?: unknown; data?: unknown }): Promise<void> {
+    const ctx = this.#ctx;
+    const d = (msg.data !== null && typeof msg.data === 'object' ? msg.data : {}) as { userId?: unknown; browserUuid?: unknown };
+    const userId = parseUserId(d.userId);
+    const browserUuid = d.browserUuid;
+    if (userId === 0 || typeof browserUuid !== 'string' || browserUuid === '') {
+      return this.#fail(conn, 'register-invalid', LegacyCloseCodes.invalidRegister, 'register needs data.userId (integer > 0) and data.browserUuid');
+    }
+    if (msg.uuid !== conn.clientUuid) return this.#fail(conn, 'register-invalid', LegacyCloseCodes.invalidRegister, 'uuid is not this connection\'s');
+    if (typeof msg.key !== 'string' || msg.key === '') return this.#unauthorized(conn, 'key is not a non-empty string');
+
+    const cred = await checkCredential(msg.key, ctx.config.auth, ctx.directory, Math.floor(Date.now() / 1000));
+    if (conn.readyState !== WebSocket.OPEN) return;
+    if (!cred.ok) {
+      if (cred.status === 503) return this.#fail(conn, 'directory-unavailable', LegacyCloseCodes.directoryUnavailable, 'directory unavailable');
+      return this.#unauthorized(conn, cred.reason);
+    }
+    const mismatch = tokenUserMismatch(cred, userId);
+    if (mismatch !== undefined) return this.#unauthorized(conn, mismatch);
+    // Tokens bind the user themselves; an API key is bound by the session checked at the upgrade.
+    if (cred.token === undefined && conn.sessionUserId !== 0 && conn.sessionUserId !== userId) {
+      ctx.session?.countMismatch();
+      ctx.guard?.recordFailure(conn.remoteIp, Date.now());
+      ctx.logger.warn({ conn: conn.clientUuid, user: userId, sessionUser: conn.sessionUserId }, 'legacy register refused: openITCOCKPIT session of another user');
+      return this.#fail(conn, 'session-mismatch', LegacyCloseCodes.sessionMismatch, 'session belongs to another user');
+    }
+
+    const perUser = ctx.config.limits.maxConnectionsPerUser;
+    if (perUser !== 0) {
+      let open = ctx.registry.countUser(userId);
+      if (open < perUser && ctx.bus.kind !== 'local') {
+        open += await ctx.bus.connectionsElsewhere(userId);
+        if (conn.readyState !== WebSocket.OPEN) return;
+      }
+      if (open >= perUser) {
+        count(ctx.stats.limitRefusals, 'user-connections');
+        return this.#fail(conn, 'user-connections', LegacyCloseCodes.userConnections, 'too many connections for this user');
+      }
+    }
+
+    conn.userId = userId;
+    conn.browserUuid = browserUuid;
+    conn.tokenExpiresAt = cred.token?.expiresAt ?? 0;
+    conn.keyHash = sha256(msg.key);
+    conn.registered = true;
+    conn.lastSeenAt = Date.now();
+    this.#pending.delete(conn);
+    ctx.registry.add(conn);
+    ctx.registry.register(userId);
+    ctx.stats.legacyRegistered++;
+    // Replayed in the same tick as registry.add, as for the newer generation: each id once, in order.
+    if (conn.since !== undefined) {
+      const { gap, frames } = ctx.replay.resume(userId, conn.since);
+      if (gap) conn.sendFrame(gap);
+      for (const frame of frames) conn.sendFrame(frame);
+    }
+    if (ctx.logger.isLevelEnabled('debug')) ctx.logger.debug({ conn: conn.clientUuid, user: userId }, 'legacy websocket registered');
+  }
+
+  #unauthorized(conn: LegacyConnection, reason: string): void {
+    this.#ctx.guard?.recordFailure(conn.remoteIp, Date.now());
+    if (this.#ctx.logger.isLevelEnabled('debug')) this.#ctx.logger.debug({ conn: conn.clientUuid, reason }, 'legacy register refused');
+    this.#fail(conn, 'register-unauthorized', LegacyCloseCodes.unauthorized, 'key not accepted');
+  }
+
+  /** Close with a legacy close code; the close listener counts and logs it under `reason`. */
+  #fail(conn: LegacyConnection, reason: string, code: number, text: string): void {
+    conn.closeFor(reason, code, text);
+  }
+
+  /** A frame the PHP server would ignore: ignored, counted with the client errors. */
+  #ignored(conn: LegacyConnection, what: string): void {
+    this.#ctx.stats.clientErrors++;
+    if (this.#ctx.logger.isLevelEnabled('debug')) this.#ctx.logger.debug({ conn: conn.clientUuid, what }, 'legacy frame ignored');
+  }
+
+  /** A socket closed (the shared `close` listener). */
+  forget(conn: LegacyConnection): void {
+    this.#pending.delete(conn);
+  }
+
+  /** Close the unregistered sockets whose register time is up; the endpoint's timer calls it, tests may too. */
+  sweep(now = Date.now()): void {
+    const timeout = this.#ctx.config.websocket.legacy.registerTimeoutMs;
+    for (const conn of this.#pending) {
+      if (now - conn.openedAt < timeout) continue;
+      this.#pending.delete(conn);
+      if (conn.readyState === WebSocket.OPEN) conn.closeFor('register-timeout', LegacyCloseCodes.registerTimeout, 'register timeout');
+      else conn.terminate();
+    }
+  }
+
+  /** Close every unregistered socket with 1001 (registered ones are the registry's); resolves once they are closed. */
+  close(): Promise<void> {
+    clearInterval(this.#timer);
+    const sockets = [...this.#pending];
+    return Promise.all(sockets.map((c) => new Promise<void>((resolve) => {
+      if (c.readyState === WebSocket.CLOSED) return resolve();
+      c.once('close', () => resolve());
+      c.closeFor('shutdown', 1001, 'Server shutting down');
+    }))).then(() => {
+      this.#wss.close();
+    });
+  }
+
+  /** Cut what is still open (shutdown deadline). */
+  terminate(): void {
+    for (const c of this.#pending) c.terminate();
+  }
+}
