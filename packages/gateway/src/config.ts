@@ -207,6 +207,8 @@ export const AuthSchema = z.strictObject({
     cacheSize: int().min(1).default(10_000),
     /** openITCOCKPIT unreachable, failing or answering nonsense: `refuse` the handshake (503), or fall back to the API key alone (`key-only`). Logged and counted either way. */
     onUnavailable: z.enum(['refuse', 'key-only']).default('refuse'),
+    /** User ids that need no session: `pushgate check`'s synthetic user (`--user-id`, default 2147483000), for which openITCOCKPIT has none. Never list a real user. */
+    exemptUserIds: z.array(int().positive()).default([2147483000]),
   }).prefault({}),
 }).refine((a) => a.mode !== 'token' || a.secrets.length > 0, {
   message: 'auth.mode "token" needs at least one secret in auth.secrets',

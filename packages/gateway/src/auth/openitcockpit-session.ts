@@ -44,7 +44,7 @@ export type SessionVerdict =
   | { ok: false; status: 401 | 403 | 503; body: string; reason: string };
 
 /** Counter labels of {@link OpenItcockpitSession.stats}.checks, one per outcome of a check. */
-export type SessionCheckResult = 'match' | 'other-user' | 'not-logged-in' | 'unavailable-refused' | 'unavailable-key-only';
+export type SessionCheckResult = 'match' | 'exempt' | 'other-user' | 'not-logged-in' | 'unavailable-refused' | 'unavailable-key-only';
 
 /** The path asked, with the query the frontend itself sends (`angular=true` makes it an API request). */
 export const PUSH_CONFIGURATION_PATH = '/angular/push_configuration.json?angular=true';
@@ -94,6 +94,7 @@ export class OpenItcockpitSession {
   readonly #now: () => number;
   readonly #cache = new Map<string, CacheEntry>();
   readonly #inFlight = new Map<string, Promise<SessionLookup>>();
+  readonly #exempt: ReadonlySet<number>;
   /** Whether the last request failed: the first failure of a run is a warning, the recovery is logged once. */
   #down = false;
 
@@ -108,6 +109,7 @@ export class OpenItcockpitSession {
     this.#url = cfg.baseUrl.replace(/\/+$/, '') + PUSH_CONFIGURATION_PATH;
     this.#logger = logger;
     this.#now = now;
+    this.#exempt = new Set(cfg.exemptUserIds);
     let ca: string[] | undefined;
     if (cfg.caFile !== undefined) {
       let pem: string;
@@ -146,6 +148,8 @@ export class OpenItcockpitSession {
    * header, undefined when it had none.
    */
   async check(cookie: string | undefined, userId: number): Promise<SessionVerdict> {
+    // `pushgate check`'s synthetic user has no openITCOCKPIT session; it only ever gets the check's own notifications.
+    if (this.#exempt.has(userId)) return this.#accept('exempt', userId);
     const found = await this.lookup(cookie);
     if (found.kind === 'user') {
       if (found.userId === userId) return this.#accept('match', userId);

@@ -149,7 +149,7 @@ export class GatewayMetrics {
       collect() { this.set(ctx.legacy?.unregistered ?? 0); },
     });
     new Counter({
-      name: 'pushgate_session_checks_total', help: 'openITCOCKPIT session checks (auth.openitcockpitSession) by result (match, other-user, not-logged-in, unavailable-refused, unavailable-key-only).', labelNames: ['result'], registers,
+      name: 'pushgate_session_checks_total', help: 'openITCOCKPIT session checks (auth.openitcockpitSession) by result (match, exempt, other-user, not-logged-in, unavailable-refused, unavailable-key-only).', labelNames: ['result'], registers,
       collect() { this.reset(); const s = ctx.session; if (s) fromRecord(this, 'result', s.stats.checks); },
     });
     new Counter({

@@ -12,10 +12,11 @@ import { mintToken } from '../../../src/auth/token.js';
 import { parseConfig, type ConfigInput } from '../../../src/config.js';
 import { FileDirectory } from '../../../src/directory/file.js';
 import { LegacyCloseCodes } from '../../../src/transport/ws/legacy.js';
+import { CheckStatus, DEFAULT_CHECK_USER_ID, runCheck } from '../../../src/ops/check.js';
 import { startSseEndpoints } from '../../../src/transport/sse/mount.js';
 import { startOitcWeb, sessionCookie } from '../../fixtures/oitc-web.js';
 import {
-  capturedLogger, hostMessage, httpRequest, postMessage, startTestGateway, TEST_API_KEY, TestClient, testDirectoryData, tryHandshake, WAIT_MS, wsUrl,
+  capturedLogger, HOST_UUID, hostMessage, httpRequest, postMessage, startTestGateway, TEST_API_KEY, TestClient, testDirectoryData, tryHandshake, WAIT_MS, wsUrl,
 } from '../../helpers.js';
 import { openLegacy } from '../../legacy-client.js';
 
@@ -212,4 +213,14 @@ t.test('/events with the API key needs the session of the same user', async (t) 
     }, reject);
   });
   t.equal(ok, 200);
+});
+
+t.test('pushgate check\'s synthetic user needs no session (auth.openitcockpitSession.exemptUserIds), real users still do', async (t) => {
+  const gw = await startTestGateway({ config: bound() });
+  t.teardown(() => gw.close());
+  t.same(parseConfig({}).auth.openitcockpitSession.exemptUserIds, [DEFAULT_CHECK_USER_ID], 'the check\'s default user is exempt by default');
+  const r = await runCheck({ url: gw.url, apiKey: TEST_API_KEY, hostUuid: HOST_UUID });
+  t.equal(r.code, CheckStatus.ok, r.line);
+  t.equal(gw.context.session?.stats.checks.exempt, 1);
+  t.equal((await tryHandshake(gw, '/?userId=7&browserUuid=b', proto(), browser(undefined))).status, 401, 'user 7 still needs its session');
 });
