@@ -49,6 +49,12 @@ export type SessionCheckResult = 'match' | 'exempt' | 'other-user' | 'not-logged
 /** The path asked, with the query the frontend itself sends (`angular=true` makes it an API request). */
 export const PUSH_CONFIGURATION_PATH = '/angular/push_configuration.json?angular=true';
 
+/**
+ * Distinct cookies asked at once; more are "unavailable" at once rather than
+ * queued, so a flood of made-up cookies cannot pile requests onto openITCOCKPIT.
+ */
+export const MAX_IN_FLIGHT = 256;
+
 /** openITCOCKPIT's answer is a few hundred bytes; more is not its answer. */
 const MAX_ANSWER_BYTES = 64 * 1024;
 
@@ -158,21 +164,6 @@ export class OpenItcockpitSession {
     return this.#notUser(found);
   }
 
-  /**
-   * The session's user, before any user is claimed (a legacy socket's
-   * upgrade): accepted with that user, or refused as {@link check} would.
-   */
-  async resolve(cookie: string | undefined): Promise<SessionVerdict> {
-    const found = await this.lookup(cookie);
-    if (found.kind === 'user') return this.#accept('match', found.userId);
-    return this.#notUser(found);
-  }
-
-  /** Count a legacy `register` that named another user than its upgrade's session (the verdict is the caller's close). */
-  countMismatch(): void {
-    count(this.stats.checks, 'other-user');
-  }
-
   #notUser(found: SessionLookup & { kind: 'anonymous' | 'unavailable' }): SessionVerdict {
     if (found.kind === 'anonymous') return this.#refuse('not-logged-in', 401, 'Unauthorized', `no logged-in openITCOCKPIT session: ${found.reason}`);
     if (this.#cfg.onUnavailable === 'key-only') {
@@ -208,6 +199,9 @@ export class OpenItcockpitSession {
     }
     const pending = this.#inFlight.get(key);
     if (pending !== undefined) return pending;
+    if (this.#inFlight.size >= MAX_IN_FLIGHT) {
+      return Promise.resolve({ kind: 'unavailable', reason: `${MAX_IN_FLIGHT} session checks already in flight` });
+    }
     const p = this.#ask(cookie).then((found) => {
       this.#inFlight.delete(key);
       count(this.stats.requests, found.kind);

@@ -10,7 +10,7 @@ export interface GatewayStats {
   handshakesRejected: Record<string, number>;
   /**
    * Closed connections by reason (`client`, `pong-timeout`, `slow-consumer`, `write-timeout`, `too-big`, `protocol-error`, `shutdown`, `token-expired`;
-   * legacy sockets also `register-timeout`, `register-unauthorized`, `register-invalid`, `session-mismatch`, `user-connections`, `directory-unavailable`).
+   * legacy sockets also `register-timeout`, `register-unauthorized`, `register-invalid`, `session-mismatch`, `session-unavailable`, `user-connections`, `directory-unavailable`).
    */
   closes: Record<string, number>;
   /** `/message` answers by status code (`"200"`, `"202"`, `"400"`, ...). */

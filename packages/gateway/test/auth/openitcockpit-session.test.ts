@@ -9,7 +9,7 @@ import { writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import t from 'tap';
-import { OpenItcockpitSession, PUSH_CONFIGURATION_PATH, userIdOf } from '../../src/auth/openitcockpit-session.js';
+import { MAX_IN_FLIGHT, OpenItcockpitSession, PUSH_CONFIGURATION_PATH, userIdOf } from '../../src/auth/openitcockpit-session.js';
 import { parseConfig, type ConfigInput } from '../../src/config.js';
 import { startOitcWeb, sessionCookie, type OitcWeb } from '../fixtures/oitc-web.js';
 import { capturedLogger, silentLogger } from '../helpers.js';
@@ -34,7 +34,7 @@ t.test('a logged-in cookie names its user; a check of another user is refused 40
   t.match(other, { ok: false, status: 403, body: 'Forbidden', reason: 'session belongs to user 7, not 8' });
   t.match(await s.check(sessionCookie('nobody'), 7), { ok: false, status: 401, body: 'Unauthorized' });
   t.match(await s.check(undefined, 7), { ok: false, status: 401, reason: /no Cookie header/ });
-  t.same(await s.resolve(sessionCookie('sess-eight')), { ok: true, userId: 8 });
+  t.same(await s.check(sessionCookie('sess-eight'), 8), { ok: true, userId: 8 });
   t.same(s.stats.checks, { match: 2, 'other-user': 1, 'not-logged-in': 2 });
 });
 
@@ -114,6 +114,19 @@ t.test('concurrent checks of one cookie share one request', async (t) => {
   const all = await Promise.all(Array.from({ length: 20 }, () => s.check(sessionCookie('sess-burst'), 9)));
   t.ok(all.every((v) => v.ok));
   t.equal(web.requestsFor('sess-burst'), 1);
+});
+
+t.test(`at most ${MAX_IN_FLIGHT} distinct cookies are asked at once; more are "unavailable" at once, not queued`, async (t) => {
+  const s = new OpenItcockpitSession(sessionConfig(web, { timeoutMs: 20_000 }), silentLogger());
+  t.teardown(() => s.close());
+  web.slowMs = 50;
+  t.teardown(() => { web.slowMs = 0; });
+  const before = web.requests.length;
+  const answers = await Promise.all(Array.from({ length: MAX_IN_FLIGHT + 4 }, (_, i) => s.lookup(sessionCookie(`flood-${i}`))));
+  const refused = answers.filter((a) => a.kind === 'unavailable' && a.reason === `${MAX_IN_FLIGHT} session checks already in flight`);
+  t.equal(refused.length, 4);
+  t.equal(web.requests.length - before, MAX_IN_FLIGHT, 'only the first ones reached openITCOCKPIT');
+  t.ok(answers.slice(0, MAX_IN_FLIGHT).every((a) => a.kind === 'anonymous'), 'they were answered (401: no such sessions)');
 });
 
 t.test('slow, failing, nonsense and down are "unavailable", never cached, and logged once per outage without the cookie', async (t) => {

@@ -8,7 +8,6 @@ import { count } from '../../ops/stats.js';
 import { checkCredential, rejectUpgrade, tokenUserMismatch } from './handshake.js';
 import { attachLifecycle, Connection, nextSequence } from './connection.js';
 import { connectionFrame, KEEP_ALIVE_FRAME, testMessageFrame, toLegacy, unwire } from './legacy-frames.js';
-import { sessionGate } from './session-gate.js';
 
 /**
  * The legacy openITCOCKPIT frontend generation (its default branch; the PHP
@@ -36,12 +35,14 @@ export const LegacyCloseCodes = {
   unauthorized: 4003,
   /** A `register` without a usable userId/browserUuid, another socket's `uuid`, a second `register` as someone else, or too many frames before registering. */
   invalidRegister: 4004,
-  /** The `register` names another user than the openITCOCKPIT session of the upgrade (`auth.openitcockpitSession`). */
+  /** `auth.openitcockpitSession`: the upgrade's Cookie carries no logged-in openITCOCKPIT session, or the session of another user than the `register` names. */
   sessionMismatch: 4005,
   /** The user already has `limits.maxConnectionsPerUser` open connections. */
   userConnections: 4006,
   /** The directory could not verify the key: try again later. */
   directoryUnavailable: 4007,
+  /** `auth.openitcockpitSession` with `onUnavailable: refuse`: openITCOCKPIT could not be asked whose session it is. */
+  sessionUnavailable: 4008,
 } as const;
 
 /** Frames an unregistered socket may send before it is closed with 4004 (the frontend sends one). */
@@ -69,8 +70,11 @@ export class LegacyConnection extends Connection {
   registered = false;
   /** SHA-256 of the key its `register` used; later frames must carry the same key. */
   keyHash: Buffer | undefined;
-  /** User of the openITCOCKPIT session checked at the upgrade; 0 when none was (binding off, or `key-only` fallback). */
-  sessionUserId = 0;
+  /**
+   * The upgrade's `Cookie` header, kept only while unregistered and only with
+   * session binding: the `register` checks it once the key is verified. Never logged.
+   */
+  cookie: string | undefined;
   /** `since` of the upgrade URL, replayed once registered. */
   since: number | undefined;
   /** `Date.now()` of the upgrade (register deadline). */
@@ -145,10 +149,12 @@ export class LegacyEndpoint {
 
   /**
    * Upgrade a legacy request that passed the shared checks (shutdown,
-   * route, failed-handshake budget, Origin): the unregistered cap, the
-   * per-address cap, the session (when bound); then greet it. Never rejects.
+   * route, failed-handshake budget, Origin): the unregistered cap and the
+   * per-address cap; then greet it. The session, when bound, is checked at
+   * `register`, after the key: a peer without the key never makes pushgate
+   * ask openITCOCKPIT.
    */
-  async upgrade(req: IncomingMessage, socket: Duplex, head: Buffer, ip: string): Promise<void> {
+  upgrade(req: IncomingMessage, socket: Duplex, head: Buffer, ip: string): void {
     const ctx = this.#ctx;
     const refuse = (status: number, limit: string, body: string): void => {
       count(ctx.stats.handshakesRejected, String(status));
@@ -160,32 +166,21 @@ export class LegacyEndpoint {
       return refuse(429, 'legacy-unregistered', 'Too many unregistered connections');
     }
     if (ctx.guard?.ipFull(ip)) return refuse(429, 'ip-connections', 'Too many connections from this address');
-    let sessionUserId = 0;
-    try {
-      const bound = await sessionGate(ctx, req, socket, ip, undefined);
-      if (bound === false) return;
-      sessionUserId = bound.userId ?? 0;
-    } catch (err) {
-      ctx.logger.error({ err }, 'legacy websocket handshake failed');
-      count(ctx.stats.handshakesRejected, '500');
-      return rejectUpgrade(socket, 500, 'Internal server error');
-    }
-    if (ctx.closing) return rejectUpgrade(socket, 503, 'Shutting down');
     this.#wss.handleUpgrade(req, socket, head, (ws) => {
       const conn = ws as LegacyConnection;
       conn.remoteIp = ip;
       ctx.guard?.opened(ip);
-      this.#open(conn, req, sessionUserId);
+      this.#open(conn, req);
     });
   }
 
-  #open(conn: LegacyConnection, req: IncomingMessage, sessionUserId: number): void {
+  #open(conn: LegacyConnection, req: IncomingMessage): void {
     const ctx = this.#ctx;
     conn.ctx = ctx;
     conn.clientUuid = randomUUID();
     conn.openedSeq = nextSequence();
     conn.openedAt = conn.lastSeenAt = Date.now();
-    conn.sessionUserId = sessionUserId;
+    if (ctx.session !== undefined) conn.cookie = req.headers.cookie;
     conn.since = parseSince(req.url);
     this.#pending.add(conn);
     ctx.stats.connectionsOpened++;
@@ -285,12 +280,25 @@ export class LegacyEndpoint {
     }
     const mismatch = tokenUserMismatch(cred, userId);
     if (mismatch !== undefined) return this.#unauthorized(conn, mismatch);
-    // Tokens bind the user themselves; an API key is bound by the session checked at the upgrade.
-    if (cred.token === undefined && conn.sessionUserId !== 0 && conn.sessionUserId !== userId) {
-      ctx.session?.countMismatch();
-      ctx.guard?.recordFailure(conn.remoteIp, Date.now());
-      ctx.logger.warn({ conn: conn.clientUuid, user: userId, sessionUser: conn.sessionUserId }, 'legacy register refused: openITCOCKPIT session of another user');
-      return this.#fail(conn, 'session-mismatch', LegacyCloseCodes.sessionMismatch, 'session belongs to another user');
+    // auth.openitcockpitSession: an API key must come with that user's session (a token binds the user itself).
+    const session = ctx.session;
+    const cookie = conn.cookie;
+    conn.cookie = undefined;
+    if (session !== undefined && cred.token === undefined) {
+      const verdict = await session.check(cookie, userId);
+      if (conn.readyState !== WebSocket.OPEN) return;
+      if (!verdict.ok) {
+        if (verdict.status === 503) {
+          return this.#fail(conn, 'session-unavailable', LegacyCloseCodes.sessionUnavailable, 'session check unavailable');
+        }
+        ctx.guard?.recordFailure(conn.remoteIp, Date.now());
+        if (verdict.status === 403) {
+          ctx.logger.warn({ conn: conn.clientUuid, user: userId, reason: verdict.reason }, 'legacy register refused: openITCOCKPIT session of another user');
+          return this.#fail(conn, 'session-mismatch', LegacyCloseCodes.sessionMismatch, 'session belongs to another user');
+        }
+        if (ctx.logger.isLevelEnabled('debug')) ctx.logger.debug({ conn: conn.clientUuid, reason: verdict.reason }, 'legacy register refused by session binding');
+        return this.#fail(conn, 'session-mismatch', LegacyCloseCodes.sessionMismatch, 'no logged-in openITCOCKPIT session');
+      }
     }
 
     const perUser = ctx.config.limits.maxConnectionsPerUser;

@@ -5,11 +5,11 @@ import { count } from '../../ops/stats.js';
 import { rejectUpgrade } from './handshake.js';
 
 /**
- * The session-binding step of a WebSocket upgrade (`auth.openitcockpitSession`,
- * auth/openitcockpit-session.ts), shared by both generations: check the
- * request's `Cookie` against the user the upgrade claims (`userId`; the
- * newer generation's query) or, with `userId` undefined, find out whose
- * session it is (a legacy upgrade, whose user comes later in `register`).
+ * The session-binding step of a newer-generation WebSocket upgrade
+ * (`auth.openitcockpitSession`, auth/openitcockpit-session.ts): check the
+ * request's `Cookie` against the user the upgrade claims (the query's
+ * `userId`). The legacy generation claims its user later, in `register`,
+ * and checks it there (legacy.ts).
  *
  * Refusals answer the upgrade with the verdict's status (401 not logged in,
  * 403 another user's session, 503 openITCOCKPIT unreachable under
@@ -17,18 +17,15 @@ import { rejectUpgrade } from './handshake.js';
  * spend the address's failed-handshake budget. A session that belongs to
  * another user is logged as a warning (user ids only; never the cookie).
  *
- * @returns the session's user (`undefined` when the check was skipped:
- * binding off, or openITCOCKPIT unreachable under `key-only`), or `false`
- * when the upgrade was refused and `socket` is done with.
+ * @returns true to go on (binding off, the session matches, or openITCOCKPIT
+ * unreachable under `key-only`); false when the upgrade was refused and
+ * `socket` is done with.
  */
-export async function sessionGate(
-  ctx: GatewayContext, req: IncomingMessage, socket: Duplex, ip: string, userId: number | undefined,
-): Promise<{ userId: number | undefined } | false> {
+export async function sessionGate(ctx: GatewayContext, req: IncomingMessage, socket: Duplex, ip: string, userId: number): Promise<boolean> {
   const session = ctx.session;
-  if (session === undefined) return { userId: undefined };
-  const cookie = req.headers.cookie;
-  const verdict = userId === undefined ? await session.resolve(cookie) : await session.check(cookie, userId);
-  if (verdict.ok) return { userId: verdict.userId };
+  if (session === undefined) return true;
+  const verdict = await session.check(req.headers.cookie, userId);
+  if (verdict.ok) return true;
   if (verdict.status !== 503) ctx.guard?.recordFailure(ip, Date.now());
   count(ctx.stats.handshakesRejected, String(verdict.status));
   if (verdict.status === 403) ctx.logger.warn({ reason: verdict.reason, user: userId }, 'websocket handshake refused: openITCOCKPIT session of another user');

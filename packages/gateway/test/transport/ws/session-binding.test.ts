@@ -91,7 +91,7 @@ t.test('a signed token binds the user itself: no cookie needed, and it cannot be
   t.equal((await tryHandshake(gw, '/?userId=7&browserUuid=b', proto(token), browser(SEVEN))).status, 401);
 });
 
-t.test('legacy generation: the cookie of user 7 registers as 7; registering as 8 closes with 4005; no session is 401 at the upgrade', async (t) => {
+t.test('legacy generation: the cookie of user 7 registers as 7; registering as 8, or without a session, closes with 4005', async (t) => {
   const { logger, lines } = capturedLogger('debug');
   const gw = await startTestGateway({ config: bound(), logger });
   t.teardown(() => gw.close());
@@ -107,12 +107,22 @@ t.test('legacy generation: the cookie of user 7 registers as 7; registering as 8
   t.equal(gw.registry.toUser(8).length, 0, 'never routed as user 8');
   const res = await postMessage(gw, hostMessage({ userId: 8 }));
   t.equal(res.status, 202, 'user 8 has no socket at all');
-  t.ok(lines.some((l) => l.level === 40 && l.msg === 'legacy register refused: openITCOCKPIT session of another user' && l.user === 8 && l.sessionUser === 7));
+  t.ok(lines.some((l) => l.level === 40 && l.msg === 'legacy register refused: openITCOCKPIT session of another user' && l.user === 8
+    && l.reason === 'session belongs to user 7, not 8'));
 
-  const anonymous = await tryHandshake(gw, '/push_notifications', undefined, browser(sessionCookie('logged-out')));
-  t.same([anonymous.status, anonymous.body], [401, 'Unauthorized']);
-  t.equal((await tryHandshake(gw, '/push_notifications', undefined, browser(undefined))).status, 401);
+  for (const cookie of [sessionCookie('logged-out'), undefined]) {
+    const anonymous = await openLegacy(gw, { headers: browser(cookie) });
+    anonymous.register(7, 'browser-x');
+    t.same(await anonymous.client.closed, { code: LegacyCloseCodes.sessionMismatch, reason: 'no logged-in openITCOCKPIT session' });
+  }
   t.match(gw.context.session?.stats.checks, { 'other-user': 1, 'not-logged-in': 2 });
+
+  // Without the key nothing is asked: the session is checked only after the key.
+  const before = web.requests.length;
+  const keyless = await openLegacy(gw, { headers: browser(sessionCookie('sid-never-asked')) });
+  keyless.register(7, 'browser-y', { key: 'wrong-key-0123456789abcdef' });
+  t.equal((await keyless.client.closed).code, LegacyCloseCodes.unauthorized);
+  t.equal(web.requests.length, before, 'openITCOCKPIT was not asked for a socket without the key');
   t.notOk(JSON.stringify(lines).includes('secret'), 'no cookie in any log line');
 
   t.equal((await postMessage(gw, hostMessage({ userId: 7, output: 'mine' }))).status, 200);
@@ -143,7 +153,7 @@ t.test('the session is asked at the configured base URL, whatever Host the upgra
   t.equal(asked[0]!.headers.host, `127.0.0.1:${web.port}`);
 });
 
-t.test('openITCOCKPIT down with onUnavailable refuse: both generations get 503, counted', async (t) => {
+t.test('openITCOCKPIT down with onUnavailable refuse: the newer generation gets 503, a legacy register 4008, counted', async (t) => {
   const gw = await startTestGateway({ config: bound() });
   t.teardown(() => gw.close());
   await web.stop();
@@ -152,10 +162,11 @@ t.test('openITCOCKPIT down with onUnavailable refuse: both generations get 503, 
   const cookie = sessionCookie('sid-down');
   const modern = await tryHandshake(gw, '/?userId=7&browserUuid=b', proto(), browser(cookie));
   t.same([modern.status, modern.body], [503, 'Session check unavailable']);
-  const legacy = await tryHandshake(gw, '/push_notifications', undefined, browser(cookie));
-  t.same([legacy.status, legacy.body], [503, 'Session check unavailable']);
+  const legacy = await openLegacy(gw, { headers: browser(cookie) });
+  legacy.register(7, 'b');
+  t.same(await legacy.client.closed, { code: LegacyCloseCodes.sessionUnavailable, reason: 'session check unavailable' });
   t.equal(gw.context.session?.stats.checks['unavailable-refused'], 2);
-  t.equal(gw.stats.handshakesRejected['503'], 2);
+  t.equal(gw.stats.handshakesRejected['503'], 1);
 });
 
 t.test('openITCOCKPIT down with onUnavailable key-only: the key alone decides, logged and counted', async (t) => {
