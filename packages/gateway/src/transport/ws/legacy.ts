@@ -122,6 +122,8 @@ export class LegacyEndpoint {
   /** Sockets waiting for their `register` (bounded by `maxUnregistered`). */
   readonly #pending = new Set<LegacyConnection>();
   readonly #timer: NodeJS.Timeout;
+  /** Whether the current run of `maxUnregistered` refusals was logged (once per run, not per refusal). */
+  #fullLogged = false;
 
   constructor(ctx: GatewayContext) {
     this.#ctx = ctx;
@@ -161,10 +163,13 @@ export class LegacyEndpoint {
       count(ctx.stats.limitRefusals, limit);
       rejectUpgrade(socket, status, body);
     };
-    if (this.#pending.size >= ctx.config.websocket.legacy.maxUnregistered) {
-      ctx.logger.warn({ max: ctx.config.websocket.legacy.maxUnregistered }, 'legacy websocket refused: too many unregistered sockets');
+    const max = ctx.config.websocket.legacy.maxUnregistered;
+    if (this.#pending.size >= max) {
+      if (!this.#fullLogged) ctx.logger.warn({ max }, 'legacy websockets refused: websocket.legacy.maxUnregistered sockets are waiting for their register');
+      this.#fullLogged = true;
       return refuse(429, 'legacy-unregistered', 'Too many unregistered connections');
     }
+    this.#fullLogged = false;
     if (ctx.guard?.ipFull(ip)) return refuse(429, 'ip-connections', 'Too many connections from this address');
     this.#wss.handleUpgrade(req, socket, head, (ws) => {
       const conn = ws as LegacyConnection;

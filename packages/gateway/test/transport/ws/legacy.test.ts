@@ -220,7 +220,8 @@ t.test(`more than ${MAX_FRAMES_BEFORE_REGISTER} frames before registering close 
 });
 
 t.test('at most websocket.legacy.maxUnregistered sockets wait for their register; one more is refused 429', async (t) => {
-  const gw = await startTestGateway({ config: { websocket: { legacy: { maxUnregistered: 2 } } } });
+  const { logger, lines } = capturedLogger();
+  const gw = await startTestGateway({ logger, config: { websocket: { legacy: { maxUnregistered: 2 } } } });
   t.teardown(() => gw.close());
   const a = await openLegacy(gw);
   const b = await openLegacy(gw);
@@ -228,7 +229,9 @@ t.test('at most websocket.legacy.maxUnregistered sockets wait for their register
   const third = await tryHandshake(gw, '/push_notifications');
   t.equal(third.status, 429);
   t.equal(third.body, 'Too many unregistered connections');
-  t.equal(gw.stats.limitRefusals['legacy-unregistered'], 1);
+  t.equal((await tryHandshake(gw, '/push_notifications')).status, 429);
+  t.equal(gw.stats.limitRefusals['legacy-unregistered'], 2, 'each refusal counted');
+  t.equal(lines.filter((l) => l.level === 40 && /maxUnregistered/.test(l.msg)).length, 1, 'logged once for the run of refusals');
   a.register(7, 'b');
   a.keepAlive();
   t.equal(await a.client.next(), PONG);
