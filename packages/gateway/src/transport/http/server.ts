@@ -15,7 +15,6 @@ import { authenticate, originAllowed, rejectUpgrade, selectProtocol } from '../w
 import { Heartbeat } from '../ws/heartbeat.js';
 import { LegacyEndpoint } from '../ws/legacy.js';
 import { sessionGate } from '../ws/session-gate.js';
-import { OpenItcockpitSession } from '../../auth/openitcockpit-session.js';
 import { GatewayMetrics } from '../../ops/metrics.js';
 import { StatusEndpoint } from '../../ops/status.js';
 import { handleMessage } from '../../sources/message.js';
@@ -115,7 +114,10 @@ export async function startGateway(opts: GatewayOptions): Promise<Gateway> {
   const registry = new Registry();
   const stats = createStats();
   // Session binding reads its CA file here: a bad one stops the start before anything listens.
-  const session = config.auth.openitcockpitSession.enabled ? new OpenItcockpitSession(config.auth.openitcockpitSession, logger) : undefined;
+  // Loaded only when enabled: undici is among the slowest imports (main.ts keeps it off the start path too).
+  const session = config.auth.openitcockpitSession.enabled
+    ? new (await import('../../auth/openitcockpit-session.js')).OpenItcockpitSession(config.auth.openitcockpitSession, logger)
+    : undefined;
   // The Redis bus is loaded only when configured (ioredis stays out of one-process startups).
   let bus: Bus;
   let ids: { slots: number; slot: number } | undefined;
