@@ -86,6 +86,18 @@ export const WebSocketSchema = z.strictObject({
    * `maxBufferedBytes` gets back what the close discarded when the window holds it.
    */
   replay: z.strictObject({ maxEvents: int().min(0).default(10_000), maxAgeMs: ms.default(300_000), maxBytes: int().min(1024).default(64 * 1024 * 1024) }).prefault({}),
+  /**
+   * The legacy openITCOCKPIT frontend (its default branch, PHP server): a plain WebSocket that
+   * registers in a message (docs/protocol/openitcockpit-legacy.md).
+   */
+  legacy: z.strictObject({
+    /** Serve it: an upgrade without `Sec-WebSocket-Protocol` is a legacy socket (false: refused 401). */
+    enabled: z.boolean().default(true),
+    /** A legacy socket without a valid `register` within this time is closed with 4002. */
+    registerTimeoutMs: ms.default(10_000),
+    /** Most legacy sockets waiting for their `register` at once; one more is refused with 429. */
+    maxUnregistered: int().min(1).default(1000),
+  }).prefault({}),
 }).refine((w) => w.pingIntervalMs < w.pongTimeoutMs, {
   // A ping only proves liveness if its pong can arrive before the deadline.
   message: 'must be below websocket.pongTimeoutMs, or healthy clients are dropped between pings',
@@ -227,10 +239,56 @@ export const AuthSchema = z.strictObject({
   secrets: z.array(z.string().min(32, { error: 'a token secret needs at least 32 characters' })).default([]),
   /** Origins allowed to open WebSockets and `/events` streams (`https://oitc.example.com`); empty = any (warned at startup). */
   allowedOrigins: z.array(z.string().min(1)).default([]),
+  /**
+   * Bind each browser to the user its openITCOCKPIT session belongs to
+   * (auth/openitcockpit-session.ts, SECURITY.md): the upgrade's `Cookie` is
+   * replayed to openITCOCKPIT, whose answer names the user.
+   */
+  openitcockpitSession: z.strictObject({
+    /** Check the session on every WebSocket upgrade and `/events` request authenticated by the API key (tokens already bind a user). */
+    enabled: z.boolean().default(false),
+    /** openITCOCKPIT's web server as pushgate reaches it (`https://127.0.0.1`); asked `GET <baseUrl>/angular/push_configuration.json?angular=true`. Never the request's `Host`. */
+    baseUrl: z.string().refine(isHttpBaseUrl, { error: 'expected an http(s) URL without query or fragment, e.g. https://127.0.0.1' }).optional(),
+    /** PEM file of CAs trusted for that server (openITCOCKPIT's self-signed certificate), in addition to Node's. */
+    caFile: z.string().min(1).optional(),
+    /** Name the server's certificate is verified against (and sent as SNI) when `baseUrl` is an address, e.g. `oitc.example.com`. */
+    serverName: z.string().min(1).optional(),
+    /** Time for openITCOCKPIT's whole answer; slower counts as unreachable. */
+    timeoutMs: ms.default(3000),
+    /** How long a logged-in answer is reused for the same cookie. */
+    cacheTtlMs: ms.default(30_000),
+    /** How long a not-logged-in answer (401) is reused for the same cookie. */
+    anonymousCacheTtlMs: ms.default(5000),
+    /** Most cookies cached (by their SHA-256); the oldest entry goes first. */
+    cacheSize: int().min(1).default(10_000),
+    /** openITCOCKPIT unreachable, failing or answering nonsense: `refuse` the handshake (503), or fall back to the API key alone (`key-only`). Logged and counted either way. */
+    onUnavailable: z.enum(['refuse', 'key-only']).default('refuse'),
+    /** User ids that need no session: `pushgate check`'s synthetic user (`--user-id`, default 2147483000), for which openITCOCKPIT has none. Never list a real user. */
+    exemptUserIds: z.array(int().positive()).default([2147483000]),
+  }).prefault({}),
 }).refine((a) => a.mode !== 'token' || a.secrets.length > 0, {
   message: 'auth.mode "token" needs at least one secret in auth.secrets',
   path: ['secrets'],
+}).refine((a) => !a.openitcockpitSession.enabled || a.openitcockpitSession.baseUrl !== undefined, {
+  message: 'auth.openitcockpitSession.enabled needs auth.openitcockpitSession.baseUrl (openITCOCKPIT\'s web server, e.g. https://127.0.0.1)',
+  path: ['openitcockpitSession', 'baseUrl'],
+}).refine((a) => !a.openitcockpitSession.enabled || a.allowedOrigins.length > 0, {
+  // The cookie is the proof of identity: without an Origin check any page the user visits could use it.
+  message: 'auth.openitcockpitSession.enabled needs auth.allowedOrigins (your openITCOCKPIT origin, e.g. https://oitc.example.com): '
+    + 'with the session cookie as proof of identity, a foreign page could otherwise open sockets with it',
+  path: ['allowedOrigins'],
 });
+
+/** An http(s) URL with a host and no query, fragment or credentials. */
+function isHttpBaseUrl(s: string): boolean {
+  try {
+    const u = new URL(s);
+    return (u.protocol === 'https:' || u.protocol === 'http:') && u.host !== '' && u.search === '' && u.hash === ''
+      && u.username === '' && u.password === '';
+  } catch {
+    return false;
+  }
+}
 
 /** Abuse limits (SECURITY.md "Limits"); every refusal is counted in the gateway's stats. */
 export const LimitsSchema = z.strictObject({

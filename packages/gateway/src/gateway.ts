@@ -32,6 +32,8 @@ import { startIcinga, type IcingaService } from './transport/sse/icinga.js';
 import { Heartbeat } from './transport/ws/heartbeat.js';
 import { checkCredential } from './transport/ws/handshake.js';
 import { WsEndpoint } from './transport/ws/endpoint.js';
+import type { LegacyEndpoint } from './transport/ws/legacy.js';
+import type { OpenItcockpitSession } from './auth/openitcockpit-session.js';
 import { Registry } from './transport/ws/registry.js';
 
 /**
@@ -87,6 +89,10 @@ export interface Gateway {
   readonly guard: HandshakeGuard;
   /** The export-status source (`poll()` asks the directory and broadcasts once). */
   readonly exportStatus: ExportStatus;
+  /** The legacy openITCOCKPIT frontend's endpoint. */
+  readonly legacy: LegacyEndpoint;
+  /** Session binding (`auth.openitcockpitSession`), when enabled. */
+  readonly session: OpenItcockpitSession | undefined;
   /**
    * Stop accepting, end SSE streams, close every WebSocket with 1001, let
    * in-flight requests finish (sockets still open after 3/4 of
@@ -193,6 +199,13 @@ async function compose(opts: GatewayOptions, directory: Directory, demoKey: stri
     for (const name of o.named) channelTargets.push(new ChannelTarget(name, o.outbox));
   }
 
+  // Session binding reads its CA file here: a bad one stops the start before anything listens.
+  // Loaded only when enabled: undici is among the slowest imports.
+  const session = config.auth.openitcockpitSession.enabled
+    ? new (await import('./auth/openitcockpit-session.js')).OpenItcockpitSession(config.auth.openitcockpitSession, logger)
+    : undefined;
+  if (session) teardown.add(() => session.close());
+
   // SSE endpoints.
   const now = (): number => Math.floor(Date.now() / 1000);
   const events = config.events.enabled
@@ -207,6 +220,7 @@ async function compose(opts: GatewayOptions, directory: Directory, demoKey: stri
       maxStreamsPerBrowser: config.events.maxStreamsPerBrowser,
       maxBufferedBytes: config.events.maxBufferedBytes,
       replay: config.events.replay,
+      session,
     })
     : undefined;
   if (events) teardown.add(() => events.close());
@@ -247,14 +261,14 @@ async function compose(opts: GatewayOptions, directory: Directory, demoKey: stri
 
   // Transports and sources.
   const ws = new WsEndpoint({
-    config, directory, logger, stats, registry, replay, guard, bus, closing,
+    config, directory, logger, stats, registry, replay, guard, bus, session, closing,
     onTest: (userId, title, icon) => {
       pipeline.accept(testNotification(userId, title, icon, bus.ids.next())).catch((err: unknown) => log.error({ err, user: userId }, 'test notification failed'));
     },
   });
   const message = new MessageSource({ config, directory, logger, stats, guard, pipeline, ids: bus.ids, closing });
   const metrics = config.metrics.enabled
-    ? new GatewayMetrics({ directory, registry, stats, bus, pipeline, journal, replay, outbox: outbox?.outbox, events, icinga })
+    ? new GatewayMetrics({ directory, registry, stats, bus, pipeline, journal, replay, outbox: outbox?.outbox, events, icinga, legacy: ws.legacy, session })
     : undefined;
   const status = new StatusEndpoint({ registry, stats, bus, outbox: outbox?.outbox });
   const routes: HttpRoute[] = [
@@ -334,6 +348,8 @@ async function compose(opts: GatewayOptions, directory: Directory, demoKey: stri
     metrics,
     guard,
     exportStatus,
+    legacy: ws.legacy,
+    session,
     close() {
       closed ??= shutdown();
       return closed;

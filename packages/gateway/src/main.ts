@@ -16,6 +16,7 @@ const REDACT = [
   'token', '*.token', 'password', '*.password', 'secret', '*.secret', 'secrets', '*.secrets', '*.*.secrets',
   'req.headers.authorization', 'req.headers["x-api-key"]', 'req.headers["sec-websocket-protocol"]',
   'headers.authorization', 'headers["x-api-key"]', 'headers["sec-websocket-protocol"]',
+  'cookie', '*.cookie', 'req.headers.cookie', 'headers.cookie',
 ];
 
 function rootLogger(config: Config, base?: Record<string, unknown>): Logger {

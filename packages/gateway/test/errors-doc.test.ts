@@ -3,6 +3,7 @@ import { RelayErrorCodes, RetiredRelayErrorCodes } from '@pushgate/relay';
 import t from 'tap';
 import { Refusals, refusalText, type CloseRefusal, type HttpRefusal } from '../src/transport/refusals.js';
 import { CloseCodes } from '../src/transport/ws/connection.js';
+import { LegacyCloseCodes } from '../src/transport/ws/legacy.js';
 import { GatewayErrorCodes } from '../src/errors.js';
 
 const DOC = new URL('../../../docs/errors.md', import.meta.url);
@@ -49,7 +50,7 @@ t.test('retired codes are listed as retired and none is a live code again', asyn
 t.test('every WebSocket close code the gateway uses is documented', async (t) => {
   const doc = await readFile(DOC, 'utf8');
   const rows = [...section(doc, 'WebSocket close codes').matchAll(/^\| (\d{4}) \|/gm)].map((m) => Number(m[1]));
-  for (const [name, code] of Object.entries(CloseCodes)) t.ok(rows.includes(code), `${name} (${code})`);
+  for (const [name, code] of Object.entries({ ...CloseCodes, ...LegacyCloseCodes })) t.ok(rows.includes(code), `${name} (${code})`);
 });
 
 /** A refusal's text as docs/errors.md shows it: a code span with `\n` for newlines, `(empty)` for none. */
@@ -80,7 +81,7 @@ t.test('docs/errors.md lists every refusal of transport/refusals.ts with its sta
 
 t.test('the close codes of the refusal table are the ones the connection uses', async (t) => {
   const table = Object.values(Refusals).flatMap((r) => ('close' in r ? [r.close] : [])).sort();
-  t.same(Object.values(CloseCodes).sort(), table);
+  t.same(Object.values({ ...CloseCodes, ...LegacyCloseCodes }).sort(), table);
 });
 
 t.test('refusal codes are unique, GW_REFUSE_ for HTTP and GW_CLOSE_ for closes, and templates fill their detail', async (t) => {

@@ -1,5 +1,6 @@
 /**
- * Property tests (fast-check): random and mutated client frames, `/message`
+ * Property tests (fast-check): random and mutated client frames (both
+ * frontend generations), `/message`
  * bodies, handshake headers, tokens and config objects. The invariant is
  * always a clear answer, no crash, no unhandled rejection and no state
  * change. `FUZZ_RUNS` (scripts/fuzz) raises the number of cases per property.
@@ -17,6 +18,7 @@ import {
   TEST_API_KEY, testDirectoryData, tryHandshake, type TestClient,
 } from './helpers.js';
 import { subscribe } from './sse-client.js';
+import { openRegisteredLegacy, type LegacyClient } from './legacy-client.js';
 
 const RUNS = Number(process.env.FUZZ_RUNS ?? '') || 100;
 const SECRET = 'fuzz-secret-0123456789abcdef0123456789';
@@ -51,6 +53,37 @@ async function pong(client: TestClient): Promise<void> {
     if (f.type === 'KeepAlive' && f.message === 'Pong') return;
   }
 }
+
+t.test('random and mutated legacy frames are answered, ignored or closed with 4003/4004, and never route the socket as another user', async (t) => {
+  const gw = await startTestGateway({ config: { limits: { maxFailedHandshakesPerIp: 0 } } });
+  t.teardown(() => gw.close());
+  const PONG = '{"type":"keepAlive","message":"Pong","data":[]}';
+  const legacyText = fc.record({
+    task: fc.oneof(fc.constantFrom('register', 'keepAlive', 'testMessage'), fc.string()),
+    key: fc.oneof(fc.constant(TEST_API_KEY), fc.string(), fc.jsonValue()),
+    uuid: fc.oneof(fc.constant('@uuid@'), fc.string(), fc.jsonValue()),
+    data: fc.oneof(fc.constant({ userId: 1, browserUuid: 'b' }), fc.record({ userId: fc.jsonValue(), browserUuid: fc.jsonValue() }), fc.jsonValue()),
+  }, { requiredKeys: [] }).map((v) => JSON.stringify(v));
+  let c: LegacyClient = await openRegisteredLegacy(gw, 1, 'b');
+  t.teardown(() => c.close());
+  await fc.assert(fc.asyncProperty(fc.oneof(jsonText, legacyText, mutated(legacyText)), async (frame) => {
+    c.client.send(frame.replaceAll('@uuid@', c.uuid));
+    c.keepAlive();
+    const outcome = await Promise.race([
+      (async () => { for (;;) if ((await c.client.next()) === PONG) return 'open' as const; })(),
+      c.client.closed.then((cl) => cl.code),
+    ]);
+    if (outcome !== 'open') {
+      if (outcome !== 4003 && outcome !== 4004) return false;
+      c = await openRegisteredLegacy(gw, 1, 'b');
+    }
+    // Only user 1, browser b, ever: no frame re-routes the socket.
+    return [...gw.registry.all()].every((conn) => conn.userId === 1 && conn.browserUuid === 'b');
+  }), options);
+  t.equal(gw.stats.handshakesRejected['500'], undefined);
+  t.equal((await httpRequest(`${gw.url}/healthz`)).status, 200);
+  t.same(unhandled, []);
+});
 
 t.test('random and mutated client frames get an answer or nothing, and the connection stays open', async (t) => {
   const gw = await startTestGateway();

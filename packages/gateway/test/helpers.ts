@@ -283,16 +283,18 @@ export function hostMessage(extra: Record<string, unknown> = {}): Record<string,
 }
 
 /**
- * Attempt a WebSocket handshake with raw headers and return the HTTP answer
- * (status and body) the server gave instead of upgrading, or status 101.
+ * Attempt a WebSocket handshake with raw headers (`extraHeaders`: Cookie,
+ * Origin, Host...) and return the HTTP answer (status and body) the server
+ * gave instead of upgrading, or status 101.
  */
-export function tryHandshake(gw: Gateway, path: string, protocolHeader?: string): Promise<HttpAnswer> {
+export function tryHandshake(gw: Gateway, path: string, protocolHeader?: string, extraHeaders: Record<string, string> = {}): Promise<HttpAnswer> {
   return new Promise((resolve, reject) => {
     const headers: Record<string, string> = {
       Connection: 'Upgrade',
       Upgrade: 'websocket',
       'Sec-WebSocket-Version': '13',
       'Sec-WebSocket-Key': 'dGhlIHNhbXBsZSBub25jZQ==',
+      ...extraHeaders,
     };
     if (protocolHeader !== undefined) headers['Sec-WebSocket-Protocol'] = protocolHeader;
     const req = request(`${gw.url}${path}`, { headers, timeout: WAIT_MS });

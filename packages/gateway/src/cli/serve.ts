@@ -63,6 +63,13 @@ export async function serveCommand(config: Config, configPath: string | undefine
   if (config.auth.allowedOrigins.length === 0) {
     logger.warn('auth.allowedOrigins is empty: WebSockets, /events and the Icinga SSE endpoint accept any Origin (cross-site WebSocket hijacking is possible); list your frontend origins');
   }
+  const session = config.auth.openitcockpitSession;
+  if (session.enabled && session.onUnavailable === 'key-only') {
+    logger.warn('auth.openitcockpitSession.onUnavailable is key-only: while openITCOCKPIT cannot be asked, browsers are accepted on the API key alone (any logged-in user may subscribe as any other)');
+  }
+  if (!session.enabled && config.auth.mode !== 'token') {
+    logger.info('auth.openitcockpitSession is off: a logged-in openITCOCKPIT user holding the shared API key may subscribe as any userId (SECURITY.md)');
+  }
   if (config.message.allowUnauthenticatedLoopback) {
     logger.warn('message.allowUnauthenticatedLoopback is on: loopback peers may POST /message without an API key');
   }

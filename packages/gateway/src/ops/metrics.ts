@@ -61,6 +61,10 @@ export interface MetricsSources {
   replay: ReplayLog;
   /** The durable outbox (mobile push and the named channels), when anything durable is configured. */
   outbox?: OutboxSource | undefined;
+  /** The legacy frontend's endpoint (its unregistered sockets). */
+  legacy?: { readonly unregistered: number } | undefined;
+  /** Session binding, when enabled. */
+  session?: { readonly stats: { readonly checks: Readonly<Record<string, number>>; readonly requests: Readonly<Record<string, number>>; readonly cacheHits: number }; readonly cacheSize: number } | undefined;
   /** pushgate's own `/events` SSE endpoint (`dropped`: streams closed by the server, by reason). */
   events?: { readonly hub: SseHubSource; readonly dropped?: Readonly<Record<string, number>> } | undefined;
   /** The Icinga desktop-notification endpoint. */
@@ -144,6 +148,30 @@ export class GatewayMetrics {
         this.reset();
         for (const [status, n] of Object.entries(sources.stats.messages)) this.inc({ outcome: messageOutcome(status), status }, n);
       },
+    });
+    new Counter({
+      name: 'pushgate_legacy_registers_total', help: 'Legacy openITCOCKPIT frontend sockets whose register was accepted (refusals: pushgate_closes_total reasons register-*, session-mismatch).', registers,
+      collect() { this.reset(); this.inc(sources.stats.legacyRegistered); },
+    });
+    new Gauge({
+      name: 'pushgate_legacy_unregistered', help: 'Legacy sockets open and still waiting for their register (bounded by websocket.legacy.maxUnregistered).', registers,
+      collect() { this.set(sources.legacy?.unregistered ?? 0); },
+    });
+    new Counter({
+      name: 'pushgate_session_checks_total', help: 'openITCOCKPIT session checks (auth.openitcockpitSession) by result (match, exempt, other-user, not-logged-in, unavailable-refused, unavailable-key-only).', labelNames: ['result'], registers,
+      collect() { this.reset(); const s = sources.session; if (s) fromRecord(this, 'result', s.stats.checks); },
+    });
+    new Counter({
+      name: 'pushgate_session_requests_total', help: 'Requests to openITCOCKPIT for a session, by answer (user, anonymous, unavailable); cache hits are not requests.', labelNames: ['answer'], registers,
+      collect() { this.reset(); const s = sources.session; if (s) fromRecord(this, 'answer', s.stats.requests); },
+    });
+    new Counter({
+      name: 'pushgate_session_cache_hits_total', help: 'Session checks answered from the cache.', registers,
+      collect() { this.reset(); const s = sources.session; if (s) this.inc(s.stats.cacheHits); },
+    });
+    new Gauge({
+      name: 'pushgate_session_cache_entries', help: 'Cookies cached by session binding (bounded by auth.openitcockpitSession.cacheSize).', registers,
+      collect() { this.set(sources.session?.cacheSize ?? 0); },
     });
     new Counter({
       name: 'pushgate_frames_sent_total', help: 'Server frames written to WebSockets (one per routed socket).', registers,

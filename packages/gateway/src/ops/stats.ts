@@ -8,7 +8,10 @@ export interface GatewayStats {
   connectionsOpened: number;
   /** Handshakes answered with an HTTP error, by status (`"401"`, `"503"`). */
   handshakesRejected: Record<string, number>;
-  /** Closed connections by reason (`client`, `pong-timeout`, `slow-consumer`, `write-timeout`, `too-big`, `protocol-error`, `shutdown`, `token-expired`). */
+  /**
+   * Closed connections by reason (`client`, `pong-timeout`, `slow-consumer`, `write-timeout`, `too-big`, `protocol-error`, `shutdown`, `token-expired`;
+   * legacy sockets also `register-timeout`, `register-unauthorized`, `register-invalid`, `session-mismatch`, `session-unavailable`, `user-connections`, `directory-unavailable`).
+   */
   closes: Record<string, number>;
   /** `/message` answers by status code (`"200"`, `"202"`, `"400"`, ...). */
   messages: Record<string, number>;
@@ -21,11 +24,13 @@ export interface GatewayStats {
    * `origin` (403), `user-connections`, `ip-connections`, `failed-handshakes` (429).
    */
   limitRefusals: Record<string, number>;
+  /** Legacy sockets (transport/ws/legacy.ts) whose `register` was accepted. */
+  legacyRegistered: number;
 }
 
 /** Fresh zeroed counters. */
 export function createStats(): GatewayStats {
-  return { connectionsOpened: 0, handshakesRejected: {}, closes: {}, messages: {}, framesSent: 0, clientErrors: 0, limitRefusals: {} };
+  return { connectionsOpened: 0, handshakesRejected: {}, closes: {}, messages: {}, framesSent: 0, clientErrors: 0, limitRefusals: {}, legacyRegistered: 0 };
 }
 
 /** Add one to `counts[key]`. */

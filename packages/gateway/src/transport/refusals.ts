@@ -57,6 +57,10 @@ export const Refusals = {
   GW_REFUSE_TOO_MANY_FAILED_HANDSHAKES: { status: 429, text: 'Too many failed handshakes', when: 'a WebSocket handshake from an address with `limits.maxFailedHandshakesPerIp` failed (401/403) handshakes within `limits.failedHandshakeWindowMs` (`failed-handshakes`)' },
   GW_REFUSE_ORIGIN: { status: 403, text: 'Origin not allowed', when: 'a WebSocket handshake whose `Origin` is not in `auth.allowedOrigins` (`origin`)' },
   GW_REFUSE_USER_CONNECTIONS: { status: 429, text: 'Too many connections for this user', when: 'a WebSocket handshake when the user already has `limits.maxConnectionsPerUser` open connections (`user-connections`)' },
+  GW_REFUSE_SESSION_NOT_LOGGED_IN: { status: 401, text: 'Unauthorized', when: 'with `auth.openitcockpitSession`: a WebSocket handshake with the API key whose `Cookie` carries no logged-in openITCOCKPIT session (`pushgate_session_checks_total{result="not-logged-in"}`)' },
+  GW_REFUSE_SESSION_OTHER_USER: { status: 403, text: 'Forbidden', when: 'with `auth.openitcockpitSession`: a WebSocket handshake whose `userId` is not the user of the `Cookie`\'s openITCOCKPIT session (logged as a warning; `result="other-user"`)' },
+  GW_REFUSE_SESSION_UNAVAILABLE: { status: 503, text: 'Session check unavailable', when: 'with `auth.openitcockpitSession` and `onUnavailable: refuse`: a WebSocket handshake while openITCOCKPIT cannot be asked whose session it is (`result="unavailable-refused"`)' },
+  GW_REFUSE_LEGACY_UNREGISTERED: { status: 429, text: 'Too many unregistered connections', when: 'a legacy-frontend WebSocket (no `Sec-WebSocket-Protocol`) while `websocket.legacy.maxUnregistered` legacy sockets wait for their register (`legacy-unregistered`)' },
   GW_REFUSE_IP_CONNECTIONS: { status: 429, text: 'Too many connections from this address', when: 'a WebSocket handshake when the peer address already has `limits.maxConnectionsPerIp` open connections (`ip-connections`)' },
 
   // ---- GET /events (docs/protocol/extensions.md) ----
@@ -67,6 +71,9 @@ export const Refusals = {
   GW_REFUSE_EVENTS_BROWSER_UUID: { status: 400, text: 'Bad Request: browserUuid is missing or empty\n', when: '`/events` without a `browserUuid`' },
   GW_REFUSE_EVENTS_UNAUTHORIZED: { status: 401, text: 'Unauthorized\n', headers: { 'WWW-Authenticate': 'Bearer' }, when: '`/events` without a valid key or token (a token must name the query\'s `userId`)' },
   GW_REFUSE_SSE_DIRECTORY_UNAVAILABLE: { status: 503, text: 'Service Unavailable: directory unavailable\n', headers: { 'Retry-After': '3' }, when: '`/events` or an Icinga subscription while the directory (the Icinga database) cannot answer' },
+  GW_REFUSE_EVENTS_SESSION_NOT_LOGGED_IN: { status: 401, text: 'Unauthorized\n', when: 'with `auth.openitcockpitSession`: `/events` with the API key whose `Cookie` carries no logged-in openITCOCKPIT session' },
+  GW_REFUSE_EVENTS_SESSION_OTHER_USER: { status: 403, text: 'Forbidden\n', when: 'with `auth.openitcockpitSession`: `/events` whose `userId` is not the user of the `Cookie`\'s session' },
+  GW_REFUSE_EVENTS_SESSION_UNAVAILABLE: { status: 503, text: 'Session check unavailable\n', headers: { 'Retry-After': '3' }, when: 'with `auth.openitcockpitSession` and `onUnavailable: refuse`: `/events` while openITCOCKPIT cannot be asked' },
   GW_REFUSE_EVENTS_STREAM_LIMIT: { status: 204, text: '', when: '`/events` when the (user, browserUuid) already has `events.maxStreamsPerBrowser` streams: EventSource stops reconnecting' },
 
   // ---- Icinga subscriptions (docs/protocol/icinga-sse.md) ----
@@ -81,6 +88,14 @@ export const Refusals = {
   GW_CLOSE_TOO_BIG: { close: 1009, text: '', when: 'a client frame was larger than `websocket.maxPayloadBytes` (8192 bytes by default); ws sends it' },
   GW_CLOSE_SLOW_CONSUMER: { close: 4000, text: 'send buffer over limit', when: 'the gateway stopped writing to a slow client: its send buffer was above `websocket.maxBufferedBytes` (1 MiB by default); when even the close frame cannot be flushed the socket is cut and the client sees 1006' },
   GW_CLOSE_WRITE_TIMEOUT: { close: 4001, text: 'write timeout', when: 'a write to the client was not flushed within `websocket.writeTimeoutMs` (10 s by default); cut (1006 at the client) when the close frame cannot be flushed either' },
+  GW_CLOSE_INTERNAL: { close: 1011, text: 'internal error', when: 'a bug while handling a client frame (logged with the error)' },
+  GW_CLOSE_LEGACY_REGISTER_TIMEOUT: { close: 4002, text: 'register timeout', when: 'legacy-frontend socket (docs/protocol/openitcockpit-legacy.md): no valid `register` within `websocket.legacy.registerTimeoutMs` (10 s by default)' },
+  GW_CLOSE_LEGACY_UNAUTHORIZED: { close: 4003, text: 'key not accepted', when: 'legacy socket: the `key` of a `register` is not accepted (wrong API key, a token that is forged, expired, for another userId or of the intake scope, a key `auth.mode` refuses), or a later frame carries another key than its `register` (the PHP server closed with 1000)' },
+  GW_CLOSE_LEGACY_INVALID_REGISTER: { close: 4004, text: '{detail}', when: 'legacy socket: a `register` without a userId (integer > 0 or a string of digits) or a non-empty `browserUuid`, with another socket\'s `uuid`, a second `register` as another user or browser, or more than 8 frames before registering; the reason names which' },
+  GW_CLOSE_LEGACY_SESSION: { close: 4005, text: '{detail}', when: 'legacy socket with `auth.openitcockpitSession`: the `register` names another user than the session of the upgrade\'s Cookie (`session belongs to another user`, logged as a warning) or the Cookie carries no logged-in session (`no logged-in openITCOCKPIT session`)' },
+  GW_CLOSE_LEGACY_USER_CONNECTIONS: { close: 4006, text: 'too many connections for this user', when: 'legacy socket: the user already has `limits.maxConnectionsPerUser` open connections (both generations count)' },
+  GW_CLOSE_LEGACY_DIRECTORY_UNAVAILABLE: { close: 4007, text: 'directory unavailable', when: 'legacy socket: the directory could not verify the key (database down)' },
+  GW_CLOSE_LEGACY_SESSION_UNAVAILABLE: { close: 4008, text: 'session check unavailable', when: 'legacy socket with `auth.openitcockpitSession` and `onUnavailable: refuse`: openITCOCKPIT could not be asked whose session it is (unreachable, TLS not trusted, slower than `timeoutMs`, a status other than 200/401/403, no `user.id`)' },
   GW_CLOSE_TOKEN_EXPIRED: { close: 4401, text: 'token expired, fetch a new one', when: 'the signed token the connection authenticated with expired: fetch a new token, then reconnect; checked by the heartbeat sweep, so the close comes at most a quarter of the shortest `websocket.*Ms` interval late' },
 } as const satisfies Record<string, HttpRefusal | CloseRefusal>;
 

@@ -1,5 +1,6 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { Logger } from 'pino';
+import type { SessionVerdict } from '../../auth/openitcockpit-session.js';
 import { GatewayError } from '../../errors.js';
 import { answerRefusal } from '../refusals.js';
 import { originAllowed, queryOf, tokenUserMismatch, type CredentialResult } from '../ws/handshake.js';
@@ -47,6 +48,12 @@ export interface PushSseOptions {
   replay?: { maxEvents: number; maxAgeMs: number };
   /** Clock in ms (default `Date.now`). */
   now?: () => number;
+  /**
+   * Session binding (`auth.openitcockpitSession`): a stream opened with the
+   * API key must carry the Cookie of that user's openITCOCKPIT session.
+   * Tokens bind the user themselves.
+   */
+  session?: { check(cookie: string | undefined, userId: number): Promise<SessionVerdict> } | undefined;
 }
 
 /** The API key of a request: `Authorization: Bearer <key>`, else `X-Api-Key`; `undefined` when absent. */
@@ -133,16 +140,25 @@ export class PushSse {
     if (browserUuid === '') return answerRefusal(res, 'GW_REFUSE_EVENTS_BROWSER_UUID');
     const key = apiKeyOf(req);
     if (key === undefined) return answerRefusal(res, 'GW_REFUSE_EVENTS_UNAUTHORIZED');
+    let byToken = false;
     if (this.o.authenticate) {
       const cred = await this.o.authenticate(key);
       if (!cred.ok && cred.refusal === 'GW_REFUSE_DIRECTORY_UNAVAILABLE') return answerRefusal(res, 'GW_REFUSE_SSE_DIRECTORY_UNAVAILABLE');
       if (!cred.ok || tokenUserMismatch(cred, userId) !== undefined) return answerRefusal(res, 'GW_REFUSE_EVENTS_UNAUTHORIZED');
+      byToken = cred.token !== undefined;
     } else try {
       if (!(await this.o.verifyApiKey(key))) return answerRefusal(res, 'GW_REFUSE_EVENTS_UNAUTHORIZED');
     } catch (err) {
       if (!(err instanceof GatewayError && err.code === 'GW_ERR_DIRECTORY_UNAVAILABLE')) throw err;
       this.o.logger.warn({ err }, 'sse: cannot verify API key, directory unavailable');
       return answerRefusal(res, 'GW_REFUSE_SSE_DIRECTORY_UNAVAILABLE');
+    }
+    const session = this.o.session;
+    if (session !== undefined && !byToken) {
+      const v = await session.check(req.headers.cookie, userId);
+      if (!v.ok) {
+        return answerRefusal(res, v.status === 403 ? 'GW_REFUSE_EVENTS_SESSION_OTHER_USER' : v.status === 401 ? 'GW_REFUSE_EVENTS_SESSION_NOT_LOGGED_IN' : 'GW_REFUSE_EVENTS_SESSION_UNAVAILABLE');
+      }
     }
     if (req.socket.destroyed || res.destroyed) return;
     const stream = this.hub.open(res, String(userId), browserUuid, parseLastEventId(req.headers['last-event-id']));

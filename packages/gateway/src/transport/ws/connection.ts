@@ -16,6 +16,8 @@ export const CloseCodes = {
   writeTimeout: closeCode('GW_CLOSE_WRITE_TIMEOUT'),
   /** The signed token that authenticated the connection expired: fetch a new one, then reconnect. */
   tokenExpired: closeCode('GW_CLOSE_TOKEN_EXPIRED'),
+  /** Handling a client frame failed (a bug; logged). */
+  internal: closeCode('GW_CLOSE_INTERNAL'),
 } as const;
 
 /** Monotonic order of opens and client activity; ties cannot happen, unlike `Date.now()`. */
@@ -180,8 +182,16 @@ export class Connection extends WebSocket {
 
 /** Attach the shared listeners (no closure per connection) to a connection ws just upgraded. */
 export function listen(conn: Connection, host: ConnectionHost): void {
-  conn.host = host;
   conn.on('message', shared(onMessage));
+  attachLifecycle(conn, host);
+}
+
+/**
+ * The liveness and close bookkeeping every connection shares (pong, close,
+ * error), for a connection whose frames another module reads (legacy.ts).
+ */
+export function attachLifecycle(conn: Connection, host: ConnectionHost): void {
+  conn.host = host;
   conn.on('pong', shared(onPong));
   conn.on('close', shared(onClose));
   conn.on('error', shared(onError));

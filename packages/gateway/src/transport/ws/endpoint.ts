@@ -5,6 +5,7 @@ import { envelope, ServerMessageType, Texts } from '@pushgate/protocol';
 import type { Logger } from 'pino';
 import { WebSocketServer } from 'ws';
 import type { HandshakeGuard } from '../../auth/guard.js';
+import type { OpenItcockpitSession } from '../../auth/openitcockpit-session.js';
 import type { Bus } from '../../cluster/bus.js';
 import type { Config } from '../../config.js';
 import type { Directory } from '../../directory/directory.js';
@@ -13,7 +14,9 @@ import { parseSince, type ReplayLog } from '../../pipeline/replay.js';
 import { refusalStatus, refusalText, type FixedHttpRefusalCode } from '../refusals.js';
 import { CloseCodes, Connection, listen, nextSequence, type ConnectionHost } from './connection.js';
 import { authenticate, originAllowed, refuseUpgrade, selectProtocol } from './handshake.js';
+import { LegacyEndpoint } from './legacy.js';
 import type { Registry } from './registry.js';
+import { sessionGate } from './session-gate.js';
 
 /** Options of {@link WsEndpoint}. */
 export interface WsEndpointOptions {
@@ -27,6 +30,8 @@ export interface WsEndpointOptions {
   guard: HandshakeGuard;
   /** The per-user connection limit counts other nodes' connections too. */
   bus: Bus;
+  /** Session binding (`auth.openitcockpitSession`), when enabled. */
+  session: OpenItcockpitSession | undefined;
   /** A client's `TestPushNotification`: the composition root hands it to the pipeline. */
   onTest: (userId: number, title: string, icon: string) => void;
   /** True once the gateway is shutting down. */
@@ -48,6 +53,8 @@ export class WsEndpoint implements ConnectionHost {
   readonly logger: Logger;
   readonly #o: WsEndpointOptions;
   readonly #wss: WebSocketServer;
+  /** The legacy frontend generation's sockets (transport/ws/legacy.ts), on the same port. */
+  readonly legacy: LegacyEndpoint;
   /** Last `exportRunning()` answer (this node's or another's); sent to new connections. */
   #exportRunning: boolean | undefined;
 
@@ -65,6 +72,7 @@ export class WsEndpoint implements ConnectionHost {
       handleProtocols: selectProtocol,
       WebSocket: Connection,
     });
+    this.legacy = new LegacyEndpoint({ ...opts, host: this });
   }
 
   /** An upgrade for the WebSocket endpoint (the HTTP server already refused it while closing or on a plain route). */
@@ -82,6 +90,8 @@ export class WsEndpoint implements ConnectionHost {
       guard.recordFailure(ip, Date.now());
       return refuse('GW_REFUSE_ORIGIN', 'origin');
     }
+    // The legacy frontend: a plain WebSocket that authenticates later, in its register (legacy.ts).
+    if (this.legacy.accepts(req)) return this.legacy.upgrade(req, socket, head, ip);
     authenticate(req, directory, config.auth).then(async (result) => {
       if (!result.ok) {
         if (result.refusal === 'GW_REFUSE_UNAUTHORIZED') guard.recordFailure(ip, Date.now());
@@ -90,6 +100,8 @@ export class WsEndpoint implements ConnectionHost {
         refuseUpgrade(socket, result.refusal);
         return;
       }
+      // auth.openitcockpitSession: an API key must come with the session of the same user (a token binds the user itself).
+      if (result.tokenExpiresAt === undefined && !(await sessionGate(this.#o, req, socket, ip, result.userId))) return;
       if (this.#o.closing()) return refuseUpgrade(socket, 'GW_REFUSE_SHUTTING_DOWN');
       const perUser = config.limits.maxConnectionsPerUser;
       if (perUser !== 0) {
@@ -163,19 +175,20 @@ export class WsEndpoint implements ConnectionHost {
     this.#o.registry.broadcast(Buffer.from(envelope(ServerMessageType.ExportStatus, '', running)));
   }
 
-  /** Close every connection with 1001; resolves once all are closed. */
+  /** Close every connection (legacy sockets still waiting for their register too) with 1001; resolves once all are closed. */
   closeAll(): Promise<void> {
     const sockets = [...this.#o.registry.all()];
-    return Promise.all(sockets.map((c) => new Promise<void>((resolve) => {
+    return Promise.all([...sockets.map((c) => new Promise<void>((resolve) => {
       if (c.readyState === Connection.CLOSED) return resolve();
       c.once('close', () => resolve());
       c.closeFor('shutdown', CloseCodes.goingAway, refusalText('GW_CLOSE_GOING_AWAY'));
-    }))).then(() => undefined);
+    })), this.legacy.close()]).then(() => undefined);
   }
 
   /** Tear down every connection at once (the shutdown deadline passed). */
   terminateAll(): void {
     for (const c of this.#o.registry.all()) c.terminate();
+    this.legacy.terminate();
   }
 
   /** Stop the ws server (no connection is left by then). */
