@@ -25,6 +25,7 @@ const { parse: parseYaml, stringify: stringifyYaml } = createRequire(`${ROOT}pac
 const SOURCES = [
   { src: `${ROOT}packages/gateway/src/config.ts`, dist: `${ROOT}packages/gateway/dist/config.js` },
   { src: `${ROOT}packages/relay/src/channels-config-schema.ts`, dist: `${ROOT}packages/relay/dist/channels-config-schema.js` },
+  { src: `${ROOT}packages/gateway/src/engines/config.ts`, dist: `${ROOT}packages/gateway/dist/engines/config.js` },
 ];
 /** Placeholder path segments for the keys of user-named maps, by the map's path. */
 const MAP_KEYS = { 'notifications.channels': '<name>', 'notifications.hosts': '<host>', 'notifications.users': '<user>' };

@@ -2,6 +2,7 @@ import { readFile } from 'node:fs/promises';
 import { NotificationsSchema } from '@pushgate/relay/config';
 import { parse as parseYaml, YAMLParseError } from 'yaml';
 import { z } from 'zod';
+import { EngineSchema } from './engines/config.js';
 import { GatewayError } from './errors.js';
 
 /**
@@ -237,6 +238,12 @@ export const AuthSchema = z.strictObject({
   mode: z.enum(['shared-key', 'token', 'both']).default('both'),
   /** HMAC secrets for tokens, >= 32 characters each; the first mints, all verify (rotation). Never logged. */
   secrets: z.array(z.string().min(32, { error: 'a token secret needs at least 32 characters' })).default([]),
+  /**
+   * Keys of the admin scope, >= 32 characters each: they read the trail
+   * (`GET /trail`, `pushgate history`) as `Authorization: Bearer <key>`.
+   * Empty (default): the trail endpoints refuse every request. Never logged.
+   */
+  adminKeys: z.array(z.string().regex(/^[\x21-\x7e]+$/, { error: 'admin keys are printable ASCII without spaces' }).min(32, { error: 'an admin key needs at least 32 characters' })).default([]),
   /** Origins allowed to open WebSockets and `/events` streams (`https://oitc.example.com`); empty = any (warned at startup). */
   allowedOrigins: z.array(z.string().min(1)).default([]),
   /**
@@ -370,6 +377,44 @@ export const StateSchema = z.strictObject({
   }).prefault({}),
 });
 
+/**
+ * Acknowledge from the notification (docs/acknowledge.md): notifications of
+ * a problem carry a signed single-use action token, and `POST /acknowledge`
+ * acknowledges the problem in the monitoring engine. Absent (default): no
+ * token is minted and `/acknowledge` answers 404. Needs `auth.secrets` (the
+ * tokens are signed with them).
+ */
+export const AcknowledgeSchema = z.strictObject({
+  /** The monitoring engine acknowledgements are sent to. */
+  engine: EngineSchema,
+  /** Lifetime of an action token from the moment its notification is sent, seconds. */
+  tokenTtlSeconds: int().min(60).max(30 * 86_400).default(86_400),
+  /** Used token ids remembered (per process) until their tokens expire; when full, further tokens are refused. */
+  maxUsedTokens: int().min(1).default(100_000),
+  /** The acknowledgement's comment in the engine. */
+  comment: z.string().min(1).max(512).default('Acknowledged from a pushgate notification'),
+  /** Keep the acknowledgement until the object is OK/UP again (not only until its next state change). */
+  sticky: z.boolean().default(true),
+  /** Let the engine send ACKNOWLEDGEMENT notifications to the object's contacts (they replace the PROBLEM on screen). */
+  notify: z.boolean().default(true),
+  /** Keep the comment after the acknowledgement ends. */
+  persistent: z.boolean().default(false),
+});
+
+/** The trail of each notification (docs/trail.md): events under `<state.dir>/trail/`, bounded by age and size. */
+export const TrailSchema = z.strictObject({
+  /** Record the trail. Off: nothing is written, receipts are not counted, `/trail` answers 404. */
+  enabled: z.boolean().default(true),
+  /** Trail segments older than this are deleted. */
+  maxAgeMs: ms.default(7 * 86_400_000),
+  /** Trail segments beyond this many bytes in total are deleted, oldest first. */
+  maxBytes: int().min(1024 * 1024).default(64 * 1024 * 1024),
+  /** A trail segment is closed at this size and a new one begun. */
+  segmentBytes: int().min(64 * 1024).default(4 * 1024 * 1024),
+  /** Recent notifications remembered in memory (receipts counted once per device, times to shown and to acknowledgement). */
+  maxNotifications: int().min(100).default(50_000),
+});
+
 export const LogSchema = z.strictObject({
   level: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
 });
@@ -387,6 +432,10 @@ export const ConfigSchema = z.strictObject({
   auth: AuthSchema.prefault({}),
   limits: LimitsSchema.prefault({}),
   state: StateSchema.prefault({}),
+  /** Acknowledge from the notification through a monitoring engine (docs/acknowledge.md); absent: off. */
+  acknowledge: AcknowledgeSchema.optional(),
+  /** The trail of each notification (docs/trail.md). */
+  trail: TrailSchema.prefault({}),
   /** How gateway processes share notifications and state (docs/scale-out.md); default one process. */
   bus: BusSchema.default({ type: 'local' }),
   // The relay's schema (docs: its TSDoc), from `@pushgate/relay/config`: schemas only, so parsing
@@ -397,6 +446,9 @@ export const ConfigSchema = z.strictObject({
   demo: z.strictObject({ enabled: z.boolean().default(false) }).prefault({}),
   /** Graceful shutdown budget before sockets are torn down. */
   shutdownTimeoutMs: ms.default(8000),
+}).refine((c) => c.acknowledge === undefined || c.auth.secrets.length > 0, {
+  message: 'acknowledge needs at least one secret in auth.secrets: the action tokens of the Acknowledge buttons are signed with it',
+  path: ['acknowledge'],
 });
 
 export type Config = z.output<typeof ConfigSchema>;

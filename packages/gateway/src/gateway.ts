@@ -1,5 +1,9 @@
 import { join, resolve } from 'node:path';
 import type { Logger } from 'pino';
+import { AcknowledgeActions } from './acknowledge/actions.js';
+import { AcknowledgeEndpoint, type Acknowledged } from './acknowledge/endpoint.js';
+import { ActionTokens } from './auth/action-token.js';
+import { MemoryUsedTokens } from './auth/used-tokens.js';
 import { HandshakeGuard } from './auth/guard.js';
 import type { Bus } from './cluster/bus.js';
 import type { IdClock } from './cluster/ids.js';
@@ -35,6 +39,14 @@ import { WsEndpoint } from './transport/ws/endpoint.js';
 import type { LegacyEndpoint } from './transport/ws/legacy.js';
 import type { OpenItcockpitSession } from './auth/openitcockpit-session.js';
 import { Registry } from './transport/ws/registry.js';
+import { openEngine } from './engines/open.js';
+import { receiptsRoute } from './receipts/http.js';
+import { Receipts, type CountedReceipt } from './receipts/receipts.js';
+import { trailRoutes } from './trail/routes.js';
+import { TrailStore } from './trail/store.js';
+import { Trail } from './trail/trail.js';
+import { answerRefusal } from './transport/refusals.js';
+import type { ClientAuth } from './transport/http/client-auth.js';
 
 /**
  * The composition root (docs/architecture.md): builds every part of a
@@ -59,6 +71,10 @@ export interface GatewayOptions {
   env?: NodeJS.ProcessEnv;
   /** Extra wait before each journal and outbox write so more records share an fsync, ms (benchmarks). Default 0. */
   flushDelayMs?: number;
+  /** Told of every acknowledgement the engine took through `POST /acknowledge` (after the trail recorded it). */
+  onAcknowledged?: (a: Acknowledged) => void;
+  /** Told of every receipt counted on this node (the notification's owner). */
+  onReceipt?: (r: CountedReceipt) => void;
 }
 
 /** A running gateway. */
@@ -93,6 +109,12 @@ export interface Gateway {
   readonly legacy: LegacyEndpoint;
   /** Session binding (`auth.openitcockpitSession`), when enabled. */
   readonly session: OpenItcockpitSession | undefined;
+  /** The trail of each notification, when `trail.enabled`. */
+  readonly trail: Trail | undefined;
+  /** Receipts from devices (WebSocket `Receipt`, `POST /receipts`) and from other nodes. */
+  readonly receipts: Receipts;
+  /** `POST /acknowledge`, when `acknowledge` is configured. */
+  readonly acknowledge: AcknowledgeEndpoint | undefined;
   /**
    * Stop accepting, end SSE streams, close every WebSocket with 1001, let
    * in-flight requests finish (sockets still open after 3/4 of
@@ -166,6 +188,13 @@ async function compose(opts: GatewayOptions, directory: Directory, demoKey: stri
   });
   teardown.add(() => journal.close());
   bus.ids.observe(restored.highestId);
+  let trail: Trail | undefined;
+  if (config.trail.enabled) {
+    const { enabled: _enabled, maxNotifications, ...retention } = config.trail;
+    const store = await TrailStore.open({ dir: join(opts.stateDir, 'trail'), logger, ...retention });
+    teardown.add(() => store.close());
+    trail = await Trail.open({ store, logger, maxNotifications });
+  }
   const replay = new ReplayLog({ ...config.websocket.replay, ids: bus.ids, ...(restored.before !== undefined ? { firstId: restored.before + 1 } : {}) });
 
   // Durable targets: the outbox opens only when something durable is configured (the relay is the slowest import).
@@ -206,6 +235,14 @@ async function compose(opts: GatewayOptions, directory: Directory, demoKey: stri
     : undefined;
   if (session) teardown.add(() => session.close());
 
+  // Acknowledge from the notification: the engine adapter, single-use action tokens, the Acknowledge action of frames.
+  const ack = config.acknowledge;
+  const engine = ack === undefined ? undefined : await openEngine(ack.engine, 'acknowledge.engine');
+  if (engine) teardown.add(() => engine.close());
+  const actionTokens = ack === undefined ? undefined
+    : new ActionTokens({ secrets: config.auth.secrets, store: new MemoryUsedTokens(ack.maxUsedTokens), ttlS: ack.tokenTtlSeconds });
+  const actions = actionTokens === undefined ? undefined : new AcknowledgeActions(actionTokens);
+
   // SSE endpoints.
   const now = (): number => Math.floor(Date.now() / 1000);
   const events = config.events.enabled
@@ -241,8 +278,8 @@ async function compose(opts: GatewayOptions, directory: Directory, demoKey: stri
   if (icinga) teardown.add(() => icinga.close());
 
   // The pipeline and its targets.
-  const targets: Target[] = [new BrowserTarget(registry, replay, bus)];
-  if (events) targets.push(new EventsTarget(events));
+  const targets: Target[] = [new BrowserTarget(registry, replay, bus, actions)];
+  if (events) targets.push(new EventsTarget(events, actions));
   if (icinga) targets.push(new IcingaSseTarget(icinga.hub, icinga.retryMs));
   targets.push(...durable);
   const pipeline = new Pipeline({
@@ -251,6 +288,7 @@ async function compose(opts: GatewayOptions, directory: Directory, demoKey: stri
     journal,
     bus,
     logger,
+    trail,
   });
   settle = (d, o) => pipeline.settled(d, o);
   pipeline.restore(restored);
@@ -260,20 +298,40 @@ async function compose(opts: GatewayOptions, directory: Directory, demoKey: stri
   };
 
   // Transports and sources.
+  const receipts = new Receipts({ trail, bus, logger, ...(opts.onReceipt ? { onReceipt: opts.onReceipt } : {}) });
+  const clientAuth: ClientAuth = {
+    authenticate: (credential) => checkCredential(credential, config.auth, directory, now()),
+    allowedOrigins: config.auth.allowedOrigins,
+    session,
+  };
+  const acknowledge = engine === undefined || actionTokens === undefined || ack === undefined ? undefined : new AcknowledgeEndpoint({
+    engine,
+    tokens: actionTokens,
+    auth: clientAuth,
+    authorOf: async (userId) => (await directory.userName?.(userId).catch(() => undefined)) ?? `user ${userId}`,
+    settings: { comment: ack.comment, sticky: ack.sticky, notify: ack.notify, persistent: ack.persistent },
+    trail,
+    logger,
+    ...(opts.onAcknowledged ? { onAcknowledged: opts.onAcknowledged } : {}),
+  });
   const ws = new WsEndpoint({
     config, directory, logger, stats, registry, replay, guard, bus, session, closing,
     onTest: (userId, title, icon) => {
       pipeline.accept(testNotification(userId, title, icon, bus.ids.next())).catch((err: unknown) => log.error({ err, user: userId }, 'test notification failed'));
     },
+    onReceipt: (userId, browserUuid, receipt) => receipts.take(userId, browserUuid, receipt, 'ws'),
   });
   const message = new MessageSource({ config, directory, logger, stats, guard, pipeline, ids: bus.ids, closing });
   const metrics = config.metrics.enabled
-    ? new GatewayMetrics({ directory, registry, stats, bus, pipeline, journal, replay, outbox: outbox?.outbox, events, icinga, legacy: ws.legacy, session })
+    ? new GatewayMetrics({ directory, registry, stats, bus, pipeline, journal, replay, outbox: outbox?.outbox, events, icinga, legacy: ws.legacy, session, trail, receipts, acknowledge })
     : undefined;
   const status = new StatusEndpoint({ registry, stats, bus, outbox: outbox?.outbox });
   const routes: HttpRoute[] = [
     { path: '/message', handler: message.handler },
     { path: '/status', handler: status.handler },
+    receiptsRoute(receipts, clientAuth),
+    acknowledge?.route ?? { path: '/acknowledge', handler: (_req, res) => answerRefusal(res, 'GW_REFUSE_ACKNOWLEDGE_OFF') },
+    ...trailRoutes(trail, config.auth.adminKeys),
   ];
   // With metrics.listen, /metrics is served only there (a management address), not on the client port.
   if (metrics && !config.metrics.listen) routes.push({ path: '/metrics', handler: metrics.handler });
@@ -288,7 +346,11 @@ async function compose(opts: GatewayOptions, directory: Directory, demoKey: stri
   if (bus.kind !== 'local') readiness.push({ name: 'bus', health: () => bus.health() });
   const http = new HttpServer({ config, logger, stats, routes, readiness, upgrade: (req, socket, head) => ws.upgrade(req, socket, head) });
 
-  bus.start({ notification: (n, origin) => pipeline.receive(n, origin), exportStatus: (running) => ws.exportStatus(running) });
+  bus.start({
+    notification: (n, origin) => pipeline.receive(n, origin),
+    exportStatus: (running) => ws.exportStatus(running),
+    receipt: (r) => receipts.receive(r),
+  });
   const address = await http.listen();
   teardown.add(() => new Promise<void>((r) => http.server.close(() => r())));
   if (metrics && config.metrics.listen) {
@@ -350,6 +412,9 @@ async function compose(opts: GatewayOptions, directory: Directory, demoKey: stri
     exportStatus,
     legacy: ws.legacy,
     session,
+    trail,
+    receipts,
+    acknowledge,
     close() {
       closed ??= shutdown();
       return closed;

@@ -58,6 +58,7 @@ export function testDirectoryData(extra: Partial<DirectoryFile> = {}): Directory
     apiKeys: [TEST_API_KEY],
     hosts: { [HOST_UUID]: HOST_NAME },
     services: { [SERVICE_UUID]: SERVICE_NAME },
+    users: {},
     devices: {},
     ...extra,
   };

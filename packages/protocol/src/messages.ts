@@ -47,6 +47,11 @@ export interface PushNotificationPayload {
   serviceUuid?: string;
   icon?: string;
   id?: number;
+  /**
+   * pushgate's action token for Acknowledge (docs/protocol/extensions.md
+   * "Acknowledge"), last; only on a PROBLEM when `acknowledge` is configured.
+   */
+  ackToken?: string;
 }
 
 /** A client frame: unknown fields are ignored, `payload` is checked per type. */
@@ -70,6 +75,31 @@ export const TestPayload = z.object({
   icon: z.string().max(2048).default(''),
 }).nullish();
 export type TestPayload = z.infer<typeof TestPayload>;
+
+/** What a device reports about a notification (docs/protocol/extensions.md "Receipts"). */
+export const RECEIPT_KINDS = ['delivered', 'shown', 'suppressed', 'clicked', 'dismissed'] as const;
+export type ReceiptKind = (typeof RECEIPT_KINDS)[number];
+
+/**
+ * One receipt: the notification's `id` (the `id` of its `ProcessPushNotification`
+ * payload), what happened, and for `suppressed` why (`permission`,
+ * `shown-elsewhere`, `disabled`). pushgate's own client frame `Receipt` carries
+ * one as its payload; `POST /receipts` a list of them.
+ */
+export const ReceiptPayload = z.object({
+  id: z.number().int().positive().max(Number.MAX_SAFE_INTEGER),
+  kind: z.enum(RECEIPT_KINDS),
+  reason: z.string().regex(/^[a-z][a-z-]{0,31}$/, 'reason must be 1 to 32 lower-case letters or dashes').optional(),
+});
+export type ReceiptPayload = z.infer<typeof ReceiptPayload>;
+
+/** Most receipts in one `POST /receipts` body. */
+export const MAX_RECEIPTS_PER_POST = 50;
+
+/** `POST /receipts` body: `{"receipts": [<ReceiptPayload>, …]}`. */
+export const ReceiptsBody = z.strictObject({
+  receipts: z.array(ReceiptPayload).min(1).max(MAX_RECEIPTS_PER_POST),
+});
 
 /**
  * `POST /message` body (docs/protocol/openitcockpit.md §2). Missing strings default to `""`

@@ -28,6 +28,8 @@ export interface Bus {
   publish(n: Notification): void;
   /** An export-status answer, for every other node. */
   publishExportStatus(running: boolean): void;
+  /** A device's receipt, for the node that owns its notification (every other node gets it; the owner keeps it). */
+  publishReceipt(r: ReceiptMessage): void;
   /**
    * Exactly once per browser across nodes: `send` is called (now or after
    * a pending announcement settles) when this node is the one to write
@@ -62,6 +64,23 @@ export interface BusHandlers {
   notification(n: Notification, origin: string): void;
   /** An export-status answer from another node. */
   exportStatus(running: boolean): void;
+  /** A receipt a device gave another node. */
+  receipt(r: ReceiptMessage, origin: string): void;
+}
+
+/**
+ * A device's receipt as it crosses nodes (receipts/receipts.ts): plain data,
+ * validated by the node that took it from the device.
+ */
+export interface ReceiptMessage {
+  notificationId: number;
+  kind: 'delivered' | 'shown' | 'suppressed' | 'clicked' | 'dismissed';
+  userId: number;
+  device: string;
+  via: 'ws' | 'http';
+  reason?: string;
+  /** When the node took it from the device, ms. */
+  at: number;
 }
 
 /**

@@ -1,5 +1,5 @@
 import type { Notification } from '../pipeline/notification.js';
-import { createBusStats, type Bus } from './bus.js';
+import { createBusStats, type Bus, type ReceiptMessage } from './bus.js';
 import { IdClock } from './ids.js';
 
 const ALWAYS = Promise.resolve(true);
@@ -24,6 +24,8 @@ export class LocalBus implements Bus {
   publish(_n: Notification): void {}
 
   publishExportStatus(_running: boolean): void {}
+
+  publishReceipt(_r: ReceiptMessage): void {}
 
   onceAcrossNodes(_userId: number, _browserUuid: string, _origin: string, _id: number, send: () => void): void {
     // Nothing arrives from another node on one node; answer as the only holder would.

@@ -27,6 +27,12 @@ export interface Directory extends DeviceDirectory {
   /** Service name for a service uuid, `undefined` when unknown. */
   serviceName(uuid: string): Promise<string | undefined>;
   /**
+   * The person's name for a user id, `undefined` when unknown: the author of
+   * their acknowledgements in the engine. Optional: without it (or when it
+   * does not know the user) the author is `user <id>`.
+   */
+  userName?(userId: number): Promise<string | undefined>;
+  /**
    * Export status for `ExportStatus` broadcasts: `true` while the newest
    * `export_started` export is unfinished, `false` when finished,
    * `undefined` when there is no export record (nothing is broadcast).

@@ -18,6 +18,8 @@ export const DirectoryFileSchema = z.strictObject({
   hosts: z.record(z.string(), z.string()).default({}),
   /** Service uuid → service name. */
   services: z.record(z.string(), z.string()).default({}),
+  /** User id → the person's name, the author of their acknowledgements in the engine (docs/acknowledge.md). */
+  users: z.record(z.string().regex(/^[1-9]\d*$/, 'user ids are integers > 0'), z.string().min(1).max(128)).default({}),
   /** User id → mobile device tokens. */
   devices: z.record(z.string().regex(/^[1-9]\d*$/, 'user ids are integers > 0'), z.array(z.string().min(1))).default({}),
   /** The openITCOCKPIT push gateway; absent or `enabled: false` turns mobile push off. */
@@ -75,6 +77,7 @@ export class FileDirectory implements Directory {
       apiKeys: [apiKey],
       hosts: DEMO_HOSTS,
       services: DEMO_SERVICES,
+      users: {},
       devices: {},
     }, undefined, 'demo');
     return { directory, apiKey };
@@ -90,6 +93,11 @@ export class FileDirectory implements Directory {
 
   async serviceName(uuid: string): Promise<string | undefined> {
     return Object.hasOwn(this.#data.services, uuid) ? this.#data.services[uuid] : undefined;
+  }
+
+  async userName(userId: number): Promise<string | undefined> {
+    const key = String(userId);
+    return Object.hasOwn(this.#data.users, key) ? this.#data.users[key] : undefined;
   }
 
   async relaySettings(): Promise<RelaySettings | undefined> {

@@ -1,7 +1,7 @@
 import { readFile } from 'node:fs/promises';
 import { Agent, request } from 'undici';
-import { z } from 'zod';
 import { GatewayError } from '../errors.js';
+import type { Icinga2EngineConfig } from './config.js';
 import { describeObject, errorReason, parseObjectKey, type AcknowledgeRequest, type AcknowledgeResult, type Engine, type EngineObject } from './engine.js';
 
 /**
@@ -20,26 +20,7 @@ import { describeObject, errorReason, parseObjectKey, type AcknowledgeRequest, t
  * 403 or 404.
  */
 
-/** Config of the Icinga 2 adapter (`type: icinga2`). */
-export const Icinga2EngineSchema = z.strictObject({
-  type: z.literal('icinga2'),
-  /** Base URL of the Icinga 2 API, `https://<node>:5665`. */
-  url: z.string().regex(/^https:\/\/[^/?#]+\/?$/, { error: 'expected https://<host>:<port> (the API is TLS only)' }),
-  /** ApiUser name; it needs the permission `actions/acknowledge-problem`. */
-  user: z.string().min(1),
-  /** ApiUser password. Never logged. */
-  password: z.string().min(1),
-  /** PEM file of the CA that signed the node's certificate (on the node: /var/lib/icinga2/certs/ca.crt). Only this CA is trusted. */
-  caFile: z.string().min(1),
-  /** Name the certificate must carry when it is not the URL's host (Icinga certificates name the node: its CN). */
-  serverName: z.string().min(1).optional(),
-  /** Budget per request (connect, answer and body), ms. */
-  timeoutMs: z.int().positive().default(10_000),
-  /** Acknowledgements expire after this many seconds (Icinga's `expiry`); 0: never. */
-  expirySeconds: z.int().min(0).default(0),
-});
-
-export type Icinga2EngineConfig = z.output<typeof Icinga2EngineSchema>;
+export { Icinga2EngineSchema, type Icinga2EngineConfig } from './config.js';
 
 /** Settings of an {@link Icinga2Engine}: the config with the CA's PEM text instead of its file. */
 export interface Icinga2EngineOptions {

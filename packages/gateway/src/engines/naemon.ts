@@ -1,7 +1,6 @@
 import { constants } from 'node:fs';
 import { open, stat, type FileHandle } from 'node:fs/promises';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { z } from 'zod';
 import { describeObject, errorReason, parseObjectKey, type AcknowledgeRequest, type AcknowledgeResult, type Engine, type EngineObject } from './engine.js';
 import { findObjectStatus } from './naemon-status.js';
 
@@ -27,27 +26,7 @@ import { findObjectStatus } from './naemon-status.js';
  * process was killed); a line written then is lost and still reported done.
  */
 
-/** Config of the Naemon adapter (`type: naemon`). */
-export const NaemonEngineSchema = z.strictObject({
-  type: z.literal('naemon'),
-  /** The engine's external command pipe (`command_file` of naemon.cfg); openITCOCKPIT's by default. */
-  commandFile: z.string().min(1).default('/opt/openitc/nagios/var/rw/nagios.cmd'),
-  /**
-   * The engine's status file (`status_file` of naemon.cfg), read before each
-   * acknowledgement so that an unknown object, one without a problem or one
-   * already acknowledged is refused with the reason (the pipe itself answers
-   * nothing). `null`: not read; every command the pipe takes is `done`.
-   */
-  statusFile: z.string().min(1).nullable().default('/opt/openitc/nagios/var/status.dat'),
-  /**
-   * When the status file says "refuse" but was written before the request,
-   * wait this long for a newer one (the object may have just changed state;
-   * openITCOCKPIT rewrites it every 10 s), ms. 0: decide on the file as it is.
-   */
-  statusWaitMs: z.int().min(0).default(15_000),
-});
-
-export type NaemonEngineConfig = z.output<typeof NaemonEngineSchema>;
+export { NaemonEngineSchema, type NaemonEngineConfig } from './config.js';
 
 /** Settings of a {@link NaemonEngine}: the parsed config, plus the status poll interval for tests. */
 export interface NaemonEngineOptions {

@@ -1,5 +1,5 @@
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
-import { collectDefaultMetrics, Counter, Gauge, Registry } from 'prom-client';
+import { collectDefaultMetrics, Counter, Gauge, Histogram, Registry } from 'prom-client';
 import type { Bus } from '../cluster/bus.js';
 import type { Directory } from '../directory/directory.js';
 import type { Journal } from '../pipeline/journal.js';
@@ -10,6 +10,7 @@ import type { GatewayStats } from './stats.js';
 import { DirectoryMetrics, type DirectoryHealthSource } from './directory-metrics.js';
 import type { QueryObserver } from '../directory/query-metrics.js';
 import { GatewayError } from '../errors.js';
+import type { Trail } from '../trail/trail.js';
 
 /**
  * `GET /metrics` in the Prometheus text format (docs/operations.md lists
@@ -69,7 +70,16 @@ export interface MetricsSources {
   events?: { readonly hub: SseHubSource; readonly dropped?: Readonly<Record<string, number>> } | undefined;
   /** The Icinga desktop-notification endpoint. */
   icinga?: IcingaSource | undefined;
+  /** The trail, when enabled: events, receipts counted, escalation steps, and the two latencies. */
+  trail?: Trail | undefined;
+  /** Receipts taken from devices and forwarded to other nodes. */
+  receipts?: { readonly stats: { readonly taken: Readonly<Record<string, number>>; readonly forwarded: number; readonly outcomes: Readonly<Record<string, number>> } } | undefined;
+  /** `POST /acknowledge`, when configured. */
+  acknowledge?: { readonly stats: { readonly outcomes: Readonly<Record<string, number>>; readonly tokenRefusals: Readonly<Record<string, number>> } } | undefined;
 }
+
+/** Buckets of the time-to-shown and time-to-acknowledge histograms, seconds (a second to a day). */
+const LATENCY_BUCKETS = [1, 5, 15, 30, 60, 120, 300, 600, 900, 1800, 3600, 7200, 14_400, 43_200, 86_400];
 
 /**
  * prom-client default metrics left out: each scrape they list every libuv
@@ -331,6 +341,62 @@ export class GatewayMetrics {
       name: 'pushgate_replay_bytes', help: 'Bytes of the notifications kept in the WebSocket resume windows.', registers,
       collect() { this.set(sources.replay.bytes); },
     });
+    new Counter({
+      name: 'pushgate_receipts_total', help: 'Receipts handled on the notification\'s owner, by outcome (counted: once per notification, device and kind; duplicate, not-recipient, unknown-notification, no-trail: not counted) and kind.', labelNames: ['outcome', 'kind'], registers,
+      collect() {
+        this.reset();
+        const t = sources.trail;
+        if (t) fromRecord(this, 'kind', t.stats.receipts, { outcome: 'counted' });
+        for (const [outcome, n] of Object.entries(sources.receipts?.stats.outcomes ?? {})) if (outcome !== 'counted') this.inc({ outcome, kind: '' }, n);
+      },
+    });
+    new Counter({
+      name: 'pushgate_receipts_taken_total', help: 'Receipts taken from devices on this node, by channel (ws: the Receipt frame, http: POST /receipts).', labelNames: ['via'], registers,
+      collect() { this.reset(); const r = sources.receipts; if (r) fromRecord(this, 'via', r.stats.taken); },
+    });
+    new Counter({
+      name: 'pushgate_receipts_forwarded_total', help: 'Receipts for notifications another node owns, handed to the bus.', registers,
+      collect() { this.reset(); const r = sources.receipts; if (r) this.inc(r.stats.forwarded); },
+    });
+    new Counter({
+      name: 'pushgate_acknowledgements_total', help: 'POST /acknowledge requests that reached the engine, by outcome (done, refused, unreachable).', labelNames: ['outcome'], registers,
+      collect() { this.reset(); const a = sources.acknowledge; if (a) fromRecord(this, 'outcome', a.stats.outcomes); },
+    });
+    new Counter({
+      name: 'pushgate_acknowledge_token_refusals_total', help: 'Action tokens refused before the engine was asked, by reason (used, expired, wrong-user, wrong-object, bad-signature, …).', labelNames: ['reason'], registers,
+      collect() { this.reset(); const a = sources.acknowledge; if (a) fromRecord(this, 'reason', a.stats.tokenRefusals); },
+    });
+    new Counter({
+      name: 'pushgate_trail_events_total', help: 'Events recorded in the trail, by type.', labelNames: ['type'], registers,
+      collect() { this.reset(); const t = sources.trail; if (t) fromRecord(this, 'type', t.stats.recorded); },
+    });
+    new Counter({
+      name: 'pushgate_escalation_steps_total', help: 'Escalation steps by policy and outcome (run, cancelled), as recorded in the trail.', labelNames: ['policy', 'outcome'], registers,
+      collect() {
+        this.reset();
+        for (const [policy, c] of Object.entries(sources.trail?.stats.steps ?? {})) {
+          this.inc({ policy, outcome: 'run' }, c.run);
+          this.inc({ policy, outcome: 'cancelled' }, c.cancelled);
+        }
+      },
+    });
+    new Gauge({
+      name: 'pushgate_trail_bytes', help: 'Bytes of the trail\'s segment files (bounded by trail.maxBytes).', registers,
+      collect() { this.reset(); const t = sources.trail; if (t) this.set(t.store.bytes); },
+    });
+    new Counter({
+      name: 'pushgate_trail_write_errors_total', help: 'Trail writes that failed (their events are missing from the trail; logged).', registers,
+      collect() { this.reset(); const t = sources.trail; if (t) this.inc(t.store.stats.writeErrors); },
+    });
+    new Counter({
+      name: 'pushgate_trail_compactions_total', help: 'Trail segments deleted by age or size.', registers,
+      collect() { this.reset(); const t = sources.trail; if (t) this.inc(t.store.stats.compactions); },
+    });
+    if (sources.trail) {
+      const shown = new Histogram({ name: 'pushgate_time_to_shown_seconds', help: 'Time from accepting a notification to the first shown receipt of any of its devices.', buckets: LATENCY_BUCKETS, registers });
+      const acked = new Histogram({ name: 'pushgate_time_to_acknowledge_seconds', help: 'Time from accepting a notification to its acknowledgement through pushgate (engine outcome done).', buckets: LATENCY_BUCKETS, registers });
+      sources.trail.observe({ firstShown: (s) => shown.observe(s), acknowledged: (s) => acked.observe(s) });
+    }
     new Counter({
       name: 'pushgate_replay_evicted_total', help: 'Notifications that left a WebSocket resume window before their age (per-user count or byte bound); a client resuming behind them gets ReplayGap.', registers,
       collect() { this.reset(); this.inc(sources.replay.evicted); },

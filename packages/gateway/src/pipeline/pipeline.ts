@@ -2,6 +2,7 @@ import type { Delivery, Outcome } from '@pushgate/relay';
 import type { Logger } from 'pino';
 import type { Bus } from '../cluster/bus.js';
 import type { Target, TargetResult } from '../targets/target.js';
+import type { Trail } from '../trail/trail.js';
 import type { Journal, Restored } from './journal.js';
 import { recipientKey, type Notification, type Recipient } from './notification.js';
 import type { Plan, Router } from './router.js';
@@ -45,6 +46,8 @@ export interface PipelineOptions {
   /** Carries what this node accepts to the other nodes (the local bus: nowhere). */
   bus: Bus;
   logger: Logger;
+  /** Records each notification's trail (accepted, deliveries and their results); absent: none is kept. */
+  trail?: Trail | undefined;
 }
 
 function inc(counts: Record<string, number>, key: string, by = 1): void {
@@ -73,6 +76,7 @@ export class Pipeline {
   readonly #journal: Journal;
   readonly #bus: Bus;
   readonly #log: Logger;
+  readonly #trail: Trail | undefined;
 
   constructor(opts: PipelineOptions) {
     this.#live = opts.targets.filter((t) => !t.durable);
@@ -81,6 +85,7 @@ export class Pipeline {
     this.#journal = opts.journal;
     this.#bus = opts.bus;
     this.#log = opts.logger.child({ component: 'pipeline' });
+    this.#trail = opts.trail;
   }
 
   /** Who gets `n` through which targets (the router's plan). */
@@ -110,8 +115,9 @@ export class Pipeline {
    * durable target's `GW_ERR_DIRECTORY_UNAVAILABLE` (nothing was delivered).
    */
   async accept(n: Notification, plan: Plan = this.#router.plan(n)): Promise<Accepted> {
+    const durable: DurableResult[] = [];
     if (plan.durable > 0) {
-      const refusal = await this.#deliverDurable(n, plan);
+      const refusal = await this.#deliverDurable(n, plan, durable);
       if (refusal !== undefined) {
         inc(this.stats.refused, refusal.refusedBy);
         return refusal;
@@ -119,17 +125,21 @@ export class Pipeline {
     }
     const results = new Map<string, TargetResult>();
     const live: Record<string, number> = {};
+    const liveResults: { target: string; to: Recipient; r: TargetResult }[] | undefined = this.#trail === undefined ? undefined : [];
     for (const step of plan.steps) {
       for (const t of step.targets) {
         if (t.durable) continue;
         const r = t.deliver(n, step.to, 'local') as TargetResult;
         add(results, t.name, r);
+        liveResults?.push({ target: t.name, to: step.to, r });
         if (r.outcome === 'delivered') {
           live[t.name] = (live[t.name] ?? 0) + r.count;
           inc(this.stats.live, t.name, r.count);
         }
       }
     }
+    // Recorded before the journal's fsync: an outbox delivery may settle meanwhile, and its trail must follow the accept.
+    if (this.#trail !== undefined) this.#record(this.#trail, n, durable, liveResults!);
     this.#bus.publish(n);
     inc(this.stats.accepted, n.source);
     try {
@@ -137,20 +147,38 @@ export class Pipeline {
     } catch (err) {
       inc(this.stats.refused, 'journal');
       this.#log.error({ err, notification: n.id }, 'notification not journaled: refused');
+      this.#trail?.record(n.id, { type: 'refused', by: 'journal', reason: (err as Error).message });
       return { ok: false, refusedBy: 'journal', reason: (err as Error).message };
     }
     return { ok: true, results };
   }
 
-  /** Durable deliveries in parallel (one group commit); the first refusal in plan order, or undefined. */
-  async #deliverDurable(n: Notification, plan: Plan): Promise<Refused | undefined> {
+  /** The trail of an accepted notification: accepted, what each durable target queued, what each live target wrote. */
+  #record(trail: Trail, n: Notification, durable: readonly DurableResult[], live: readonly { target: string; to: Recipient; r: TargetResult }[]): void {
+    trail.record(n.id, {
+      type: 'accepted', objectKey: n.objectKey, kind: n.kind, severity: n.severity, source: n.source, title: n.title,
+      recipients: n.recipients.map(recipientKey),
+    }, n.created);
+    for (const d of durable) {
+      const r = d.r;
+      if (r.outcome === 'queued') trail.record(n.id, { type: 'delivery', target: d.target, to: recipientKey(d.to), outcome: 'queued', count: r.count });
+    }
+    for (const l of live) {
+      if (l.r.outcome === 'delivered') trail.record(n.id, { type: 'delivered', target: l.target, to: recipientKey(l.to), count: l.r.count });
+    }
+  }
+
+  /** Durable deliveries in parallel (one group commit); the first refusal in plan order, or undefined. Each result goes into `out`. */
+  async #deliverDurable(n: Notification, plan: Plan, out: DurableResult[]): Promise<Refused | undefined> {
     const pending: Promise<TargetResult>[] = [];
     const order: Target[] = [];
+    const tos: Recipient[] = [];
     for (const step of plan.steps) {
       for (const t of step.targets) {
         if (!t.durable) continue;
         pending.push(Promise.resolve(t.deliver(n, step.to, 'local')));
         order.push(t);
+        tos.push(step.to);
       }
     }
     const settled = await Promise.allSettled(pending);
@@ -164,6 +192,7 @@ export class Pipeline {
         return;
       }
       const r = s.value;
+      out.push({ target: t.name, to: tos[i]!, r });
       results[t.name] = r.outcome === 'refused' ? `refused: ${r.reason}` : `${r.outcome} ${r.count}`;
       if (r.outcome === 'refused') refusal ??= { ok: false, refusedBy: t.label ?? t.name, reason: r.reason };
       else if (r.count > 0) inc(this.stats.durable[t.name] ??= {}, 'queued', r.count);
@@ -211,7 +240,17 @@ export class Pipeline {
       t: 'd', at: Date.now(), nid: d.notificationId, target, to, outcome: o.kind, attempts: o.attempts,
       ...(o.kind === 'dead' ? { reason: o.reason } : {}),
     });
+    this.#trail?.record(d.notificationId, {
+      type: 'delivery', target, to, outcome: o.kind, attempts: o.attempts, ...(o.kind === 'dead' ? { reason: o.reason } : {}),
+    });
   }
+}
+
+/** What one durable target answered for one recipient. */
+interface DurableResult {
+  target: string;
+  to: Recipient;
+  r: TargetResult;
 }
 
 /** Sum results of one target over recipients (live counts add up; a refusal wins). */

@@ -1,3 +1,4 @@
+import type { AcknowledgeActions } from '../acknowledge/actions.js';
 import type { Bus } from '../cluster/bus.js';
 import type { Notification, Recipient } from '../pipeline/notification.js';
 import type { ReplayLog } from '../pipeline/replay.js';
@@ -17,11 +18,14 @@ export class BrowserTarget implements Target {
   readonly #registry: Registry;
   readonly #replay: ReplayLog;
   readonly #bus: Bus;
+  readonly #actions: AcknowledgeActions | undefined;
 
-  constructor(registry: Registry, replay: ReplayLog, bus: Bus) {
+  /** @param actions with `acknowledge` configured: a PROBLEM's frame carries the user's action token. */
+  constructor(registry: Registry, replay: ReplayLog, bus: Bus, actions?: AcknowledgeActions) {
     this.#registry = registry;
     this.#replay = replay;
     this.#bus = bus;
+    this.#actions = actions;
   }
 
   serves(to: Recipient): boolean {
@@ -30,7 +34,7 @@ export class BrowserTarget implements Target {
 
   deliver(n: Notification, to: Recipient, origin: Origin): TargetResult {
     if (to.kind !== 'user') return delivered(0);
-    const frame = oitcFrame(n, to.userId);
+    const frame = oitcFrame(n, to.userId, this.#actions);
     if (frame === undefined) return delivered(0);
     const { userId } = to;
     // Kept before it is written: a tab resuming in the same tick gets it once, in order.
@@ -50,7 +54,7 @@ export class BrowserTarget implements Target {
 
   restore(n: Notification, to: Recipient, at?: number): void {
     if (to.kind !== 'user') return;
-    const frame = oitcFrame(n, to.userId);
+    const frame = oitcFrame(n, to.userId, this.#actions);
     if (frame !== undefined) this.#replay.record(to.userId, n.id, frame, at);
   }
 

@@ -1,3 +1,4 @@
+import type { AcknowledgeActions } from '../acknowledge/actions.js';
 import type { Notification, Recipient } from '../pipeline/notification.js';
 import type { PushSse } from '../transport/sse/events.js';
 import { oitcFrame } from './oitc-frame.js';
@@ -14,9 +15,12 @@ export class EventsTarget implements Target {
   readonly name = 'events';
   readonly durable = false;
   readonly #sse: PushSse;
+  readonly #actions: AcknowledgeActions | undefined;
 
-  constructor(sse: PushSse) {
+  /** @param actions with `acknowledge` configured: a PROBLEM's frame carries the user's action token. */
+  constructor(sse: PushSse, actions?: AcknowledgeActions) {
     this.#sse = sse;
+    this.#actions = actions;
   }
 
   serves(to: Recipient): boolean {
@@ -25,13 +29,13 @@ export class EventsTarget implements Target {
 
   deliver(n: Notification, to: Recipient): TargetResult {
     if (to.kind !== 'user') return delivered(0);
-    const frame = oitcFrame(n, to.userId);
+    const frame = oitcFrame(n, to.userId, this.#actions);
     return delivered(frame === undefined ? 0 : this.#sse.publish(to.userId, frame, n.id));
   }
 
   restore(n: Notification, to: Recipient, at: number): void {
     if (to.kind !== 'user') return;
-    const frame = oitcFrame(n, to.userId);
+    const frame = oitcFrame(n, to.userId, this.#actions);
     if (frame !== undefined) this.#sse.restore(to.userId, frame, n.id, at);
   }
 

@@ -1,4 +1,5 @@
 import { envelope, ServerMessageType, type PushNotificationPayload } from '@pushgate/protocol';
+import type { AcknowledgeActions } from '../acknowledge/actions.js';
 import type { Notification } from '../pipeline/notification.js';
 
 /**
@@ -10,8 +11,12 @@ import type { Notification } from '../pipeline/notification.js';
  */
 const frames = new WeakMap<Notification, { userId: number; frame: Buffer }>();
 
-/** The frame for `userId`; undefined when the notification has no openITCOCKPIT facts (an Icinga event). */
-export function oitcFrame(n: Notification, userId: number): Buffer | undefined {
+/**
+ * The frame for `userId`; undefined when the notification has no openITCOCKPIT
+ * facts (an Icinga event). With `actions` (`acknowledge` configured) a
+ * PROBLEM carries the user's action token as `ackToken`, after `id`.
+ */
+export function oitcFrame(n: Notification, userId: number, actions?: AcknowledgeActions): Buffer | undefined {
   const kept = frames.get(n);
   if (kept !== undefined && kept.userId === userId) return kept.frame;
   const o = n.oitc;
@@ -21,6 +26,8 @@ export function oitcFrame(n: Notification, userId: number): Buffer | undefined {
   if (o.serviceUuid !== '') payload.serviceUuid = o.serviceUuid;
   if (o.icon !== '') payload.icon = o.icon;
   payload.id = n.id;
+  const ackToken = actions?.tokenFor(n, userId);
+  if (ackToken !== undefined) payload.ackToken = ackToken;
   const frame = Buffer.from(envelope(ServerMessageType.ProcessPushNotification, o.envelopeMessage, payload));
   frames.set(n, { userId, frame });
   return frame;

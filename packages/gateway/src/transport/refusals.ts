@@ -65,16 +65,28 @@ export const Refusals = {
 
   // ---- GET /events (docs/protocol/extensions.md) ----
   GW_REFUSE_EVENTS_METHOD: { status: 405, text: 'Method Not Allowed: use GET\n', headers: { Allow: 'GET' }, when: '`/events` with a method other than GET' },
-  GW_REFUSE_SSE_ORIGIN: { status: 403, text: 'Forbidden: origin not allowed\n', when: '`/events` or an Icinga subscription whose `Origin` is not in `auth.allowedOrigins`' },
-  GW_REFUSE_EVENTS_KEY_IN_URL: { status: 400, text: 'Bad Request: send the API key in the Authorization or X-Api-Key header, never in the URL\n', when: '`/events` with a credential in the query string (`apiKey`, `api_key`, `key`, `token`, `access_token`)' },
-  GW_REFUSE_EVENTS_USER_ID: { status: 400, text: 'Bad Request: userId must be an integer > 0\n', when: '`/events` whose `userId` is missing or not an integer > 0' },
-  GW_REFUSE_EVENTS_BROWSER_UUID: { status: 400, text: 'Bad Request: browserUuid is missing or empty\n', when: '`/events` without a `browserUuid`' },
-  GW_REFUSE_EVENTS_UNAUTHORIZED: { status: 401, text: 'Unauthorized\n', headers: { 'WWW-Authenticate': 'Bearer' }, when: '`/events` without a valid key or token (a token must name the query\'s `userId`)' },
-  GW_REFUSE_SSE_DIRECTORY_UNAVAILABLE: { status: 503, text: 'Service Unavailable: directory unavailable\n', headers: { 'Retry-After': '3' }, when: '`/events` or an Icinga subscription while the directory (the Icinga database) cannot answer' },
-  GW_REFUSE_EVENTS_SESSION_NOT_LOGGED_IN: { status: 401, text: 'Unauthorized\n', when: 'with `auth.openitcockpitSession`: `/events` with the API key whose `Cookie` carries no logged-in openITCOCKPIT session' },
-  GW_REFUSE_EVENTS_SESSION_OTHER_USER: { status: 403, text: 'Forbidden\n', when: 'with `auth.openitcockpitSession`: `/events` whose `userId` is not the user of the `Cookie`\'s session' },
-  GW_REFUSE_EVENTS_SESSION_UNAVAILABLE: { status: 503, text: 'Session check unavailable\n', headers: { 'Retry-After': '3' }, when: 'with `auth.openitcockpitSession` and `onUnavailable: refuse`: `/events` while openITCOCKPIT cannot be asked' },
+  GW_REFUSE_SSE_ORIGIN: { status: 403, text: 'Forbidden: origin not allowed\n', when: '`/events`, `/receipts`, `/acknowledge` or an Icinga subscription whose `Origin` is not in `auth.allowedOrigins`' },
+  GW_REFUSE_EVENTS_KEY_IN_URL: { status: 400, text: 'Bad Request: send the API key in the Authorization or X-Api-Key header, never in the URL\n', when: '`/events`, `/receipts` or `/acknowledge` with a credential in the query string (`apiKey`, `api_key`, `key`, `token`, `access_token`)' },
+  GW_REFUSE_EVENTS_USER_ID: { status: 400, text: 'Bad Request: userId must be an integer > 0\n', when: '`/events`, `/receipts` or `/acknowledge` whose `userId` is missing or not an integer > 0' },
+  GW_REFUSE_EVENTS_BROWSER_UUID: { status: 400, text: 'Bad Request: browserUuid is missing or empty\n', when: '`/events` or `/receipts` without a `browserUuid` (or one over 256 characters)' },
+  GW_REFUSE_EVENTS_UNAUTHORIZED: { status: 401, text: 'Unauthorized\n', headers: { 'WWW-Authenticate': 'Bearer' }, when: '`/events`, `/receipts` or `/acknowledge` without a valid key or token (a token must name the query\'s `userId`)' },
+  GW_REFUSE_SSE_DIRECTORY_UNAVAILABLE: { status: 503, text: 'Service Unavailable: directory unavailable\n', headers: { 'Retry-After': '3' }, when: '`/events`, `/receipts`, `/acknowledge` or an Icinga subscription while the directory (the Icinga database) cannot answer' },
+  GW_REFUSE_EVENTS_SESSION_NOT_LOGGED_IN: { status: 401, text: 'Unauthorized\n', when: 'with `auth.openitcockpitSession`: `/events`, `/receipts` or `/acknowledge` with the API key whose `Cookie` carries no logged-in openITCOCKPIT session' },
+  GW_REFUSE_EVENTS_SESSION_OTHER_USER: { status: 403, text: 'Forbidden\n', when: 'with `auth.openitcockpitSession`: `/events`, `/receipts` or `/acknowledge` whose `userId` is not the user of the `Cookie`\'s session' },
+  GW_REFUSE_EVENTS_SESSION_UNAVAILABLE: { status: 503, text: 'Session check unavailable\n', headers: { 'Retry-After': '3' }, when: 'with `auth.openitcockpitSession` and `onUnavailable: refuse`: `/events`, `/receipts` or `/acknowledge` while openITCOCKPIT cannot be asked' },
   GW_REFUSE_EVENTS_STREAM_LIMIT: { status: 204, text: '', when: '`/events` when the (user, browserUuid) already has `events.maxStreamsPerBrowser` streams: EventSource stops reconnecting' },
+
+  // ---- POST /receipts, POST /acknowledge (docs/protocol/extensions.md) ----
+  GW_REFUSE_CLIENT_POST_METHOD: { status: 405, text: 'Method Not Allowed: use POST\n', headers: { Allow: 'POST' }, when: '`/receipts` or `/acknowledge` with a method other than POST' },
+  GW_REFUSE_CLIENT_BODY: { status: 400, text: 'Bad Request: {detail}\n', when: '`POST /receipts` or `POST /acknowledge` whose body is not JSON or not of the documented shape; the detail names the field, e.g. `receipts.0.kind: Invalid option`' },
+  GW_REFUSE_CLIENT_BODY_TOO_LARGE: { status: 413, text: 'Payload Too Large: {detail}\n', headers: { Connection: 'close' }, when: '`POST /receipts` or `POST /acknowledge` with a body over 16 KiB' },
+  GW_REFUSE_ACKNOWLEDGE_OFF: { status: 404, text: 'Not Found: acknowledge is not configured on this gateway\n', when: '`POST /acknowledge` on a gateway without an `acknowledge` section' },
+
+  // ---- GET /trail (docs/trail.md) ----
+  GW_REFUSE_TRAIL_METHOD: { status: 405, text: 'Method Not Allowed: use GET\n', headers: { Allow: 'GET' }, when: '`/trail` with a method other than GET' },
+  GW_REFUSE_TRAIL_UNAUTHORIZED: { status: 401, text: 'Unauthorized\n', headers: { 'WWW-Authenticate': 'Bearer' }, when: '`/trail` without one of `auth.adminKeys` as `Authorization: Bearer` (always, when none is configured)' },
+  GW_REFUSE_TRAIL_QUERY: { status: 400, text: 'Bad Request: {detail}\n', when: '`/trail` with a query parameter that is unknown or not of its form; the detail names it' },
+  GW_REFUSE_TRAIL_NOT_FOUND: { status: 404, text: 'Not Found: {detail}\n', when: '`/trail/<id>` for a notification the trail holds nothing of (never accepted here, or past `trail.maxAgeMs`/`trail.maxBytes`), or `/trail` with `trail.enabled: false`' },
 
   // ---- Icinga subscriptions (docs/protocol/icinga-sse.md) ----
   GW_REFUSE_ICINGA_METHOD: { status: 405, text: 'Method Not Allowed: use GET', headers: { Allow: 'GET' }, when: 'an Icinga subscription with a method other than GET' },

@@ -3,13 +3,13 @@ import { Redis, type RedisOptions } from 'ioredis';
 import type { Logger } from 'pino';
 import type { Config } from '../../config.js';
 import type { Notification } from '../../pipeline/notification.js';
-import { createBusStats, type Bus, type BusHandlers, type PresenceObserver } from '../bus.js';
+import { createBusStats, type Bus, type BusHandlers, type PresenceObserver, type ReceiptMessage } from '../bus.js';
 import { IdClock } from '../ids.js';
 import { BrowserClaims } from './claims.js';
 import { ID_SLOTS, Leases } from './leases.js';
 import { LocalPresence } from './presence.js';
 import { defineBusScripts, type BusScripts } from './scripts.js';
-import { decode, encodeExportStatus, encodeNotification } from './wire.js';
+import { decode, encodeExportStatus, encodeNotification, encodeReceipt } from './wire.js';
 
 export { ID_SLOTS } from './leases.js';
 
@@ -158,6 +158,10 @@ export class RedisBus implements Bus, PresenceObserver {
     this.#publish(encodeExportStatus(this.#node, running));
   }
 
+  publishReceipt(r: ReceiptMessage): void {
+    this.#publish(encodeReceipt(this.#node, r));
+  }
+
   onceAcrossNodes(userId: number, browserUuid: string, origin: string, id: number, send: () => void): void {
     this.#claims.route(userId, browserUuid, origin, id, send);
   }
@@ -203,6 +207,9 @@ export class RedisBus implements Bus, PresenceObserver {
         return;
       case 'export-status':
         handlers.exportStatus(m.running);
+        return;
+      case 'receipt':
+        handlers.receipt(m.r, m.node);
         return;
       case 'join':
       case 'leave':

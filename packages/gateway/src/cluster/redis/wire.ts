@@ -1,10 +1,13 @@
 import type { Notification } from '../../pipeline/notification.js';
+import type { ReceiptMessage } from '../bus.js';
 
 /**
  * The bus channel's messages: one ASCII header line, then a body.
  *
  * - `n <node>\n<notification JSON>`: a notification accepted on `<node>`.
  * - `x <node> <0|1>\n`: an export-status answer.
+ * - `r <node>\n<receipt JSON>`: a device's receipt taken by `<node>`, for the
+ *   node that owns the notification (receipts/receipts.ts).
  * - `s <node> <userId>\n<browserUuid>`: the browser now has a tab on `<node>`
  *   too (published by the browser script, scripts.ts); `l` when its last tab
  *   there closed.
@@ -15,6 +18,7 @@ import type { Notification } from '../../pipeline/notification.js';
 export type BusMessage =
   | { kind: 'notification'; node: string; n: Notification }
   | { kind: 'export-status'; node: string; running: boolean }
+  | { kind: 'receipt'; node: string; r: ReceiptMessage }
   | { kind: 'join' | 'leave'; node: string; userId: number; browserUuid: string }
   | { kind: 'unknown'; node: string };
 
@@ -28,6 +32,11 @@ export function encodeExportStatus(node: string, running: boolean): Buffer {
   return Buffer.from(`x ${node} ${running ? 1 : 0}\n`, 'latin1');
 }
 
+/** A receipt message. */
+export function encodeReceipt(node: string, r: ReceiptMessage): Buffer {
+  return Buffer.from(`r ${node}\n${JSON.stringify(r)}`, 'utf8');
+}
+
 /** Decode one channel message; undefined when it is not one (no header line, or a body that does not parse). */
 export function decode(message: Buffer): BusMessage | undefined {
   const nl = message.indexOf(10);
@@ -38,6 +47,12 @@ export function decode(message: Buffer): BusMessage | undefined {
     case 'n':
       try {
         return { kind: 'notification', node, n: JSON.parse(message.toString('utf8', nl + 1)) as Notification };
+      } catch {
+        return undefined;
+      }
+    case 'r':
+      try {
+        return { kind: 'receipt', node, r: JSON.parse(message.toString('utf8', nl + 1)) as ReceiptMessage };
       } catch {
         return undefined;
       }

@@ -1,4 +1,4 @@
-import { ClientEnvelope, envelope, RegisterPayload, ServerMessageType, TestPayload, Texts } from '@pushgate/protocol';
+import { ClientEnvelope, envelope, ReceiptPayload, RegisterPayload, ServerMessageType, TestPayload, Texts } from '@pushgate/protocol';
 import type { Logger } from 'pino';
 import { WebSocket, type RawData } from 'ws';
 import { count, type GatewayStats } from '../../ops/stats.js';
@@ -42,6 +42,8 @@ export interface ConnectionHost {
   register(conn: Connection): void;
   /** The client sent `TestPushNotification`. */
   test(conn: Connection, title: string, icon: string): void;
+  /** The client sent pushgate's `Receipt` (docs/protocol/extensions.md "Receipts"). */
+  receipt(conn: Connection, receipt: ReceiptPayload): void;
   /** The socket closed (for the registry and the per-IP count). */
   closed(conn: Connection): void;
 }
@@ -263,6 +265,16 @@ function onMessage(this: Connection, data: RawData): void {
         return;
       }
       this.host.test(this, payload.data?.title ?? 'Test notification', payload.data?.icon ?? '');
+      return;
+    }
+    case 'Receipt': {
+      // pushgate's own frame: the openITCOCKPIT frontend never sends it. No answer when valid.
+      const payload = ReceiptPayload.safeParse(msg.payload);
+      if (!payload.success) {
+        sendError(this, `Invalid payload for Receipt: ${describe(payload.error)}`);
+        return;
+      }
+      this.host.receipt(this, payload.data);
       return;
     }
     default:

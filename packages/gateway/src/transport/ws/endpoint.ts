@@ -1,7 +1,7 @@
 import { randomUUID } from 'node:crypto';
 import type { IncomingMessage } from 'node:http';
 import type { Duplex } from 'node:stream';
-import { envelope, ServerMessageType, Texts } from '@pushgate/protocol';
+import { envelope, ServerMessageType, Texts, type ReceiptPayload } from '@pushgate/protocol';
 import type { Logger } from 'pino';
 import { WebSocketServer } from 'ws';
 import type { HandshakeGuard } from '../../auth/guard.js';
@@ -34,6 +34,8 @@ export interface WsEndpointOptions {
   session: OpenItcockpitSession | undefined;
   /** A client's `TestPushNotification`: the composition root hands it to the pipeline. */
   onTest: (userId: number, title: string, icon: string) => void;
+  /** A client's `Receipt` frame, with the connection's user and browser (its device); default: dropped. */
+  onReceipt?: (userId: number, browserUuid: string, receipt: ReceiptPayload) => void;
   /** True once the gateway is shutting down. */
   closing: () => boolean;
 }
@@ -162,6 +164,10 @@ export class WsEndpoint implements ConnectionHost {
 
   test(conn: Connection, title: string, icon: string): void {
     this.#o.onTest(conn.userId, title, icon);
+  }
+
+  receipt(conn: Connection, receipt: ReceiptPayload): void {
+    this.#o.onReceipt?.(conn.userId, conn.browserUuid, receipt);
   }
 
   closed(conn: Connection): void {
