@@ -14,7 +14,7 @@ import { WebSocket } from 'ws';
 import { parseConfig, type ConfigInput } from '../src/config.js';
 import type { Directory } from '../src/directory/directory.js';
 import { FileDirectory, type DirectoryFile } from '../src/directory/file.js';
-import { startGateway, type Gateway } from '../src/gateway.js';
+import { startGateway, type Gateway, type GatewayOptions } from '../src/gateway.js';
 import type { HttpRoute } from '../src/transport/http/server.js';
 
 /** API key of the test directory (printable ASCII, >= 16 chars). */
@@ -74,6 +74,10 @@ export interface TestGatewayOptions {
   httpRoutes?: HttpRoute[];
   /** State directory (journal, outbox); default a fresh temporary one, removed when the gateway closes. */
   stateDir?: string;
+  /** Passed on to {@link startGateway}. */
+  onReceipt?: GatewayOptions['onReceipt'];
+  /** Passed on to {@link startGateway}. */
+  onAcknowledged?: GatewayOptions['onAcknowledged'];
 }
 
 /** A fresh temporary directory, for a gateway's state or a test's files. */
@@ -103,6 +107,8 @@ export async function startTestGateway(opts: TestGatewayOptions = {}): Promise<G
     directory: opts.directory ?? new FileDirectory(testDirectoryData()),
     logger: opts.logger ?? silentLogger(),
     ...(opts.httpRoutes ? { httpRoutes: opts.httpRoutes } : {}),
+    ...(opts.onReceipt ? { onReceipt: opts.onReceipt } : {}),
+    ...(opts.onAcknowledged ? { onAcknowledged: opts.onAcknowledged } : {}),
   });
   if (own === undefined) return gw;
   const close = gw.close;

@@ -41,11 +41,17 @@ export type TrailEvent =
   /** A later notification for the same object (RECOVERY, ACKNOWLEDGEMENT) replaces it where the target can. */
   | { type: 'replaced'; by: number; kind: string }
   /** An escalation step was planned: `step` is its index in the policy, `due` ms since the epoch. */
-  | { type: 'step-planned'; policy: string; step: number; due: number; targets: string[] }
+  | ({ type: 'step-planned'; policy: string; step: number; due: number; targets: string[] } & StepContext)
   /** An escalation step ran; `results` by target. */
-  | { type: 'step-run'; policy: string; step: number; targets: string[]; results?: Record<string, string> }
+  | ({ type: 'step-run'; policy: string; step: number; targets: string[]; results?: Record<string, string>; reminderId?: number } & StepContext)
   /** An escalation step will not run, and why (`acknowledged`, `recovered`, `shown`, `clicked`, …). */
-  | { type: 'step-cancelled'; policy: string; step: number; reason: string; by?: string };
+  | ({ type: 'step-cancelled'; policy: string; step: number; reason: string; by?: string } & StepContext);
+
+/** What an escalation event may say besides its step: the object and the recipient (`user:7`) of the ladder. */
+export interface StepContext {
+  objectKey?: string;
+  to?: string;
+}
 
 /** The event types, for metrics labels and filters. */
 export type TrailEventType = TrailEvent['type'];
