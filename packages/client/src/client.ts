@@ -5,8 +5,13 @@ import { TabGroup, type TabMessage } from './tabs.js';
  * (docs/protocol/openitcockpit.md §1) with pushgate's resume (docs/protocol/extensions.md):
  * one leader tab per browser connects, answers liveness, reconnects with
  * exponential backoff and jitter, resumes with `since=<last id>`, and shows
- * each notification once as an OS notification; every tab gets the
- * notifications and the connection state as DOM events.
+ * each notification once as an OS notification, tagged by its object so a
+ * RECOVERY or ACKNOWLEDGEMENT replaces the PROBLEM; every tab gets the
+ * notifications and the connection state as DOM events. The leader reports
+ * receipts (docs/protocol/extensions.md "Receipts"): `delivered`, then
+ * `shown` or `suppressed`, then `clicked` or `dismissed`, once per
+ * notification; {@link PushgateClient.acknowledge} redeems a notification's
+ * Acknowledge token.
  */
 
 /** A `ProcessPushNotification` payload (docs/protocol/openitcockpit.md §1) with pushgate's `id`. */
@@ -21,6 +26,19 @@ export interface PushNotification {
   icon?: string;
   /** pushgate's per-user increasing id; absent from an original openITCOCKPIT server. */
   id?: number;
+  /** pushgate's Acknowledge token (a PROBLEM, when the gateway has an engine to acknowledge in); see {@link PushgateClient.acknowledge}. */
+  ackToken?: string;
+}
+
+/** A receipt's kind (docs/protocol/extensions.md "Receipts"). */
+export type ReceiptKind = 'delivered' | 'shown' | 'suppressed' | 'clicked' | 'dismissed';
+
+/** What {@link PushgateClient.acknowledge} came to: the gateway's answer, or why there was none. */
+export interface AcknowledgeResult {
+  /** `done`: the engine took it; `refused`: the engine or the token check said no; `unreachable`: the engine or the gateway could not be asked. */
+  outcome: 'done' | 'refused' | 'unreachable';
+  /** One line for the person. */
+  reason: string;
 }
 
 /** Connection state as reported to the page (`state` event). */
@@ -55,6 +73,10 @@ export interface PushgateClientOptions {
   urlFor?: (n: PushNotification) => string | undefined;
   /** Send `RegisterBrowserPushNotification` after connecting (default true): `/message` then answers 200. */
   register?: boolean;
+  /** Report receipts to the gateway (default true; an original openITCOCKPIT server would answer them with `Error`). */
+  receipts?: boolean;
+  /** Base URL of the gateway's HTTP endpoints (`/acknowledge`); default `url` with http(s) instead of ws(s). */
+  httpUrl?: string;
 }
 
 /** Events a {@link PushgateClient} dispatches (as `CustomEvent` with `detail`). */
@@ -63,6 +85,10 @@ export interface PushgateClientEventMap {
   notification: CustomEvent<PushNotification>;
   /** The gateway could not replay everything missed (`ReplayGap` payload). */
   gap: CustomEvent<{ since: number; oldest: number | null }>;
+  /** This tab reported a receipt (leader only). */
+  receipt: CustomEvent<{ id: number; kind: ReceiptKind; reason?: string }>;
+  /** An {@link PushgateClient.acknowledge} finished. */
+  acknowledge: CustomEvent<AcknowledgeResult & { id: number | undefined }>;
 }
 
 const KEEP_ALIVE = JSON.stringify({ type: 'KeepAlive', message: '', payload: null });
@@ -70,6 +96,8 @@ const KEEP_ALIVE = JSON.stringify({ type: 'KeepAlive', message: '', payload: nul
 const POLICY_CODES = new Set([1008, 4003, 4401, 4403]);
 /** Most ids remembered for de-duplication. */
 const SEEN_MAX = 512;
+/** Most receipts kept while the connection is down (the oldest are dropped). */
+const RECEIPT_QUEUE_MAX = 200;
 
 /**
  * One pushgate subscription for this page. Create it, listen for `state`
@@ -78,13 +106,17 @@ const SEEN_MAX = 512;
  * per event.
  */
 export class PushgateClient extends EventTarget {
-  readonly #o: Required<Omit<PushgateClientOptions, 'urlFor' | 'browserUuid'>> & Pick<PushgateClientOptions, 'urlFor'>;
+  readonly #o: Required<Omit<PushgateClientOptions, 'urlFor' | 'browserUuid' | 'httpUrl'>> & Pick<PushgateClientOptions, 'urlFor' | 'httpUrl'>;
   readonly browserUuid: string;
   readonly #tabs: TabGroup;
   #ws: WebSocket | undefined;
   #state: ClientState = { state: 'stopped' };
   #lastId = 0;
   readonly #seen = new Set<number>();
+  /** Ids another context of this browser (a tab, the service worker) showed: this tab suppresses them. */
+  readonly #shownElsewhere = new Set<number>();
+  /** Receipt frames waiting for the connection. */
+  #receiptQueue: string[] = [];
   #attempt = 0;
   #retryTimer: ReturnType<typeof setTimeout> | undefined;
   #keepAliveTimer: ReturnType<typeof setInterval> | undefined;
@@ -95,7 +127,7 @@ export class PushgateClient extends EventTarget {
   constructor(options: PushgateClientOptions) {
     super();
     this.#o = {
-      keepAliveMs: 30_000, minBackoffMs: 500, maxBackoffMs: 30_000, showNotifications: true, register: true,
+      keepAliveMs: 30_000, minBackoffMs: 500, maxBackoffMs: 30_000, showNotifications: true, register: true, receipts: true,
       ...options,
     };
     this.browserUuid = options.browserUuid ?? storedBrowserUuid();
@@ -142,6 +174,64 @@ export class PushgateClient extends EventTarget {
   /** Ask the gateway for a `TestPushNotification` (sent through the leader tab). */
   sendTest(title = 'Test notification', icon = ''): void {
     this.#send(JSON.stringify({ type: 'TestPushNotification', message: '', payload: { title, icon } }));
+  }
+
+  /**
+   * Acknowledge notification `n` with its `ackToken`: `POST <httpUrl>/acknowledge`
+   * with this client's credential. Resolves with the gateway's answer (never
+   * rejects) and dispatches it as an `acknowledge` event.
+   */
+  async acknowledge(n: Pick<PushNotification, 'id' | 'ackToken'>): Promise<AcknowledgeResult> {
+    const result = await this.#postAcknowledge(n);
+    this.dispatchEvent(new CustomEvent('acknowledge', { detail: { ...result, id: n.id } }));
+    return result;
+  }
+
+  async #postAcknowledge(n: Pick<PushNotification, 'id' | 'ackToken'>): Promise<AcknowledgeResult> {
+    if (!n.ackToken) return { outcome: 'refused', reason: 'this notification has no Acknowledge action' };
+    const u = new URL('acknowledge', this.#httpBase());
+    u.searchParams.set('userId', String(this.#o.userId));
+    u.searchParams.set('browserUuid', this.browserUuid);
+    let res: Response;
+    try {
+      res = await fetch(u.toString(), {
+        method: 'POST', cache: 'no-store',
+        headers: { 'Content-Type': 'application/json', 'X-Api-Key': this.#o.apiKey },
+        body: JSON.stringify(n.id === undefined ? { token: n.ackToken } : { token: n.ackToken, notificationId: n.id }),
+      });
+    } catch (err) {
+      return { outcome: 'unreachable', reason: `the gateway could not be reached: ${(err as Error).message}` };
+    }
+    const text = await res.text().catch(() => '');
+    try {
+      const body = JSON.parse(text) as Partial<AcknowledgeResult>;
+      if (body.outcome === 'done' || body.outcome === 'refused' || body.outcome === 'unreachable') return { outcome: body.outcome, reason: String(body.reason ?? '') };
+    } catch { /* not JSON: a refusal of the request itself, below */ }
+    return { outcome: res.status >= 500 ? 'unreachable' : 'refused', reason: `the gateway answered ${res.status}: ${text.trim()}` };
+  }
+
+  /** `httpUrl`, or the WebSocket URL as http(s), ending in `/`. */
+  #httpBase(): string {
+    const u = new URL(this.#o.httpUrl ?? this.#o.url);
+    if (u.protocol === 'ws:') u.protocol = 'http:';
+    else if (u.protocol === 'wss:') u.protocol = 'https:';
+    u.search = '';
+    u.hash = '';
+    if (!u.pathname.endsWith('/')) u.pathname += '/';
+    return u.toString();
+  }
+
+  /** Report a receipt for notification `id` (through the leader's connection; kept while it is down). */
+  #receipt(id: number | undefined, kind: ReceiptKind, reason?: string): void {
+    if (!this.#o.receipts || typeof id !== 'number') return;
+    const frame = JSON.stringify({ type: 'Receipt', message: '', payload: reason === undefined ? { id, kind } : { id, kind, reason } });
+    this.dispatchEvent(new CustomEvent('receipt', { detail: reason === undefined ? { id, kind } : { id, kind, reason } }));
+    if (this.#tabs.leader && this.#ws?.readyState !== WebSocket.OPEN) {
+      this.#receiptQueue.push(frame);
+      if (this.#receiptQueue.length > RECEIPT_QUEUE_MAX) this.#receiptQueue.shift();
+      return;
+    }
+    this.#send(frame);
   }
 
   #send(frame: string): void {
@@ -258,6 +348,7 @@ export class PushgateClient extends EventTarget {
           }));
         }
         this.#setState({ state: 'connected', clientUuid });
+        for (const f of this.#receiptQueue.splice(0)) this.#ws?.send(f);
         return;
       }
       case 'KeepAlive':
@@ -286,22 +377,46 @@ export class PushgateClient extends EventTarget {
       if (n.id > this.#lastId) this.#lastId = n.id;
     }
     this.dispatchEvent(new CustomEvent('notification', { detail: n }));
-    if (show && this.#o.showNotifications) this.#show(n);
+    // Only the tab that got it from the gateway (the leader) shows it and reports for this browser.
+    if (show) {
+      this.#receipt(n.id, 'delivered');
+      if (!this.#o.showNotifications) this.#receipt(n.id, 'suppressed', 'disabled');
+      else if (typeof Notification !== 'function' || Notification.permission !== 'granted') this.#receipt(n.id, 'suppressed', 'permission');
+      else if (typeof n.id === 'number' && this.#shownElsewhere.has(n.id)) this.#receipt(n.id, 'suppressed', 'shown-elsewhere');
+      else this.#show(n);
+    }
     return true;
   }
 
+  /**
+   * The OS notification, tagged by its object (`pushgate:<hostUuid>[:<serviceUuid>]`),
+   * so a later RECOVERY or ACKNOWLEDGEMENT of the object replaces it instead
+   * of stacking (and alerts again: `renotify`). A page notification cannot
+   * carry action buttons (only a service worker's can): Acknowledge is the
+   * page's to offer, with {@link acknowledge}.
+   */
   #show(n: PushNotification): void {
-    if (typeof Notification !== 'function' || Notification.permission !== 'granted') return;
     const tag = n.serviceUuid ? `pushgate:${n.hostUuid ?? ''}:${n.serviceUuid}` : n.hostUuid ? `pushgate:${n.hostUuid}` : undefined;
-    const opts: NotificationOptions = { body: n.message };
-    if (tag) opts.tag = tag;
+    const opts: NotificationOptions & { renotify?: boolean } = { body: n.message };
+    if (tag) {
+      opts.tag = tag;
+      opts.renotify = true;
+    }
     if (n.icon) opts.icon = n.icon;
     const shown = new Notification(n.title, opts);
+    this.#receipt(n.id, 'shown');
+    if (typeof n.id === 'number') this.#tabs.post({ kind: 'shown', id: n.id });
+    let clicked = false;
     shown.onclick = () => {
+      clicked = true;
+      this.#receipt(n.id, 'clicked');
       const url = this.#o.urlFor?.(n);
       if (url) window.open(url, '_blank', 'noopener');
       else window.focus();
       shown.close();
+    };
+    shown.onclose = () => {
+      if (!clicked) this.#receipt(n.id, 'dismissed');
     };
   }
 
@@ -312,6 +427,10 @@ export class PushgateClient extends EventTarget {
         if (payload) this.#onNotification(payload, false);
         return;
       }
+      case 'shown':
+        this.#shownElsewhere.add(m.id);
+        if (this.#shownElsewhere.size > SEEN_MAX) this.#shownElsewhere.delete(this.#shownElsewhere.values().next().value as number);
+        return;
       case 'state':
         if (m.lastId > this.#lastId) this.#lastId = m.lastId;
         if (!this.#tabs.leader) this.#applyState(m.state as ClientState);

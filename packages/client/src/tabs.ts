@@ -12,7 +12,13 @@ export type TabMessage =
   | { kind: 'notification'; envelope: unknown }
   | { kind: 'state'; state: unknown; lastId: number }
   | { kind: 'hello' }
-  | { kind: 'send'; frame: string };
+  | { kind: 'send'; frame: string }
+  /**
+   * Notification `id` was shown as an OS notification by another context of
+   * this browser (a tab, or the service worker posting on the same channel
+   * name): the leader suppresses its own and reports `suppressed`.
+   */
+  | { kind: 'shown'; id: number };
 
 /** Callbacks of {@link TabGroup}. */
 export interface TabGroupEvents {

@@ -19,9 +19,11 @@ import { parseConfig } from '../../gateway/src/config.js';
 import { demoRoutes } from '../../gateway/src/transport/http/demo.js';
 import { icingaFrame } from '../../gateway/src/transport/sse/icinga-frame.js';
 import { icingaService } from '../../gateway/test/icinga-pipeline.js';
+import { FileDirectory } from '../../gateway/src/directory/file.js';
 import { createIcingaFixture, mariadbSkip } from '../../gateway/test/fixtures/icinga.js';
+import { nagiosSkip, startNagios } from '../../gateway/test/fixtures/nagios.js';
 import {
-  hostMessage, openRegisteredClient, postMessage, SERVICE_UUID, silentLogger, startTestGateway, TEST_API_KEY, waitFor,
+  HOST_UUID, hostMessage, openRegisteredClient, postMessage, SERVICE_UUID, silentLogger, startTestGateway, TEST_API_KEY, testDirectoryData, waitFor,
 } from '../../gateway/test/helpers.js';
 import { until } from '../../gateway/test/sse-client.js';
 import { startTcpProxy } from '../../gateway/test/tcp-proxy.js';
@@ -41,15 +43,21 @@ function chromiumSkip(): string | false {
   return `Chromium not found at ${CHROMIUM}; install it with: apt-get install -y chromium (scripts/test does when it can)`;
 }
 
-/** Records every notification the page constructs, in `window.__shown`, then constructs the real one. */
+/**
+ * Records every notification the page constructs, in `window.__shown` (and
+ * the objects in `window.__instances`, so a test can click one), then
+ * constructs the real one.
+ */
 const RECORD_NOTIFICATIONS = `(() => {
   window.__shown = [];
+  window.__instances = [];
   const Real = window.Notification;
   if (typeof Real !== 'function') return;
   window.Notification = class extends Real {
     constructor(title, options) {
       super(title, options);
       window.__shown.push({ title, tag: options && options.tag, body: options && options.body });
+      window.__instances.push(this);
     }
   };
 })();`;
@@ -74,10 +82,10 @@ async function listed(page: Page): Promise<string[]> {
   return page.evaluate(`[...document.querySelectorAll('#list .title')].map((e) => e.textContent)`) as Promise<string[]>;
 }
 
-async function newContext(browser: Browser, origin: string, opts: { userAgent?: string } = {}): Promise<BrowserContext> {
+async function newContext(browser: Browser, origin: string, opts: { userAgent?: string; permission?: boolean } = {}): Promise<BrowserContext> {
   // bypassCSP: waitForFunction polls string predicates with eval, which the demo page's CSP (script-src 'self') forbids.
   const context = await browser.newContext({ bypassCSP: true, ...(opts.userAgent ? { userAgent: opts.userAgent } : {}) });
-  await context.grantPermissions(['notifications'], { origin });
+  if (opts.permission ?? true) await context.grantPermissions(['notifications'], { origin });
   await context.addInitScript(RECORD_NOTIFICATIONS);
   return context;
 }
@@ -197,6 +205,113 @@ t.test('in Chromium', { skip: chromiumSkip() }, async (t) => {
     await waitState(page, 'rejected');
     t.match(await page.textContent('#detail'), /refused/);
     await page.evaluate('window.pushgateClient.stop()');
+  });
+
+  /** The receipts the gateway's trail holds for notification `id`: `<kind> <device>`, in order. */
+  const receiptsOf = async (id: number): Promise<string[]> => ((await gw.trail!.read(id)) ?? [])
+    .filter((e) => e.type === 'receipt').map((e) => `${e.kind as string} ${e.device as string}${e.reason ? ` ${e.reason as string}` : ''}`);
+  /** The id of the next notification the gateway accepts (one node, one slot: the last one plus one). */
+  const nextId = (): number => gw.ids.lastId + 1;
+
+  await t.test('receipts from a real tab: delivered and shown once per notification and browser, clicked when clicked', async (t) => {
+    const ctx = await newContext(browser, gw.url);
+    t.teardown(() => ctx.close());
+    const tabs = [await ctx.newPage(), await ctx.newPage()];
+    for (const p of tabs) await p.goto(`${gw.url}/demo?userId=11`);
+    for (const p of tabs) await waitState(p, 'connected');
+    await waitFor(() => gw.registry.isRegistered(11), BROWSER_WAIT_MS, 'user 11 registered');
+    const device = await tabs[0]!.evaluate('window.pushgateClient.browserUuid') as string;
+    const id = nextId();
+    t.equal((await postMessage(gw, hostMessage({ userId: 11, type: 'service', serviceUuid: SERVICE_UUID, state: 2, output: 'HTTP 500' }))).status, 200);
+    await waitFor(async () => (await receiptsOf(id)).length >= 2, BROWSER_WAIT_MS, 'delivered and shown reached the trail');
+    t.same(await receiptsOf(id), [`delivered ${device}`, `shown ${device}`], 'once for the browser, although two tabs have it');
+
+    const leader = (await Promise.all(tabs.map((p) => p.evaluate('window.pushgateClient.leader')))).indexOf(true);
+    // The page's Notification object stands in for the OS: its onclick is what a click on it runs.
+    await tabs[leader]!.evaluate('window.__instances[0].onclick()');
+    await waitFor(async () => (await receiptsOf(id)).length === 3, BROWSER_WAIT_MS, 'the click reached the trail');
+    t.same(await receiptsOf(id), [`delivered ${device}`, `shown ${device}`, `clicked ${device}`], 'a click is no dismissal');
+  });
+
+  await t.test('a tab leader that suppresses a duplicate another context showed reports suppressed, not shown', async (t) => {
+    const ctx = await newContext(browser, gw.url);
+    t.teardown(() => ctx.close());
+    const page = await ctx.newPage();
+    await page.goto(`${gw.url}/demo?userId=12`);
+    await waitState(page, 'connected');
+    await waitFor(() => gw.registry.isRegistered(12), BROWSER_WAIT_MS, 'user 12 registered');
+    const device = await page.evaluate('window.pushgateClient.browserUuid') as string;
+    const id = nextId();
+    // Another context of the browser (the service worker's role) says it shows this notification, on the tabs' channel.
+    const other = await ctx.newPage();
+    await other.goto(`${gw.url}/healthz`);
+    await other.evaluate(`new BroadcastChannel(${JSON.stringify(`pushgate:ws://${new URL(gw.url).host}/:12`)}).postMessage({ kind: 'shown', id: ${id} })`);
+    t.equal((await postMessage(gw, hostMessage({ userId: 12, output: 'PING CRITICAL' }))).status, 200);
+    await waitListed(page, 'PROBLEM: web-01 is DOWN!');
+    await waitFor(async () => (await receiptsOf(id)).length >= 2, BROWSER_WAIT_MS, 'receipts reached the trail');
+    t.same(await receiptsOf(id), [`delivered ${device}`, `suppressed ${device} shown-elsewhere`]);
+    t.same(await shown(page), [], 'the tab did not show it a second time');
+  });
+
+  await t.test('without notification permission the tab reports suppressed', async (t) => {
+    const ctx = await newContext(browser, gw.url, { permission: false });
+    t.teardown(() => ctx.close());
+    const page = await ctx.newPage();
+    await page.goto(`${gw.url}/demo?userId=13`);
+    await waitState(page, 'connected');
+    await waitFor(() => gw.registry.isRegistered(13), BROWSER_WAIT_MS, 'user 13 registered');
+    const device = await page.evaluate('window.pushgateClient.browserUuid') as string;
+    const id = nextId();
+    t.equal((await postMessage(gw, hostMessage({ userId: 13 }))).status, 200);
+    await waitFor(async () => (await receiptsOf(id)).length >= 2, BROWSER_WAIT_MS, 'receipts reached the trail');
+    t.same(await receiptsOf(id), [`delivered ${device}`, `suppressed ${device} permission`]);
+  });
+
+  await t.test('a RECOVERY replaces the PROBLEM: the same tag', async (t) => {
+    const ctx = await newContext(browser, gw.url);
+    t.teardown(() => ctx.close());
+    const page = await ctx.newPage();
+    await page.goto(`${gw.url}/demo?userId=14`);
+    await waitState(page, 'connected');
+    await waitFor(() => gw.registry.isRegistered(14), BROWSER_WAIT_MS, 'user 14 registered');
+    await postMessage(gw, hostMessage({ userId: 14, type: 'service', serviceUuid: SERVICE_UUID, state: 2, output: 'HTTP 500' }));
+    await postMessage(gw, hostMessage({ userId: 14, type: 'service', serviceUuid: SERVICE_UUID, notificationtype: 'RECOVERY', state: 0, output: 'HTTP 200' }));
+    await waitListed(page, 'RECOVERY: web-01/HTTP is OK!');
+    const tags = (await shown(page)).map((n) => n.tag);
+    t.equal(tags.length, 2);
+    t.equal(tags[0], tags[1], 'the OS replaces the PROBLEM with the RECOVERY');
+  });
+
+  await t.test('the demo page\'s Acknowledge button acknowledges in nagios4 and shows the result', { skip: nagiosSkip() }, async (t) => {
+    const host = HOST_UUID;
+    const nagios = await startNagios(t, {
+      objects: `define host {\n  use generic-host\n  host_name ${host}\n}\ndefine service {\n  use generic-service\n  host_name ${host}\n  service_description ${SERVICE_UUID}\n  check_command pushgate-noop\n}\n`,
+    });
+    const ackGw = await startTestGateway({
+      httpRoutes: demoRoutes({ demoApiKey: TEST_API_KEY }),
+      config: {
+        auth: { secrets: ['action-secret-0123456789abcdef0123456789'] },
+        acknowledge: { engine: { type: 'naemon', commandFile: nagios.commandFile, statusFile: nagios.statusFile, statusWaitMs: 10_000 } },
+      },
+      directory: new FileDirectory(testDirectoryData({ users: { 15: 'Dana Demo' } })),
+    });
+    t.teardown(() => ackGw.close());
+    await nagios.serviceResult(host, SERVICE_UUID, 2, 'CRITICAL - down');
+    await nagios.waitService(host, SERVICE_UUID, (s) => s.current_state === '2');
+    const ctx = await newContext(browser, ackGw.url);
+    t.teardown(() => ctx.close());
+    const page = await ctx.newPage();
+    await page.goto(`${ackGw.url}/demo?userId=15`);
+    await waitState(page, 'connected');
+    await waitFor(() => ackGw.registry.isRegistered(15), BROWSER_WAIT_MS, 'user 15 registered');
+    await postMessage(ackGw, hostMessage({ userId: 15, type: 'service', serviceUuid: SERVICE_UUID, state: 2, output: 'HTTP 500' }));
+    await waitListed(page, 'PROBLEM: web-01/HTTP is CRITICAL!');
+    await page.click('#list button.ack');
+    await page.waitForFunction(`document.querySelector('#list .ack-result').dataset.outcome !== undefined`, undefined, { timeout: BROWSER_WAIT_MS });
+    t.match(await page.textContent('#list .ack-result'), /^done: ACKNOWLEDGE_SVC_PROBLEM/, 'the person sees the engine took it');
+    t.ok(await page.isDisabled('#list button.ack'), 'the button cannot be used twice');
+    await nagios.waitService(host, SERVICE_UUID, (s) => s.problem_has_been_acknowledged === '1');
+    t.match(await nagios.comments(host, SERVICE_UUID), [{ entry_type: '4', author: 'Dana Demo' }]);
   });
 
   await t.test('an Icinga-style EventSource page receives an icinga2.notification', { skip: await mariadbSkip() }, async (t) => {

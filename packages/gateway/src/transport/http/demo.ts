@@ -116,6 +116,8 @@ function page(config: { demo: boolean; apiKey?: string }): string {
   li img { width: 32px; height: 32px; }
   li .title { font-weight: 600; }
   li time { font-size: .85em; }
+  .ack-result[data-outcome="done"] { color: #13622f; }
+  .ack-result[data-outcome="refused"], .ack-result[data-outcome="unreachable"] { color: #8c1d1d; }
 </style>
 </head>
 <body>
@@ -187,6 +189,22 @@ function run(userId, apiKey) {
     const when = document.createElement('time'); when.className = 'muted';
     when.textContent = new Date(n.timestamp * 1000).toLocaleTimeString() + (n.id ? ' · id ' + n.id : '');
     text.append(title, body, when);
+    if (n.ackToken) {
+      // A page notification has no action buttons (only a service worker's can): the page offers Acknowledge itself.
+      const row = document.createElement('div'); row.className = 'row';
+      const ack = document.createElement('button'); ack.className = 'ack'; ack.textContent = 'Acknowledge';
+      const result = document.createElement('span'); result.className = 'ack-result muted';
+      ack.addEventListener('click', async () => {
+        ack.disabled = true;
+        result.textContent = 'acknowledging…';
+        const r = await client.acknowledge(n);
+        result.dataset.outcome = r.outcome;
+        result.textContent = r.outcome + ': ' + r.reason;
+        ack.disabled = r.outcome === 'done';
+      });
+      row.append(ack, result);
+      text.append(row);
+    }
     li.append(text);
     $('list').prepend(li);
     while ($('list').children.length > 20) $('list').lastElementChild.remove();
