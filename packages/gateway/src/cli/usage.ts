@@ -16,6 +16,11 @@ export const USAGE = `usage: pushgate serve [--config <file>] [--workers <n>]
                    connections, users, outbox and relay counters of a running
                    gateway (GET /status, loopback only); default url
                    http://127.0.0.1:8083.
+       pushgate history [--url <url>] [--key <key> | --key-file <file>] [--user <id>]
+                   [--object <key>] [--since <duration>] [--limit <n>] [--json] [<id>]
+                   the trail (docs/trail.md): notifications newest first, or
+                   every event of notification <id>; the key is one of
+                   auth.adminKeys, default env PUSHGATE_ADMIN_KEY.
 
   test-channel     send one test message through the named notification
                    channel (docs/channels.md) and print sent, retrying: …
