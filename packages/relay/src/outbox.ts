@@ -244,6 +244,8 @@ export class Outbox {
       ...(input.priority !== undefined ? { priority: input.priority } : {}),
       ...(input.data !== undefined ? { data: input.data } : {}),
       ...(input.notificationId !== undefined ? { notificationId: input.notificationId } : {}),
+      ...(input.tag !== undefined ? { tag: input.tag } : {}),
+      ...(input.ends === true ? { ends: true } : {}),
       createdAt: now,
       expiresAt: now + (input.ttlMs ?? this.#ttlMs),
     };

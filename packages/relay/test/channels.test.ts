@@ -46,6 +46,37 @@ t.test('pushover', async (t) => {
     t.equal(rx.seen[0]!.body, `token=${TOKEN}&user=${USER}&message=PING+CRITICAL+-+100%25+loss&title=DOWN+web01&priority=2&retry=30&expire=10800`);
   });
 
+  t.test('an emergency message carries its object\'s tag; the RECOVERY cancels its re-alerts by that tag, then comes at normal priority', async (t) => {
+    let cancel = 200;
+    const rx = await receiver(t, (req, _n, res) => {
+      if (req.url?.includes('/receipts/')) res.statusCode = cancel;
+      res.end(req.url?.includes('/receipts/') ? '{"status":1,"canceled":1,"request":"c"}' : '{"status":1,"receipt":"rcpt","request":"r"}');
+    });
+    const ch = new PushoverChannel({ name: 'po', token: TOKEN, user: USER, priority: 2, apiUrl: `${rx.base}/1/messages.json` });
+    t.teardown(() => ch.close());
+    const tag = 'pg0123456789abcdef0123456789abcdef';
+    t.same(await ch.send(delivery({ tag })), { kind: 'sent' });
+    t.equal(rx.seen[0]!.body, `token=${TOKEN}&user=${USER}&message=PING+CRITICAL+-+100%25+loss&title=DOWN+web01&priority=2&retry=60&expire=3600&tags=${tag}`);
+    t.same(await ch.send(delivery({ title: 'UP web01', message: 'PING OK', tag, ends: true })), { kind: 'sent' });
+    t.equal(rx.seen[1]!.method, 'POST');
+    t.equal(rx.seen[1]!.url, `/1/receipts/cancel_by_tag/${tag}.json`, 'Pushover\'s cancel by tag');
+    t.equal(rx.seen[1]!.body, `token=${TOKEN}`);
+    t.equal(rx.seen[2]!.body, `token=${TOKEN}&user=${USER}&message=PING+OK&title=UP+web01&priority=0`, 'the recovery itself is no emergency');
+
+    cancel = 503;
+    t.same(await ch.send(delivery({ tag, ends: true })), { kind: 'retry', reason: 'cancelling the emergency re-alerts: 503 {"status":1,"canceled":1,"request":"c"}' }, 'a failing cancel is tried again, message and all');
+    t.equal(rx.seen.length, 4, 'the message waits for the cancel');
+    cancel = 400;
+    t.same(await ch.send(delivery({ tag, ends: true })), { kind: 'sent' }, 'a refused cancel (no such tag) does not stop the message');
+
+    const normal = new PushoverChannel({ name: 'po2', token: TOKEN, user: USER, apiUrl: `${rx.base}/1/messages.json` });
+    t.teardown(() => normal.close());
+    const before = rx.seen.length;
+    await normal.send(delivery({ tag, ends: true }));
+    t.equal(rx.seen.length, before + 1, 'a channel that never sends emergencies has nothing to cancel');
+    t.notMatch(rx.seen.at(-1)!.body, /tags=/);
+  });
+
   t.test('a 4xx is refused with Pushover\'s errors array and no credential; a 5xx is retried', async (t) => {
     const rx = await receiver(t, (_s, n, res) => {
       res.statusCode = n === 1 ? 400 : 503;

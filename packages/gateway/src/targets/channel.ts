@@ -1,3 +1,4 @@
+import { createHash } from 'node:crypto';
 import type { DeliverySink } from '@pushgate/relay';
 import { deliveryKey, type Notification, type Recipient } from '../pipeline/notification.js';
 import type { Target, TargetResult } from './target.js';
@@ -8,6 +9,11 @@ import type { Target, TargetResult } from './target.js';
  * `<notification key>:<channel>`, so a resend of the same notification is
  * not doubled while the first is pending. Which notifications go to which
  * channels is the router's decision (pipeline/router.ts).
+ *
+ * Each delivery carries its object's tag, and a RECOVERY or ACKNOWLEDGEMENT
+ * says it `ends` the object's problem, so a channel that can withdraw an
+ * earlier message does (docs/channels.md "replace in place": Pushover
+ * cancels its emergency re-alerts).
  */
 export class ChannelTarget implements Target {
   readonly name: string;
@@ -30,12 +36,23 @@ export class ChannelTarget implements Target {
 
   async deliver(n: Notification, _to: Recipient): Promise<TargetResult> {
     try {
-      await this.#outbox.enqueue({ id: `${deliveryKey(n)}:${this.channel}`, channel: this.channel, title: n.title, message: n.body, notificationId: n.id });
+      await this.#outbox.enqueue({
+        id: `${deliveryKey(n)}:${this.channel}`, channel: this.channel, title: n.title, message: n.body, notificationId: n.id,
+        ...(n.objectKey !== '' ? { tag: objectTag(n.objectKey), ...(ENDS.has(n.kind) ? { ends: true } : {}) } : {}),
+      });
       return QUEUED_ONE;
     } catch (err) {
       return { outcome: 'refused', reason: (err as Error)?.message ?? String(err) };
     }
   }
+}
+
+/** Notification kinds that end the object's problem. */
+const ENDS = new Set(['RECOVERY', 'ACKNOWLEDGEMENT']);
+
+/** `pg` and 32 hex digits of the object key's SHA-256: the same for every notification of the object, of a shape every channel takes. */
+export function objectTag(objectKey: string): string {
+  return `pg${createHash('sha256').update(objectKey).digest('hex').slice(0, 32)}`;
 }
 
 const QUEUED_ONE: TargetResult = Object.freeze({ outcome: 'queued', count: 1 });

@@ -14,6 +14,7 @@ import {
   stateEnv, testDirectoryData, TEST_API_KEY, waitFor, WAIT_MS,
 } from '../helpers.js';
 import { FileDirectory } from '../../src/directory/file.js';
+import { objectTag } from '../../src/targets/channel.js';
 
 const MAIN = fileURLToPath(new URL('../../dist/main.js', import.meta.url));
 const DB_UUID = '0f9c3c52-5b1e-4d55-9d0a-3a4c0f1b2c3d';
@@ -306,4 +307,22 @@ t.test('crash: every notification answered 200 reaches the receiver after kill -
   t.same([...messages].sort(), Array.from({ length: N }, (_v, i) => `crash ${i}`).sort(), 'each accepted notification arrived');
   second.child.kill('SIGTERM');
   t.equal(await bounded(second.exited, 'SIGTERM exit'), 0);
+});
+
+t.test('a RECOVERY cancels the PROBLEM\'s Pushover emergency re-alerts by the object\'s tag, and comes at normal priority', async (t) => {
+  const rx = await receiver(t, (_q, s) => s.end('{"status":1,"request":"r"}'));
+  const dir = await tmp(t);
+  const token = 'azGDORePK8gMaC0QOYAMyEEuzJnyUi';
+  const user = 'uQiRzpo4DXghDmr9QzzfQu27cmVRsG';
+  const { gw } = await channelsFor(t, {
+    channels: { po: { type: 'pushover', token, user, priority: 2, apiUrl: `${rx.url}/1/messages.json` } }, defaultChannels: ['po'], outbox: { dir },
+  }, directory());
+  t.equal((await postMessage(gw, hostMessage())).status, 200);
+  await waitFor(() => rx.got.length === 1, WAIT_MS, 'the PROBLEM at Pushover');
+  const tag = objectTag(HOST_UUID);
+  t.match(rx.got[0]!.body, new RegExp(`&priority=2&retry=60&expire=3600&tags=${tag}$`), 'the emergency carries the object\'s tag');
+  t.equal((await postMessage(gw, hostMessage({ notificationtype: 'RECOVERY', state: 0, output: 'PING OK' }))).status, 200);
+  await waitFor(() => rx.got.length === 3, WAIT_MS, 'the cancel and the RECOVERY at Pushover');
+  t.equal(rx.got[1]!.url, `/1/receipts/cancel_by_tag/${tag}.json`);
+  t.match(rx.got[2]!.body, /&title=RECOVERY%3A\+web-01\+is\+UP%21&priority=0$/);
 });

@@ -33,6 +33,20 @@ export interface Delivery {
   expiresAt: number;
   /** The gateway's notification id this delivery belongs to, for its trail (journaled; not sent). */
   notificationId?: number;
+  /**
+   * The object the notification is about, as a tag of 1 to 64 letters,
+   * digits, `-` or `_` (the same for every notification of one host or
+   * service): a channel that can withdraw an earlier message finds it by
+   * this (Pushover: the `tags` of an emergency message).
+   */
+  tag?: string;
+  /**
+   * This delivery ends the problem `tag` names (a RECOVERY or
+   * ACKNOWLEDGEMENT): a channel that can, withdraws what earlier
+   * deliveries of the tag still do (Pushover: cancels the emergency
+   * re-alerts) before it sends this one.
+   */
+  ends?: boolean;
 }
 
 /** What one attempt of {@link Channel.send} came to. */
