@@ -7,7 +7,7 @@
 export const ChannelErrorCodes = {
   CHAN_ERR_CONFIG: 'SetConfig: an attribute is missing or invalid, or the CA file cannot be read (JSON-RPC -32602, nothing changed)',
   CHAN_ERR_NOT_CONFIGURED: 'SendNotification before a successful SetConfig (JSON-RPC -32603)',
-  CHAN_ERR_PARAMS: 'a request whose params are missing or not an object (JSON-RPC -32602)',
+  CHAN_ERR_PARAMS: 'a request whose params are missing (JSON-RPC -32600, as upstream) or not an object (-32602)',
   CHAN_ERR_UNREACHABLE: 'pushgate could not be reached: connection refused or reset, DNS failure, TLS not trusted (JSON-RPC -32603)',
   CHAN_ERR_TIMEOUT: 'pushgate did not answer completely within `timeout_ms` (JSON-RPC -32603)',
   CHAN_ERR_REFUSED: 'pushgate answered with a status other than 200: the status and pushgate\'s reason are in the message (JSON-RPC -32603)',
