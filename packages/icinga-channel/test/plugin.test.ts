@@ -6,8 +6,10 @@
  * HTTP server standing in for a webhook receiver).
  */
 import { readFileSync } from 'node:fs';
+import { createServer as createHttpsServer } from 'node:https';
 import { createServer, type IncomingHttpHeaders, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
+import { fileURLToPath } from 'node:url';
 import t, { type Test } from 'tap';
 import type { Gateway } from '../../gateway/src/gateway.js';
 import { openRegisteredClient, startTestGateway, tempDir, TEST_API_KEY, waitFor, WAIT_MS } from '../../gateway/test/helpers.js';
@@ -239,4 +241,32 @@ t.test('SIGTERM: a notification in flight is still answered, then the plugin exi
   await d2.call(METHOD.getInfo);
   t.same(await d2.stop(), { code: 0, signal: null }, 'connection closed and SIGTERM, as pluginSupervisor.Stop');
   t.equal(d2.stderr, '');
+});
+
+t.test('https: pushgate\'s certificate is verified, against ca_file when set', async (t) => {
+  const fixtures = new URL('../../relay/test/fixtures/', import.meta.url);
+  const certFile = fileURLToPath(new URL('localhost-cert.pem', fixtures));
+  const server = createHttpsServer({ cert: readFileSync(certFile), key: readFileSync(new URL('localhost-key.pem', fixtures)) }, (req, res) => {
+    req.resume();
+    req.on('end', () => res.end('ok'));
+  });
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  t.teardown(() => new Promise<void>((resolve) => { server.closeAllConnections(); server.close(() => resolve()); }));
+  const url = `https://localhost:${(server.address() as AddressInfo).port}`;
+  const d = daemon(t);
+  const req = notificationRequest({ addresses: [{ type: 'pushgate', address: '7' }], host: 'h', incidentId: 4, severity: 'crit', time: T0, message: 'tls' });
+  await d.call(METHOD.setConfig, { url, token: TOKEN });
+  const untrusted = await d.call(METHOD.sendNotification, req);
+  t.match(untrusted.error, { code: CODE.internalError, message: new RegExp(`^pushgate unreachable at ${url}/icinga/notifications: [A-Z_]+`) }, 'a self-signed certificate is not trusted by default');
+  t.same((await d.call(METHOD.setConfig, { url, token: TOKEN, ca_file: certFile })).result, null);
+  t.same((await d.call(METHOD.sendNotification, req)).result, null, 'trusted through ca_file');
+  const notPem = await d.call(METHOD.setConfig, { url, token: TOKEN, ca_file: fileURLToPath(import.meta.url) });
+  t.match(notPem.error, { code: CODE.invalidParams, message: /^ca_file: .* holds no PEM certificate$/ });
+});
+
+t.test('a line over 4 MiB is answered as a parse error and skipped; the next request is served', async (t) => {
+  const d = daemon(t);
+  d.write(`{"id":1,"jsonrpc":"2.0","method":"GetInfo","params":{"x":"${'y'.repeat(5 * 1024 * 1024)}"}}\n`);
+  t.same((await d.nextNullIdResponse()).error, { code: CODE.parseError, message: 'parse error: line longer than 4194304 bytes' });
+  t.equal(((await d.call(METHOD.getInfo)).result as Info).name, 'pushgate');
 });
