@@ -82,7 +82,13 @@ export class ChannelPlugin {
         this.#setConfig(id, params);
         return;
       case Methods.sendNotification: {
-        const p = this.#sendNotification(id, params).finally(() => this.#inflight.delete(p));
+        const p = this.#sendNotification(id, params)
+          .catch((err: unknown) => {
+            // A bug, not a delivery failure: still one answer, and the plugin keeps serving.
+            this.log('error', `pushgate channel: internal error: ${(err as Error)?.stack ?? String(err)}`);
+            this.#write(errorLine(id, RpcCodes.internalError, `internal error in the pushgate channel plugin: ${(err as Error)?.message ?? String(err)}`));
+          })
+          .finally(() => this.#inflight.delete(p));
         this.#inflight.add(p);
         return;
       }

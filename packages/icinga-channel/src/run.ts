@@ -48,8 +48,9 @@ export function runPlugin(opts: RunOptions): Running {
     input.off('data', onData);
     input.pause();
     void plugin.drain().then(() => {
-      // Everything written is flushed before the exit code is reported.
-      output.write('', () => resolveDone(0));
+      // Everything written is flushed before the exit code is reported (unless the daemon's end is gone).
+      if (output.destroyed || output.writableEnded) resolveDone(0);
+      else output.write('', () => resolveDone(0));
     });
   };
   input.on('data', onData);
@@ -59,5 +60,7 @@ export function runPlugin(opts: RunOptions): Running {
     finish();
   });
   input.on('error', finish);
+  // The daemon went away (EPIPE): nobody reads the answers any more.
+  output.on('error', finish);
   return { plugin, done, stop: finish };
 }

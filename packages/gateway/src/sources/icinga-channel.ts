@@ -212,7 +212,7 @@ export class IcingaChannelSource {
       to = { kind: 'contact', contactId: row.contactId, username: address };
     }
 
-    const n = notification(body, to, row, o.ids.next(), Date.now());
+    const n = channelNotification(body, to, row, o.ids.next(), Date.now());
     const accepted = await o.pipeline.accept(n);
     if (!accepted.ok) return this.#refuse(res, 'GW_REFUSE_ICINGA_CHANNEL_NOT_ACCEPTED', `${accepted.refusedBy}: ${accepted.reason}`);
     this.#ok(res);
@@ -226,7 +226,7 @@ export class IcingaChannelSource {
  * event) from the contact's history row, openITCOCKPIT facts (the WebSocket
  * frame, mobile push) for a user.
  */
-export function notification(body: IcingaChannelRequest, to: Recipient, row: NotifiedRow | undefined, id: number, now: number): Notification {
+export function channelNotification(body: IcingaChannelRequest, to: Recipient, row: NotifiedRow | undefined, id: number, now: number): Notification {
   const word = body.incident?.severity ?? 'info';
   const severity = icingaSeverity(word);
   const kind = word === 'ok' ? 'RECOVERY' : 'PROBLEM';

@@ -7,7 +7,7 @@
 import t from 'tap';
 import { parseConfig } from '../../src/config.js';
 import type { Gateway } from '../../src/gateway.js';
-import { icingaObjectName, notification } from '../../src/sources/icinga-channel.js';
+import { channelNotification as notification, icingaObjectName } from '../../src/sources/icinga-channel.js';
 import { httpRequest, openRegisteredClient, startTestGateway, type HttpAnswer } from '../helpers.js';
 
 const TOKEN = 'icinga-intake-token-0123456789';
