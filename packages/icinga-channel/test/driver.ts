@@ -30,7 +30,7 @@
  *   `method`, `params`); a response carries `result` or `error` {code, message}.
  */
 import { spawn, type ChildProcess } from 'node:child_process';
-import { mkdtempSync, rmSync, symlinkSync } from 'node:fs';
+import { existsSync, mkdtempSync, rmSync, symlinkSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -150,6 +150,7 @@ export class Daemon {
    * holding `type` as a symlink to the bundle, the way it is installed.
    */
   constructor(type = 'pushgate') {
+    if (!existsSync(BUNDLE)) throw new Error(`${BUNDLE} is missing: run pnpm build first`);
     this.#dir = mkdtempSync(join(tmpdir(), 'pushgate-channels-'));
     const file = join(this.#dir, type);
     symlinkSync(BUNDLE, file);
