@@ -7,11 +7,13 @@
 //   release/pushgate_<version>_all.deb   the Debian package (scripts/release/deb.mjs)
 // The version is the root package.json's. Timestamps come from SOURCE_DATE_EPOCH,
 // default the last commit's time, so two runs on one commit give the same bytes.
-// --no-deb skips the Debian package (machines without dpkg-deb).
+// --no-deb skips the Debian package (machines without dpkg-deb); --out <dir> writes
+// there instead of release/ (the dir is emptied first).
 import { execFileSync } from 'node:child_process';
 import { chmodSync, cpSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
-import { join } from 'node:path';
+import { join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { parseArgs } from 'node:util';
 import { bundleAll, BUNDLES } from './bundles.mjs';
 import { buildDeb } from './deb.mjs';
 import { clientFiles, packClient } from './client.mjs';
@@ -55,6 +57,7 @@ export async function release({ deb = true, out = join(root, 'release') } = {}) 
 }
 
 if (process.argv[1] === fileURLToPath(import.meta.url)) {
-  const made = await release({ deb: !process.argv.includes('--no-deb') });
+  const { values } = parseArgs({ options: { 'no-deb': { type: 'boolean', default: false }, out: { type: 'string' } } });
+  const made = await release({ deb: !values['no-deb'], ...(values.out !== undefined ? { out: resolve(values.out) } : {}) });
   for (const [what, path] of Object.entries(made)) if (what !== 'version') process.stdout.write(`${what.padEnd(8)} ${path}\n`);
 }
