@@ -15,9 +15,13 @@ import { dirname, join, relative } from 'node:path';
 import { gzipSync } from 'node:zlib';
 import { BUNDLES } from './bundles.mjs';
 
-/** Package name, and the runtime it needs: Debian 13's nodejs is 20; Debian 12 takes NodeSource's (docs/install.md). */
+/**
+ * Package name, and what it needs: Node 20 (Debian 13's nodejs; Debian 12 takes NodeSource's, docs/install.md);
+ * ca-certificates because pushgate makes TLS connections (push gateway, openITCOCKPIT, mail) and Debian's node
+ * warns on every start, the sender's too, when its CA file is missing.
+ */
 export const PACKAGE = 'pushgate';
-export const DEPENDS = 'nodejs (>= 20), adduser';
+export const DEPENDS = 'nodejs (>= 20), adduser, ca-certificates';
 const MAINTAINER = 'pushgate maintainers <maintainers@users.noreply.h-seed-961019b4.example>';
 
 const DESCRIPTION = `notification gateway for monitoring engines
