@@ -41,6 +41,8 @@ t.test('the bundles run from an empty folder with only node on the PATH', async 
   const served = await serve('node', [join(app, 'gateway/pushgate.mjs'), 'serve', '--config', join(base, 'pushgate.yaml')], { cwd: base, env });
   t.teardown(() => (served.child.exitCode === null ? served.stop() : undefined));
   const url = `http://127.0.0.1:${served.port}`;
+  t.match(served.output(), `PUSHGATE_API_KEY=${served.key} ${join(app, 'sender/send_push_notification.mjs')} -type host`, 'the banner names the sender of the release');
+  t.notMatch(served.output(), 'scripts/ws-listen.mjs', 'and nothing of the source tree');
   t.equal((await httpRequest(`${url}/readyz`)).body, 'ok');
   const client = await httpRequest(`${url}/demo/pushgate-client.js`);
   t.equal(client.status, 200, 'the demo page gets the client from the release tree');

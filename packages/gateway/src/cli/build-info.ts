@@ -1,7 +1,8 @@
 import { readFileSync } from 'node:fs';
+import { fileURLToPath } from 'node:url';
 
-// Set by the release bundle (scripts/release/bundles.mjs, esbuild `define`);
-// absent when running from the source tree.
+// What the release build knows: set by the release bundle (scripts/release/bundles.mjs,
+// esbuild `define`); absent when running from the source tree.
 declare const __PUSHGATE_VERSION__: string | undefined;
 
 /**
@@ -18,4 +19,14 @@ export function pushgateVersion(): string {
   } catch {
     return 'unknown';
   }
+}
+
+/**
+ * The sender of the same release (`sender/send_push_notification.mjs` beside
+ * `gateway/`, /usr/lib/pushgate in the Debian package), or undefined when
+ * running from the source tree.
+ */
+export function releaseSender(): string | undefined {
+  if (typeof __PUSHGATE_VERSION__ !== 'string') return undefined;
+  return fileURLToPath(new URL('../sender/send_push_notification.mjs', import.meta.url));
 }
