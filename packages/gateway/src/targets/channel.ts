@@ -38,6 +38,7 @@ export class ChannelTarget implements Target {
     try {
       await this.#outbox.enqueue({
         id: `${deliveryKey(n)}:${this.channel}`, channel: this.channel, title: n.title, message: n.body, notificationId: n.id,
+        ...(n.url !== undefined ? { url: n.url } : {}),
         ...(n.objectKey !== '' ? { tag: objectTag(n.objectKey), ...(ENDS.has(n.kind) ? { ends: true } : {}) } : {}),
       });
       return QUEUED_ONE;

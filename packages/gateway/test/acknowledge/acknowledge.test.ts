@@ -83,7 +83,7 @@ t.test('through the gateway into nagios4\'s command pipe', { skip: nagiosSkip() 
   const gw = await startTestGateway({
     config: {
       auth: { secrets: [SECRET], adminKeys: [ADMIN_KEY] },
-      acknowledge: { engine: { type: 'naemon', commandFile: nagios.commandFile, statusFile: nagios.statusFile, statusWaitMs: 10_000 }, comment: 'seen on my phone' },
+      acknowledge: { engine: { type: 'naemon', commandFile: nagios.commandFile, statusFile: nagios.statusFile, statusWaitMs: 20_000 }, comment: 'seen on my phone' },
     },
     directory: new FileDirectory(testDirectoryData({ hosts: { [HOST]: 'web-01' }, services: { [SERVICE]: 'HTTP' }, users: { 7: 'Alice Example' } })),
     onAcknowledged: (a) => acked.push(a),

@@ -1,51 +1,61 @@
 import type { IncomingMessage } from 'node:http';
 
+/** The request body was larger than the limit (the caller answers 413). */
+export class BodyTooLarge extends Error {}
+
 /**
- * A small JSON request body (`POST /receipts`, `POST /acknowledge`), read
- * with a byte limit: a declared or actual length above it stops reading.
+ * Read a request body, refusing more than `limit` bytes: at once when
+ * `Content-Length` says so, else as soon as the stream passes it (the rest
+ * is drained, not kept). Rejects with {@link BodyTooLarge}, or the request's error.
  */
+export function readBody(req: IncomingMessage, limit: number): Promise<Buffer> {
+  return new Promise((resolve, reject) => {
+    const declared = Number(req.headers['content-length']);
+    if (declared > limit) {
+      reject(new BodyTooLarge());
+      return;
+    }
+    const chunks: Buffer[] = [];
+    let size = 0;
+    req.on('data', (chunk: Buffer) => {
+      size += chunk.length;
+      if (size > limit) {
+        req.removeAllListeners('data');
+        req.resume();
+        reject(new BodyTooLarge());
+        return;
+      }
+      chunks.push(chunk);
+    });
+    req.on('end', () => resolve(Buffer.concat(chunks, size)));
+    req.on('error', reject);
+  });
+}
 
 /** What {@link readJsonBody} came to. */
 export type JsonBody =
   | { ok: true; value: unknown }
   | { ok: false; reason: 'too-large' | 'invalid-json' | 'aborted'; detail: string };
 
-/** Read and parse the body of `req`, at most `limit` bytes. Never rejects. */
-export function readJsonBody(req: IncomingMessage, limit: number): Promise<JsonBody> {
-  return new Promise((resolve) => {
-    const tooLarge = (): void => resolve({ ok: false, reason: 'too-large', detail: `body over ${limit} bytes` });
-    if (Number(req.headers['content-length']) > limit) {
+/**
+ * Read and parse a small JSON body (`POST /receipts`, `POST /acknowledge`),
+ * at most `limit` bytes. Never rejects: a body over the limit, one that is
+ * not JSON, or a request that broke off is a value with a detail for the answer.
+ */
+export async function readJsonBody(req: IncomingMessage, limit: number): Promise<JsonBody> {
+  let raw: Buffer;
+  try {
+    raw = await readBody(req, limit);
+  } catch (err) {
+    if (err instanceof BodyTooLarge) {
       req.resume();
-      tooLarge();
-      return;
+      return { ok: false, reason: 'too-large', detail: `body over ${limit} bytes` };
     }
-    const chunks: Buffer[] = [];
-    let size = 0;
-    let done = false;
-    req.on('data', (chunk: Buffer) => {
-      if (done) return;
-      size += chunk.length;
-      if (size > limit) {
-        done = true;
-        req.resume();
-        tooLarge();
-        return;
-      }
-      chunks.push(chunk);
-    });
-    req.on('end', () => {
-      if (done) return;
-      done = true;
-      try {
-        resolve({ ok: true, value: JSON.parse(Buffer.concat(chunks, size).toString('utf8')) as unknown });
-      } catch (err) {
-        resolve({ ok: false, reason: 'invalid-json', detail: `body is not JSON: ${(err as Error).message}` });
-      }
-    });
-    req.on('error', (err) => {
-      if (done) return;
-      done = true;
-      resolve({ ok: false, reason: 'aborted', detail: err.message });
-    });
-  });
+    return { ok: false, reason: 'aborted', detail: (err as Error).message };
+  }
+  try {
+    return { ok: true, value: JSON.parse(raw.toString('utf8')) as unknown };
+  } catch (err) {
+    return { ok: false, reason: 'invalid-json', detail: `body is not JSON: ${(err as Error).message}` };
+  }
 }
