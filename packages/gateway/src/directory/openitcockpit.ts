@@ -40,11 +40,13 @@ const SQL_RELAY = 'SELECT address, port, auth_key FROM push_notifications_relay 
 const SQL_DEVICES = 'SELECT device_id FROM mobile_devices WHERE user_id = ?';
 const SQL_DELETE_DEVICE = 'DELETE FROM mobile_devices WHERE device_id = ?';
 const SQL_EXPORT = 'SELECT finished FROM exports WHERE task = ? ORDER BY id DESC LIMIT 1';
+/** The author openITCOCKPIT itself writes into acknowledgements: `<firstname> <lastname>` (Core/ValueObjects/User.php `getFullName`). */
+const SQL_USER = 'SELECT firstname, lastname FROM users WHERE id = ?';
 const API_KEY_SETTING = 'SUDO_SERVER.API_KEY';
 /** The `query` label of each statement in the directory query metrics. */
 const QUERY_KIND: ReadonlyMap<string, string> = new Map([
   [SQL_API_KEY, 'api-key'], [SQL_HOST, 'host'], [SQL_SERVICE, 'service'], [SQL_RELAY, 'relay'],
-  [SQL_DEVICES, 'devices'], [SQL_DELETE_DEVICE, 'delete-device'], [SQL_EXPORT, 'export'],
+  [SQL_DEVICES, 'devices'], [SQL_DELETE_DEVICE, 'delete-device'], [SQL_EXPORT, 'export'], [SQL_USER, 'user'],
 ]);
 
 type Row = RowDataPacket & Record<string, unknown>;
@@ -166,6 +168,10 @@ class OpenItcockpitDirectory implements Directory {
   serviceName(uuid: string): Promise<string | undefined> {
     // The SQL decides between the service's own name and its template's (SQL_SERVICE).
     return this.#cachedName(`s:${uuid}`, SQL_SERVICE, uuid, (row) => String(row.name ?? ''));
+  }
+
+  userName(userId: number): Promise<string | undefined> {
+    return this.#cachedName(`u:${userId}`, SQL_USER, String(userId), (row) => `${String(row.firstname ?? '')} ${String(row.lastname ?? '')}`.trim());
   }
 
   async relaySettings(): Promise<RelaySettings | undefined> {

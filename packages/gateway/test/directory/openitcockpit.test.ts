@@ -116,6 +116,8 @@ t.test('against MariaDB', { skip: await mariadbSkip() }, async (t) => {
     t.same((await dir.devices(1)).sort(), OITC.devices[1]);
     t.same(await dir.devices(2), OITC.devices[2]);
     t.same(await dir.devices(99), []);
+    t.equal(await dir.userName?.(1), 'Alice Example', 'the author openITCOCKPIT writes: firstname lastname');
+    t.equal(await dir.userName?.(99), undefined);
   });
 
   t.test('a service without its own name (NULL, empty, or blank under the collation) takes its template\'s name, not its template_name', async (t) => {
@@ -160,6 +162,8 @@ t.test('against MariaDB', { skip: await mariadbSkip() }, async (t) => {
       ['mobile_devices', 'modified', 'datetime NOT NULL'],
       ['exports', 'task', 'varchar(255) NOT NULL'],
       ['exports', 'finished', 'int(1) NOT NULL DEFAULT 0'],
+      ['users', 'firstname', 'varchar(100) NOT NULL'],
+      ['users', 'lastname', 'varchar(100) NOT NULL'],
     ];
     for (const [table, name, expected] of facts) t.equal(column(table, name), expected, `${table}.${name}`);
     const idx = await fx.query(`SELECT TABLE_NAME AS t, INDEX_NAME AS name, NON_UNIQUE AS nonUnique, GROUP_CONCAT(COLUMN_NAME ORDER BY SEQ_IN_INDEX) AS cols
