@@ -15,6 +15,7 @@ import type { Gateway } from '../../src/gateway.js';
 import { TrailStore } from '../../src/trail/store.js';
 import { Trail } from '../../src/trail/trail.js';
 import { redisSkip, redisUrl, testPrefix } from '../fixtures/redis.js';
+import { clusterDir, startGatewayProcess } from '../gateway-process.js';
 import {
   hostMessage, httpRequest, openRegisteredClient, postMessage, SERVICE_UUID, silentLogger, startTestGateway, TEST_API_KEY, type TestClient, waitFor,
 } from '../helpers.js';
@@ -205,4 +206,24 @@ t.test('with the Redis bus a receipt given to another node counts on the node th
   const events = JSON.parse((await getTrail(a, `/trail/${n.id}`)).body) as { events: { type: string; device?: string }[] };
   t.match(events.events.at(-1), { type: 'receipt', device: 'tab-on-b' });
   t.equal((await getTrail(b, `/trail/${n.id}`)).status, 404, 'the trail lives on the owner');
+});
+
+t.test('after kill -9 and a restart the trail still holds every event, and a receipt already counted is not counted again', async (t) => {
+  const dir = await clusterDir(t);
+  const config = { state: { dir: 'state' }, auth: { adminKeys: [ADMIN_KEY] } };
+  const first = await startGatewayProcess(t, dir, config);
+  const tab = await openRegisteredClient({ url: first.url }, { userId: 1, browserUuid: 'laptop' });
+  t.equal((await postMessage({ url: first.url }, hostMessage())).status, 200);
+  const n = await nextNotification(tab);
+  receipt(tab, n.id, 'shown');
+  await roundTrip(tab);
+  await first.stop('SIGKILL');
+  await tab.closed;
+
+  const second = await startGatewayProcess(t, dir, config);
+  const before = JSON.parse((await getTrail(second, `/trail/${n.id}`)).body) as { events: { type: string; kind?: string }[] };
+  t.same(before.events.map((e) => e.type === 'receipt' ? `receipt ${e.kind!}` : e.type), ['accepted', 'delivered', 'receipt shown'], 'nothing recorded before the kill is lost');
+  t.equal((await postReceipts(second, 'userId=1&browserUuid=laptop', { receipts: [{ id: n.id, kind: 'shown' }, { id: n.id, kind: 'clicked' }] })).status, 204);
+  const after = JSON.parse((await getTrail(second, `/trail/${n.id}`)).body) as { events: { type: string; kind?: string }[] };
+  t.same(after.events.map((e) => e.type === 'receipt' ? e.kind : e.type), ['accepted', 'delivered', 'shown', 'clicked'], 'the restarted node owns it and counts the shown receipt once');
 });
