@@ -255,7 +255,9 @@ async function compose(opts: GatewayOptions, directory: Directory, demoKey: stri
     journal,
     bus,
     logger,
-    ...(Object.keys(config.escalation.policies).length > 0 ? { onAccepted: (n) => escalation?.observe(n) ?? Promise.resolve() } : {}),
+    ...(Object.keys(config.escalation.policies).length > 0 ? {
+      escalation: { observe: (n) => escalation?.observe(n) ?? Promise.resolve(), escalates: (n) => escalation?.escalates(n) ?? false },
+    } : {}),
   });
   settle = (d, o) => pipeline.settled(d, o);
   pipeline.restore(restored);

@@ -131,7 +131,7 @@ export class Escalation {
   }
 
   /**
-   * A notification accepted on this node (the pipeline's `onAccepted`): a
+   * A notification accepted on this node (the pipeline's hook): a
    * PROBLEM starts its ladders, an ACKNOWLEDGEMENT or a RECOVERY (or any
    * notification of severity ok) ends the object's. Resolves once that is
    * durable; never rejects (a store failure is logged and counted).
@@ -183,6 +183,18 @@ export class Escalation {
       this.#log.error({ err, notification: id }, 'escalation: receipt not recorded');
       return 0;
     }
+  }
+
+  /**
+   * Whether escalation has a use for `n`: a PROBLEM with a policy routed for
+   * one of its recipients starts a ladder; an ACKNOWLEDGEMENT or RECOVERY may
+   * end one (on any node: not looked up here). `/message` accepts these even
+   * when no target reaches the recipient now.
+   */
+  escalates(n: Notification): boolean {
+    if (n.reminderOf !== undefined || n.source === 'test') return false;
+    if (n.kind === 'ACKNOWLEDGEMENT' || n.kind === 'RECOVERY' || n.severity === 'ok') return true;
+    return n.kind === 'PROBLEM' && n.recipients.some((to) => policiesFor(this.#cfg, n.host, to).length > 0);
   }
 
   async #plan(n: Notification): Promise<void> {

@@ -45,11 +45,16 @@ export interface PipelineOptions {
   /** Carries what this node accepts to the other nodes (the local bus: nowhere). */
   bus: Bus;
   logger: Logger;
-  /**
-   * Told of every notification accepted on this node, once it is journaled
-   * (escalation starts or ends ladders); `accept` waits for it. Must not reject.
-   */
-  onAccepted?: (n: Notification) => Promise<void>;
+  /** Escalation (escalation/escalation.ts), when policies are configured. */
+  escalation?: EscalationHook;
+}
+
+/** What the pipeline asks of escalation. */
+export interface EscalationHook {
+  /** Told of every notification accepted on this node, once it is journaled (ladders start or end); `accept` waits for it. Must not reject. */
+  observe(n: Notification): Promise<void>;
+  /** Whether `n` starts or may end a ladder (then `/message` accepts it for a recipient no target reaches now). */
+  escalates(n: Notification): boolean;
 }
 
 function inc(counts: Record<string, number>, key: string, by = 1): void {
@@ -78,7 +83,7 @@ export class Pipeline {
   readonly #journal: Journal;
   readonly #bus: Bus;
   readonly #log: Logger;
-  readonly #onAccepted: ((n: Notification) => Promise<void>) | undefined;
+  readonly #escalation: EscalationHook | undefined;
 
   constructor(opts: PipelineOptions) {
     this.#live = opts.targets.filter((t) => !t.durable);
@@ -87,7 +92,7 @@ export class Pipeline {
     this.#journal = opts.journal;
     this.#bus = opts.bus;
     this.#log = opts.logger.child({ component: 'pipeline' });
-    this.#onAccepted = opts.onAccepted;
+    this.#escalation = opts.escalation;
   }
 
   /** Who gets `n` through which targets (the router's plan). */
@@ -98,6 +103,16 @@ export class Pipeline {
   /** True when some named channel is configured. */
   get hasChannels(): boolean {
     return this.#router.hasChannels;
+  }
+
+  /** True when escalation policies are configured. */
+  get hasEscalation(): boolean {
+    return this.#escalation !== undefined;
+  }
+
+  /** Whether `n` starts or may end an escalation ladder (a later step may reach the recipient). */
+  escalates(n: Notification): boolean {
+    return this.#escalation?.escalates(n) ?? false;
   }
 
   /**
@@ -118,7 +133,7 @@ export class Pipeline {
    */
   async accept(n: Notification, plan: Plan = this.#router.plan(n)): Promise<Accepted> {
     const accepted = await this.#accept(n, plan, true);
-    if (accepted.ok && this.#onAccepted !== undefined) await this.#onAccepted(n);
+    if (accepted.ok && this.#escalation !== undefined) await this.#escalation.observe(n);
     return accepted;
   }
 
