@@ -1,0 +1,77 @@
+/**
+ * Escalation on several nodes over real Redis (docs/escalation.md "Several
+ * nodes"), real gateway processes: each step runs once however many nodes
+ * there are; a ladder is visible to every node, so an ACKNOWLEDGEMENT at
+ * another node stops it; when the owner dies by SIGKILL another node takes
+ * its ladders over within seconds and runs the rest, each step once.
+ */
+import t, { type Test } from 'tap';
+import type { Gateway } from '../../src/gateway.js';
+import { redisSkip, redisUrl, testPrefix } from '../fixtures/redis.js';
+import { clusterDir, startGatewayProcess, type GatewayProcess } from '../gateway-process.js';
+import { hostMessage, postMessage, SERVICE_UUID, waitFor } from '../helpers.js';
+import { distinct, hookServer } from './hook.js';
+
+const skip = await redisSkip();
+const at = (url: string): Gateway => ({ url }) as Gateway;
+const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
+
+async function cluster(t: Test, nodes: number, hookUrl: string): Promise<GatewayProcess[]> {
+  const dir = await clusterDir(t);
+  const config = {
+    bus: { type: 'redis', url: redisUrl(), prefix: testPrefix() },
+    notifications: { channels: { hook: { type: 'webhook', url: hookUrl, minRetryDelayMs: 0 } } },
+    escalation: {
+      policies: { oncall: { steps: [{ after: '1s', targets: ['hook'] }, { after: '3s', targets: ['hook'] }, { after: '5s', targets: ['hook'] }] } },
+      defaultPolicies: ['oncall'],
+      leaseMs: 1500,
+    },
+  };
+  const out: GatewayProcess[] = [];
+  for (let i = 0; i < nodes; i++) out.push(await startGatewayProcess(t, dir, config));
+  return out;
+}
+
+const ran = (p: GatewayProcess): unknown[] => p.logs().filter((l) => l.msg === 'escalation: step run').map((l) => l.step);
+
+t.test('two nodes: each step once; an ACKNOWLEDGEMENT at the other node stops a ladder; takeover after the owner\'s SIGKILL', { skip }, async (t) => {
+  const hook = await hookServer(t);
+  const [a, b] = await cluster(t, 2, hook.url);
+  t.equal((await postMessage(at(a!.url), hostMessage())).status, 200, 'host PROBLEM at a');
+  const service = { type: 'service', serviceUuid: SERVICE_UUID, state: 2 };
+  t.equal((await postMessage(at(a!.url), hostMessage(service))).status, 200, 'service PROBLEM at a');
+  const ack = await postMessage(at(b!.url), hostMessage({ ...service, notificationtype: 'ACKNOWLEDGEMENT', ackauthor: 'bob' }));
+  t.equal(ack.status, 200, 'its ACKNOWLEDGEMENT at b');
+  await b!.waitLog((l) => l.msg === 'escalation: steps cancelled' && l.reason === 'acknowledged');
+
+  await waitFor(() => distinct(hook.got).length >= 1, 10_000, 'step 0');
+  await a!.waitLog((l) => l.msg === 'escalation: step run' && l.step === 0);
+  t.same(ran(b!), [], 'b ran nothing while a owned the ladder');
+  const killed = Date.now();
+  await a!.stop('SIGKILL');
+  await b!.waitLog((l) => l.msg === 'escalation: ladders taken over from a node that is gone', 15_000);
+  t.ok(Date.now() - killed < 8000, 'taken over within seconds');
+  await waitFor(() => distinct(hook.got).length >= 3, 15_000, 'steps 1 and 2');
+  await sleep(1000);
+  t.equal(distinct(hook.got).length, 3, 'three steps, the acknowledged service ladder none');
+  t.ok(hook.got.every((d) => /web-01 is DOWN/.test(d.body.title)), 'all of the host ladder');
+  t.same(ran(b!), [1, 2], 'b ran steps 1 and 2, once each');
+});
+
+t.test('three nodes: each step once, and one survivor takes over after the owner\'s SIGKILL', { skip }, async (t) => {
+  const hook = await hookServer(t);
+  const nodes = await cluster(t, 3, hook.url);
+  const [a, b, c] = nodes;
+  t.equal((await postMessage(at(b!.url), hostMessage())).status, 200, 'PROBLEM at b');
+  await waitFor(() => distinct(hook.got).length >= 1, 10_000, 'step 0');
+  await b!.waitLog((l) => l.msg === 'escalation: step run' && l.step === 0);
+  await b!.stop('SIGKILL');
+  await waitFor(() => distinct(hook.got).length >= 3, 20_000, 'steps 1 and 2');
+  await sleep(1000);
+  t.equal(distinct(hook.got).length, 3, 'three steps');
+  const survivors = [ran(a!), ran(c!)];
+  t.same(survivors.flat().sort(), [1, 2], 'the survivors ran steps 1 and 2 once between them');
+  t.ok(survivors.some((s) => s.length === 2), 'one survivor owns the ladder');
+  t.ok(hook.got.length <= 4, 'at most one outbox resend');
+  for (const p of [a!, c!]) await p.stop();
+});
