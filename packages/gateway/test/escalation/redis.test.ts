@@ -5,6 +5,7 @@
  * another node stops it; when the owner dies by SIGKILL another node takes
  * its ladders over within seconds and runs the rest, each step once.
  */
+import { Redis } from 'ioredis';
 import t, { type Test } from 'tap';
 import type { Gateway } from '../../src/gateway.js';
 import { redisSkip, redisUrl, testPrefix } from '../fixtures/redis.js';
@@ -18,8 +19,16 @@ const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms
 
 async function cluster(t: Test, nodes: number, hookUrl: string): Promise<GatewayProcess[]> {
   const dir = await clusterDir(t);
+  const prefix = testPrefix();
+  // The tests stop their processes before they end: then this test's keys leave Redis.
+  t.teardown(async () => {
+    const redis = new Redis(redisUrl());
+    const keys = await redis.keys(`${prefix}*`);
+    if (keys.length > 0) await redis.del(...keys);
+    await redis.quit();
+  });
   const config = {
-    bus: { type: 'redis', url: redisUrl(), prefix: testPrefix() },
+    bus: { type: 'redis', url: redisUrl(), prefix },
     notifications: { channels: { hook: { type: 'webhook', url: hookUrl, minRetryDelayMs: 0 } } },
     escalation: {
       policies: { oncall: { steps: [{ after: '1s', targets: ['hook'] }, { after: '3s', targets: ['hook'] }, { after: '5s', targets: ['hook'] }] } },
@@ -56,6 +65,7 @@ t.test('two nodes: each step once; an ACKNOWLEDGEMENT at the other node stops a 
   t.equal(distinct(hook.got).length, 3, 'three steps, the acknowledged service ladder none');
   t.ok(hook.got.every((d) => /web-01 is DOWN/.test(d.body.title)), 'all of the host ladder');
   t.same(ran(b!), [1, 2], 'b ran steps 1 and 2, once each');
+  await b!.stop();
 });
 
 t.test('three nodes: each step once, and one survivor takes over after the owner\'s SIGKILL', { skip }, async (t) => {
