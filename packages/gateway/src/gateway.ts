@@ -282,7 +282,7 @@ async function compose(opts: GatewayOptions, directory: Directory, demoKey: stri
   });
   const message = new MessageSource({ config, directory, logger, stats, guard, pipeline, ids: bus.ids, closing });
   const metrics = config.metrics.enabled
-    ? new GatewayMetrics({ directory, registry, stats, bus, pipeline, journal, replay, outbox: outbox?.outbox, events, icinga, legacy: ws.legacy, session })
+    ? new GatewayMetrics({ directory, registry, stats, bus, pipeline, journal, replay, outbox: outbox?.outbox, events, icinga, legacy: ws.legacy, session, escalation })
     : undefined;
   const status = new StatusEndpoint({ registry, stats, bus, outbox: outbox?.outbox });
   const routes: HttpRoute[] = [

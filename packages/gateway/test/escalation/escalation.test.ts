@@ -66,6 +66,9 @@ t.test('acknowledged through pushgate (the hook): the pending steps do not run',
   await sleep(900);
   t.same(hook.got, [], 'no step reached the channel');
   t.same(gw.escalation!.stats.cancelled, { ladder: { acknowledged: 2 } });
+  const metrics = await gw.metrics!.registry.metrics();
+  t.match(metrics, /pushgate_escalation_steps_total\{policy="ladder",outcome="cancelled",reason="acknowledged"\} 2/, 'counted in the metrics');
+  t.match(metrics, /pushgate_escalation_ladders_total\{policy="ladder"\} 1/);
 });
 
 t.test('an ACKNOWLEDGEMENT at /message for the same object stops the ladder after its first step', async (t) => {
