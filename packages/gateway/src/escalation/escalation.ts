@@ -40,7 +40,7 @@ export interface EscalationStats {
   run: Record<string, number>;
   /** Steps cancelled, by `<policy>` then reason. */
   cancelled: Record<string, Record<string, number>>;
-  /** Steps whose delivery or bookkeeping failed (logged; retried only by a restart or takeover). */
+  /** Step checks or deliveries that failed (logged; the step is tried again after 5 s). */
   failed: number;
   /** Ladders taken over from a node whose lease lapsed. */
   adopted: number;
@@ -73,6 +73,9 @@ interface Due {
   readonly key: string;
   readonly step: number;
 }
+
+/** Wait before a step whose check or delivery failed is tried again, ms. */
+const RETRY_MS = 5000;
 
 function inc(counts: Record<string, number>, key: string): void {
   counts[key] = (counts[key] ?? 0) + 1;
@@ -254,10 +257,14 @@ export class Escalation {
     owned.handles[step] = undefined;
     const l = owned.ladder;
     const claim = await this.#store.claim(key, step).catch((err: unknown) => {
-      this.#log.error({ err, ladder: key, step }, 'escalation: cannot check a due step; it runs after a restart or takeover');
+      this.#log.error({ err, ladder: key, step }, `escalation: cannot check a due step; trying again in ${RETRY_MS} ms`);
       this.stats.failed++;
       return 'error' as const;
     });
+    if (claim === 'error') {
+      this.#retry(owned, key, step);
+      return;
+    }
     if (claim !== 'run') {
       if (claim === 'gone') this.#drop(key);
       else if (owned.handles.every((h) => h === undefined)) this.#owned.delete(key);
@@ -280,10 +287,17 @@ export class Escalation {
       this.#trail?.record(l.n.id, { type: 'step-run', policy: l.policy, step, targets: s.targets, results, reminderId: reminder.id, to: recipientKey(l.to), objectKey: l.n.objectKey });
       this.#log.info({ notification: l.n.id, reminder: reminder.id, policy: l.policy, step, results }, 'escalation: step run');
     } catch (err) {
+      // A refusing outbox (full, closed) or a store that cannot record the run: the step runs again (same delivery ids).
       this.stats.failed++;
-      this.#log.error({ err, notification: l.n.id, policy: l.policy, step }, 'escalation: step failed; it runs again after a restart or takeover');
+      this.#log.error({ err, notification: l.n.id, policy: l.policy, step }, `escalation: step failed; trying again in ${RETRY_MS} ms`);
+      if (l.state[step] === undefined) this.#retry(owned, key, step);
     }
     if (settled(l) || owned.handles.every((h) => h === undefined)) this.#owned.delete(key);
+  }
+
+  #retry(owned: Owned, key: string, step: number): void {
+    if (this.#closed || this.#owned.get(key) !== owned) return;
+    owned.handles[step] = this.#wheel.schedule(RETRY_MS, fire, { esc: this, key, step } satisfies Due);
   }
 
   #drop(key: string): void {

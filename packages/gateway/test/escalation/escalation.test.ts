@@ -147,3 +147,16 @@ t.test('config: a step target that is no channel is refused with its key path', 
   t.same(c.escalation.policies.p!.steps.map((s) => s.after), [60_000, 250], 'durations in ms; web-push is a step target');
   t.throws(() => parseConfig({ escalation: { policies: { p: { steps: [{ after: 'soon', targets: ['browser'] }] } } } }), { message: /escalation\.policies\.p\.steps\.0\.after: expected a duration/ });
 });
+
+t.test('the YAML examples of docs/escalation.md are valid configuration', async (t) => {
+  const { readFile } = await import('node:fs/promises');
+  const { parse } = await import('yaml');
+  const { parseConfig } = await import('../../src/config.js');
+  const text = await readFile(new URL('../../../../docs/escalation.md', import.meta.url), 'utf8');
+  const blocks = [...text.matchAll(/```yaml\n([\s\S]*?)```/g)].map((m) => m[1]!);
+  t.equal(blocks.length, 2, 'two examples');
+  for (const block of blocks) {
+    const c = parseConfig(parse(block));
+    t.ok(Object.keys(c.escalation.policies).length > 0, 'with policies');
+  }
+});
