@@ -52,9 +52,9 @@ export class FileStepStore implements StepStore {
   readonly #log: Logger;
   readonly #compactBytes: number;
   readonly #ladders = new Map<string, Ladder>();
-  readonly #byObject = new Map<string, Set<string>>();
+  readonly #byObject = new KeyIndex<string>();
   /** Notification id (a ladder's own or a reminder's) → ladder keys. */
-  readonly #byId = new Map<number, Set<string>>();
+  readonly #byId = new KeyIndex<number>();
   /** Per ladder key: its reminder ids (to unindex them). */
   readonly #reminders = new Map<string, number[]>();
   #pending = 0;
@@ -153,19 +153,16 @@ export class FileStepStore implements StepStore {
   }
 
   async endObject(objectKey: string, reason: string): Promise<CancelledStep[]> {
-    const keys = this.#byObject.get(objectKey);
-    if (keys === undefined) return [];
+    const keys = this.#byObject.keys(objectKey);
     const cancelled: CancelledStep[] = [];
-    for (const key of [...keys]) cancelled.push(...this.#cancel(this.#ladders.get(key)!, reason, () => true));
+    for (const key of keys) cancelled.push(...this.#cancel(this.#ladders.get(key)!, reason, () => true));
     await this.#write(cancelled, reason);
     return cancelled;
   }
 
   async cancelUnless(id: number, kind: 'shown' | 'clicked', userId?: number): Promise<CancelledStep[]> {
-    const keys = this.#byId.get(id);
-    if (keys === undefined) return [];
     const cancelled: CancelledStep[] = [];
-    for (const key of [...keys]) {
+    for (const key of this.#byId.keys(id)) {
       const l = this.#ladders.get(key)!;
       if (userId !== undefined && (l.to.kind !== 'user' || l.to.userId !== userId)) continue;
       cancelled.push(...this.#cancel(l, kind, (s) => s.unless.includes(kind)));
@@ -175,8 +172,7 @@ export class FileStepStore implements StepStore {
   }
 
   objectOf(id: number): Promise<string | undefined> {
-    const keys = this.#byId.get(id);
-    const first = keys === undefined ? undefined : keys.values().next().value;
+    const first = this.#byId.keys(id)[0];
     return Promise.resolve(first === undefined ? undefined : this.#ladders.get(first)?.n.objectKey);
   }
 
@@ -201,24 +197,16 @@ export class FileStepStore implements StepStore {
 
   #index(l: Ladder): void {
     this.#ladders.set(l.key, l);
-    let o = this.#byObject.get(l.n.objectKey);
-    if (o === undefined) this.#byObject.set(l.n.objectKey, (o = new Set()));
-    o.add(l.key);
-    this.#indexId(l.n.id, l.key);
+    this.#byObject.add(l.n.objectKey, l.key);
+    this.#byId.add(l.n.id, l.key);
     this.#pending += l.state.filter((s) => s === undefined).length;
-  }
-
-  #indexId(id: number, key: string): void {
-    let s = this.#byId.get(id);
-    if (s === undefined) this.#byId.set(id, (s = new Set()));
-    s.add(key);
   }
 
   #addReminder(key: string, id: number): void {
     let r = this.#reminders.get(key);
     if (r === undefined) this.#reminders.set(key, (r = []));
     r.push(id);
-    this.#indexId(id, key);
+    this.#byId.add(id, key);
   }
 
   #settle(l: Ladder, step: number, state: StepState): void {
@@ -228,14 +216,9 @@ export class FileStepStore implements StepStore {
 
   #forget(l: Ladder): void {
     this.#ladders.delete(l.key);
-    const o = this.#byObject.get(l.n.objectKey);
-    o?.delete(l.key);
-    if (o?.size === 0) this.#byObject.delete(l.n.objectKey);
-    for (const id of [l.n.id, ...this.#reminders.get(l.key) ?? []]) {
-      const s = this.#byId.get(id);
-      s?.delete(l.key);
-      if (s?.size === 0) this.#byId.delete(id);
-    }
+    this.#byObject.delete(l.n.objectKey, l.key);
+    this.#byId.delete(l.n.id, l.key);
+    for (const id of this.#reminders.get(l.key) ?? []) this.#byId.delete(id, l.key);
     this.#reminders.delete(l.key);
   }
 
@@ -317,5 +300,37 @@ export class FileStepStore implements StepStore {
     while (this.#writing) await this.#writing;
     await this.#fh?.close();
     this.#fh = undefined;
+  }
+}
+
+/**
+ * Index from an object key or notification id to ladder keys. Nearly every
+ * entry names one ladder, so it is held as a string and becomes a Set only
+ * when a second arrives (a Set per entry doubled the memory of 100k
+ * pending steps).
+ */
+class KeyIndex<K> {
+  readonly #map = new Map<K, string | Set<string>>();
+
+  add(k: K, key: string): void {
+    const v = this.#map.get(k);
+    if (v === undefined) this.#map.set(k, key);
+    else if (typeof v === 'string') { if (v !== key) this.#map.set(k, new Set([v, key])); }
+    else v.add(key);
+  }
+
+  /** The ladder keys of `k`, a copy (callers change the index while they walk it). */
+  keys(k: K): string[] {
+    const v = this.#map.get(k);
+    return v === undefined ? [] : typeof v === 'string' ? [v] : [...v];
+  }
+
+  delete(k: K, key: string): void {
+    const v = this.#map.get(k);
+    if (v === key) this.#map.delete(k);
+    else if (typeof v === 'object') {
+      v.delete(key);
+      if (v.size === 0) this.#map.delete(k);
+    }
   }
 }
