@@ -430,7 +430,7 @@ export const EscalationSchema = z.strictObject({
   })).default({}),
   /** With the Redis bus: how long a node's ownership of its ladders lasts without renewal (renewed every third of it); another node takes over after it. */
   leaseMs: ms.min(1000).default(5000),
-  /** The journal of pending steps (`<state.dir>/escalation/steps.jsonl`, one node) is rewritten with only the unfinished ladders once it exceeds this many bytes and twice what the last rewrite left. */
+  /** The journal of pending steps (`<state.dir>/escalation/steps.jsonl`, one node) is rewritten with only the unfinished ladders once it exceeds this many bytes and twice what those take. */
   compactBytes: int().min(64 * 1024).default(4 * 1024 * 1024),
 });
 

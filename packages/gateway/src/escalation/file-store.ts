@@ -16,9 +16,9 @@ import type { CancelledStep, Claim, StepStore } from './store.js';
  *
  * At start every line is read back (a torn last line after a crash is
  * skipped) and the unfinished ladders are handed to the engine. Once the
- * file exceeds `compactBytes` it is rewritten with only the unfinished
- * ladders (a temporary file, fsynced, renamed over the old one), so its size
- * follows what is pending, not what ever was.
+ * file exceeds `compactBytes` and twice what the unfinished ladders take,
+ * it is rewritten with only those (a temporary file, fsynced, renamed over
+ * the old one), so its size follows what is pending, not what ever was.
  *
  * Lines: `{"t":"l","k","n","to","p","s","st"?,"ids"?}` a ladder (`st`, `ids`:
  * step states and reminder ids, in rewritten files); `{"t":"r","k","i","rid"}`
@@ -60,7 +60,9 @@ export class FileStepStore implements StepStore {
   #pending = 0;
   #fh: FileHandle | undefined;
   #bytes = 0;
-  #threshold: number;
+  /** Bytes and count of the ladder lines written: their mean estimates what a rewrite would keep. */
+  #ladderBytes = 0;
+  #ladderLines = 0;
   #buf: string[] = [];
   #waiters: Waiter[] = [];
   #writing: Promise<void> | undefined;
@@ -70,7 +72,6 @@ export class FileStepStore implements StepStore {
     this.#path = join(opts.dir, 'steps.jsonl');
     this.#log = opts.logger.child({ component: 'escalation-journal' });
     this.#compactBytes = opts.compactBytes;
-    this.#threshold = opts.compactBytes;
   }
 
   /**
@@ -225,7 +226,14 @@ export class FileStepStore implements StepStore {
   #append(lines: readonly Line[]): Promise<void> {
     if (lines.length === 0) return Promise.resolve();
     if (this.#closed) return Promise.reject(new GatewayError('GW_ERR_STATE', 'escalation journal closed'));
-    for (const l of lines) this.#buf.push(JSON.stringify(l) + '\n');
+    for (const l of lines) {
+      const line = JSON.stringify(l) + '\n';
+      if (l.t === 'l') {
+        this.#ladderBytes += line.length;
+        this.#ladderLines++;
+      }
+      this.#buf.push(line);
+    }
     const done = new Promise<void>((resolve, reject) => this.#waiters.push({ resolve, reject }));
     this.#kick();
     return done;
@@ -250,12 +258,19 @@ export class FileStepStore implements StepStore {
           const err = new GatewayError('GW_ERR_STATE', `escalation journal write failed: ${(cause as Error).message}`, { cause });
           for (const w of waiters) w.reject(err);
         }
-        if (this.#bytes > this.#threshold && !this.#closed) await this.#compact();
+        if (this.#worthRewriting() && !this.#closed) await this.#compact();
       }
     })().finally(() => {
       this.#writing = undefined;
       if (this.#buf.length > 0 && !this.#closed) this.#kick();
     });
+  }
+
+  /** Past `compactBytes`, and more than twice what the unfinished ladders would take (so a rewrite at least halves it). */
+  #worthRewriting(): boolean {
+    if (this.#bytes <= this.#compactBytes) return false;
+    const mean = this.#ladderLines === 0 ? 0 : this.#ladderBytes / this.#ladderLines;
+    return this.#bytes > 2 * mean * this.#ladders.size;
   }
 
   /** Rewrite the file with the unfinished ladders only; a failure keeps the old file (logged, retried at the next threshold). */
@@ -285,12 +300,10 @@ export class FileStepStore implements StepStore {
       await this.#fh!.close();
       this.#fh = await open(this.#path, 'a');
       this.#bytes = bytes;
-      this.#threshold = Math.max(this.#compactBytes, bytes * 2);
       this.stats.compactions++;
     } catch (err) {
       await fh?.close().catch(() => undefined);
-      this.#threshold = this.#bytes * 2;
-      this.#log.error({ err }, 'escalation journal: rewrite failed; the old file stays');
+      this.#log.error({ err }, 'escalation journal: rewrite failed; the old file stays (tried again at the next write)');
     }
   }
 

@@ -78,7 +78,7 @@ t.test('an ACKNOWLEDGEMENT at /message for the same object stops the ladder afte
   await waitFor(() => hook.got.length === 1, 5000, 'step 0');
   const ack = await postMessage(gw, hostMessage({ notificationtype: 'ACKNOWLEDGEMENT', ackauthor: 'bob', ackcomment: 'on it' }));
   t.equal(ack.status, 200, ack.body);
-  t.equal(gw.escalation!.pending, 0, 'step 1 cancelled');
+  t.equal(gw.escalation!.pending, 0, `step 1 cancelled ${JSON.stringify(gw.escalation!.stats)} ${gw.escalation!.ladders}`);
   await sleep(1100);
   t.equal(hook.got.length, 1, 'only step 0 reached the channel');
   t.same(gw.escalation!.stats.cancelled, { ladder: { acknowledged: 1 } });
@@ -159,4 +159,31 @@ t.test('the YAML examples of docs/escalation.md are valid configuration', async 
     const c = parseConfig(parse(block));
     t.ok(Object.keys(c.escalation.policies).length > 0, 'with policies');
   }
+});
+
+t.test('the step journal is rewritten when large, and what it holds after that comes back at restart', async (t) => {
+  const { stat } = await import('node:fs/promises');
+  const { join } = await import('node:path');
+  const hook = await hookServer(t);
+  const stateDir = tempDir('pushgate-esc-');
+  const config = (): ConfigInput => ({
+    notifications: { channels: { hook: { type: 'webhook', url: hook.url } } },
+    escalation: { policies: { ladder: { steps: [{ after: '1h', targets: ['hook'] }, { after: '2h', targets: ['hook'] }] } }, defaultPolicies: ['ladder'], compactBytes: 65536 },
+  });
+  const gw1 = await startTestGateway({ config: config(), stateDir });
+  // One ladder per user: 300 ladders of ~1 kB each pass the 64 KiB threshold several times.
+  for (let user = 1; user <= 300; user++) t.equal((await postMessage(gw1, hostMessage({ userId: user }))).status, 200);
+  t.equal(gw1.escalation!.pending, 600);
+  // A RECOVERY ends all of them; then 10 new ones.
+  t.equal((await postMessage(gw1, hostMessage({ notificationtype: 'RECOVERY', state: 0 }))).status, 200);
+  t.equal(gw1.escalation!.pending, 0);
+  const service = { type: 'service', serviceUuid: '74fd8f59-1348-4e16-85f0-4a5c57c7dd62', state: 2 };
+  for (let user = 1; user <= 10; user++) t.equal((await postMessage(gw1, hostMessage({ ...service, userId: user }))).status, 200);
+  await gw1.close();
+  const size = (await stat(join(stateDir, 'escalation', 'steps.jsonl'))).size;
+  t.ok(size < 65536 * 2, `the journal stays near what is pending (${size} bytes), not all 300 ladders`);
+  const gw2 = await startTestGateway({ config: config(), stateDir });
+  t.teardown(() => gw2.close());
+  t.equal(gw2.escalation!.pending, 20, 'the 10 unfinished ladders came back, both steps each');
+  t.equal(gw2.escalation!.ladders, 10);
 });
