@@ -57,7 +57,6 @@ export class FileStepStore implements StepStore {
   readonly #byId = new KeyIndex<number>();
   /** Per ladder key: its reminder ids (to unindex them). */
   readonly #reminders = new Map<string, number[]>();
-  #pending = 0;
   #fh: FileHandle | undefined;
   #bytes = 0;
   /** Bytes and count of the ladder lines written: their mean estimates what a rewrite would keep. */
@@ -121,10 +120,6 @@ export class FileStepStore implements StepStore {
       }
     }
     for (const l of [...this.#ladders.values()]) if (settled(l)) this.#forget(l);
-  }
-
-  get pending(): number {
-    return this.#pending;
   }
 
   start(): Promise<Ladder[]> {
@@ -200,7 +195,6 @@ export class FileStepStore implements StepStore {
     this.#ladders.set(l.key, l);
     this.#byObject.add(l.n.objectKey, l.key);
     this.#byId.add(l.n.id, l.key);
-    this.#pending += l.state.filter((s) => s === undefined).length;
   }
 
   #addReminder(key: string, id: number): void {
@@ -212,7 +206,6 @@ export class FileStepStore implements StepStore {
 
   #settle(l: Ladder, step: number, state: StepState): void {
     l.state[step] = state;
-    this.#pending--;
   }
 
   #forget(l: Ladder): void {

@@ -204,7 +204,6 @@ export class RedisStepStore implements StepStore {
   readonly #batch: number;
   readonly #log: Logger;
   readonly #timer: NodeJS.Timeout;
-  #owned = 0;
   #closed = false;
 
   private constructor(redis: Redis & Scripts, opts: RedisStepStoreOptions) {
@@ -244,10 +243,6 @@ export class RedisStepStore implements StepStore {
     });
   }
 
-  get pending(): number {
-    return this.#owned;
-  }
-
   start(): Promise<Ladder[]> {
     return this.adopt();
   }
@@ -258,9 +253,7 @@ export class RedisStepStore implements StepStore {
       const ttl = Math.max(...l.steps.map((s) => s.due)) - Date.now() + DAY_MS;
       return this.#redis.escAdd(this.#prefix, this.node, l.key, JSON.stringify(stored), l.n.objectKey, String(l.n.id), String(l.steps.length), String(Math.max(ttl, DAY_MS)));
     }));
-    const added = ladders.filter((_, i) => answers[i] === 1);
-    for (const l of added) this.#owned += l.steps.length;
-    return added;
+    return ladders.filter((_, i) => answers[i] === 1);
   }
 
   claim(key: string, step: number): Promise<Claim> {
@@ -269,7 +262,6 @@ export class RedisStepStore implements StepStore {
 
   async ran(ladder: Ladder, step: number, reminderId: number): Promise<void> {
     await this.#redis.escRan(this.#prefix, this.node, ladder.key, String(step), String(reminderId), String(DAY_MS));
-    this.#owned = Math.max(0, this.#owned - 1);
   }
 
   async endObject(objectKey: string): Promise<CancelledStep[]> {
@@ -294,7 +286,6 @@ export class RedisStepStore implements StepStore {
       const states = (JSON.parse(flat[i + 1]!) as string[]).map((s) => (s === '' ? undefined : s) as StepState);
       const l = ladderOf(flat[i]!, states);
       out.push(l);
-      this.#owned += states.filter((s) => s === undefined).length;
     }
     return out;
   }

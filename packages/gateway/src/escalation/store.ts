@@ -42,7 +42,5 @@ export interface StepStore {
   objectOf(id: number): Promise<string | undefined>;
   /** Redis: ladders of nodes whose lease lapsed, now this node's. The file store: none. */
   adopt(): Promise<Ladder[]>;
-  /** Pending steps this store knows of (the file store: all; Redis: this node's). */
-  readonly pending: number;
   close(): Promise<void>;
 }
