@@ -19,6 +19,9 @@ import type { CancelReason, EscalationTrailSink } from './trail.js';
  * {@link StepStore}, asked before each step runs, so a cancellation written
  * by any node (Redis) stops the step here.
  *
+ * A step being delivered is not cancelled under it (the store's `claim`
+ * marks it running): it is recorded as run, the others as cancelled.
+ *
  * Delivery is at least once into the targets, once in the store: a step is
  * marked run after its delivery was accepted, so a crash in between runs it
  * again at restart, under the same outbox delivery ids (`dedupe` carries the
@@ -292,7 +295,9 @@ export class Escalation {
       this.#log.error({ err, notification: l.n.id, policy: l.policy, step }, `escalation: step failed; trying again in ${RETRY_MS} ms`);
       if (l.state[step] === undefined) this.#retry(owned, key, step);
     }
-    if (settled(l) || owned.handles.every((h) => h === undefined)) this.#owned.delete(key);
+    // Settled meanwhile (a cancellation while this step was delivered): its timers go too; the canceller records them.
+    if (settled(l)) this.#drop(key);
+    else if (owned.handles.every((h) => h === undefined)) this.#owned.delete(key);
   }
 
   #retry(owned: Owned, key: string, step: number): void {

@@ -55,6 +55,8 @@ export class FileStepStore implements StepStore {
   readonly #byObject = new KeyIndex<string>();
   /** Notification id (a ladder's own or a reminder's) → ladder keys. */
   readonly #byId = new KeyIndex<number>();
+  /** `<ladder key>#<step>` of steps being delivered (claimed, not yet run): cancellations leave them alone. */
+  readonly #running = new Set<string>();
   /** Per ladder key: its reminder ids (to unindex them). */
   readonly #reminders = new Map<string, number[]>();
   #fh: FileHandle | undefined;
@@ -135,10 +137,14 @@ export class FileStepStore implements StepStore {
 
   claim(key: string, step: number): Promise<Claim> {
     const l = this.#ladders.get(key);
-    return Promise.resolve(l === undefined ? 'gone' : l.state[step] === undefined ? 'run' : 'skip');
+    if (l === undefined) return Promise.resolve('gone');
+    if (l.state[step] !== undefined) return Promise.resolve('skip');
+    this.#running.add(`${key}#${step}`);
+    return Promise.resolve('run');
   }
 
   async ran(ladder: Ladder, step: number, reminderId: number): Promise<void> {
+    this.#running.delete(`${ladder.key}#${step}`);
     const l = this.#ladders.get(ladder.key);
     if (l === undefined || l.state[step] !== undefined) return;
     this.#settle(l, step, 'run');
@@ -179,7 +185,7 @@ export class FileStepStore implements StepStore {
   #cancel(l: Ladder, reason: string, which: (s: LadderStep) => boolean): CancelledStep[] {
     const out: CancelledStep[] = [];
     l.steps.forEach((s, i) => {
-      if (l.state[i] !== undefined || !which(s)) return;
+      if (l.state[i] !== undefined || !which(s) || this.#running.has(`${l.key}#${i}`)) return;
       this.#settle(l, i, `cancelled:${reason}`);
       out.push({ ladder: l, step: i });
     });

@@ -17,7 +17,8 @@ import type { CancelledStep, Claim, StepStore } from './store.js';
  * `leaseMs` plus a third. Each change is one Lua script (atomic):
  *
  * - `<prefix>esc:l:<ladder>`: hash, `d` (the ladder as JSON), `own` (node),
- *   `n` (steps), `st:<i>` (what became of step i: `run`, `cancelled:<why>`);
+ *   `n` (steps), `st:<i>` (what became of step i: `running` while it is
+ *   delivered, `run`, `cancelled:<why>`);
  * - `<prefix>esc:o:<objectKey>`, `<prefix>esc:i:<notification id>` (also
  *   reminder ids), `<prefix>esc:by:<node>`: sets of ladder keys;
  *   `<prefix>esc:owners`: nodes owning ladders.
@@ -62,11 +63,14 @@ redis.call('SADD', prefix .. 'owners', me)
 return 1
 `;
 
-/** ARGV: prefix, node, ladder key, step. */
+/** ARGV: prefix, node, ladder key, step. Marks the step `running` (cancellations leave it alone; a takeover runs it again). */
 const CLAIM = `
 local h = ARGV[1] .. 'l:' .. ARGV[3]
 if redis.call('HGET', h, 'own') ~= ARGV[2] then return 'gone' end
-if redis.call('HEXISTS', h, 'st:' .. ARGV[4]) == 1 then return 'skip' end
+local f = 'st:' .. ARGV[4]
+local v = redis.call('HGET', h, f)
+if v and v ~= 'running' then return 'skip' end
+redis.call('HSET', h, f, 'running')
 return 'run'
 `;
 
@@ -151,7 +155,12 @@ for _, node in ipairs(redis.call('SMEMBERS', prefix .. 'owners')) do
         redis.call('SADD', prefix .. 'by:' .. me, key)
         local n = tonumber(redis.call('HGET', h, 'n'))
         local st = {}
-        for i = 0, n - 1 do st[#st + 1] = redis.call('HGET', h, 'st:' .. i) or '' end
+        for i = 0, n - 1 do
+          -- A step its dead owner was delivering runs again here (at least once).
+          local v = redis.call('HGET', h, 'st:' .. i)
+          if not v or v == 'running' then v = '' end
+          st[#st + 1] = v
+        end
         out[#out + 1] = raw
         out[#out + 1] = cjson.encode(st)
         taken = taken + 1

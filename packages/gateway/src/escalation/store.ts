@@ -30,11 +30,11 @@ export interface StepStore {
   start(): Promise<Ladder[]>;
   /** Keep new ladders (owned by this node); resolves with those that were not already climbing (same key). */
   add(ladders: readonly Ladder[]): Promise<Ladder[]>;
-  /** Whether step `step` of ladder `key` may run now on this node. */
+  /** Whether step `step` of ladder `key` may run now on this node; `run` marks it running, so no cancellation takes it until {@link StepStore.ran}. */
   claim(key: string, step: number): Promise<Claim>;
   /** Step `step` was delivered (as `reminderId`); a ladder with nothing pending is forgotten. */
   ran(ladder: Ladder, step: number, reminderId: number): Promise<void>;
-  /** Cancel every pending step of every ladder of `objectKey`; the ladders end. */
+  /** Cancel every pending step (not one running) of every ladder of `objectKey`; the ladders end. */
   endObject(objectKey: string, reason: string): Promise<CancelledStep[]>;
   /** Cancel the pending steps whose `unless` names `kind` in the ladders notification `id` belongs to (started them, or is a reminder of them); with `userId` only that user's. */
   cancelUnless(id: number, kind: 'shown' | 'clicked', userId?: number): Promise<CancelledStep[]>;
