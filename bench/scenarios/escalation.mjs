@@ -42,7 +42,7 @@ const config = {
     later: { steps: [{ after: 3_600_000, targets: ['hook'], unless: [] }] },
     soon: { steps: [{ after: BATCH_AFTER_MS, targets: ['hook'], unless: [] }] },
   },
-  defaultPolicies: ['later'], hosts: { batch: { policies: ['soon'] } }, users: {}, leaseMs: 5000, compactBytes: 64 * 1024 * 1024,
+  defaultPolicies: ['later'], hosts: { batch: { policies: ['soon'] } }, users: {}, leaseMs: 5000, compactBytes: 64 * 1024 * 1024, maxLadders: STEPS + BATCH,
 };
 let delivered = 0;
 let lastDelivery = 0;

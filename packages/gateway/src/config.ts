@@ -428,6 +428,11 @@ export const EscalationSchema = z.strictObject({
     /** Policies for this user's notifications. */
     policies: z.array(policyName),
   })).default({}),
+  /**
+   * Most ladders one node runs at once (memory: about 1 kB per pending step). A PROBLEM that would start more
+   * is still delivered as usual, but starts no ladder: logged and counted (`pushgate_escalation_dropped_total`).
+   */
+  maxLadders: int().min(1).default(100_000),
   /** With the Redis bus: how long a node's ownership of its ladders lasts without renewal (renewed every third of it); another node takes over after it. */
   leaseMs: ms.min(1000).default(5000),
   /** The journal of pending steps (`<state.dir>/escalation/steps.jsonl`, one node) is rewritten with only the unfinished ladders once it exceeds this many bytes and twice what those take. */

@@ -47,6 +47,8 @@ export interface EscalationStats {
   failed: number;
   /** Ladders taken over from a node whose lease lapsed. */
   adopted: number;
+  /** Ladders not started because this node ran `maxLadders` already, by policy. */
+  dropped: Record<string, number>;
 }
 
 /** Options of {@link Escalation}. */
@@ -86,7 +88,7 @@ function inc(counts: Record<string, number>, key: string): void {
 
 /** The escalation engine of one node. */
 export class Escalation {
-  readonly stats: EscalationStats = { started: {}, run: {}, cancelled: {}, failed: 0, adopted: 0 };
+  readonly stats: EscalationStats = { started: {}, run: {}, cancelled: {}, failed: 0, adopted: 0, dropped: {} };
   readonly #cfg: EscalationConfig;
   readonly #store: StepStore;
   readonly #deliverer: StepDeliverer;
@@ -209,6 +211,14 @@ export class Escalation {
       for (const policy of policiesFor(this.#cfg, n.host, to)) ladders.push(startLadder(this.#cfg, policy, n, to));
     }
     if (ladders.length === 0) return;
+    const room = Math.max(0, this.#cfg.maxLadders - this.#owned.size);
+    if (ladders.length > room) {
+      // Bounded like every queue: the notification itself was delivered; only its escalation is given up, loudly.
+      for (const l of ladders.slice(room)) inc(this.stats.dropped, l.policy);
+      this.#log.warn({ notification: n.id, ladders: ladders.length - room, maxLadders: this.#cfg.maxLadders }, 'escalation: too many ladders on this node; not started');
+      ladders.length = room;
+      if (room === 0) return;
+    }
     const added = await this.#store.add(ladders);
     for (const l of added) {
       inc(this.stats.started, l.policy);

@@ -81,6 +81,7 @@ export interface EscalationSource {
     readonly cancelled: Readonly<Record<string, Readonly<Record<string, number>>>>;
     readonly failed: number;
     readonly adopted: number;
+    readonly dropped: Readonly<Record<string, number>>;
   };
   /** Pending steps with a timer on this node. */
   readonly pending: number;
@@ -373,6 +374,10 @@ export class GatewayMetrics {
     new Counter({
       name: 'pushgate_escalation_adopted_total', help: 'Escalation ladders taken over from a node whose lease lapsed.', registers,
       collect() { this.reset(); this.inc(e.stats.adopted); },
+    });
+    new Counter({
+      name: 'pushgate_escalation_dropped_total', help: 'Escalation ladders not started because the node ran escalation.maxLadders already, by policy.', labelNames: ['policy'], registers,
+      collect() { this.reset(); fromRecord(this, 'policy', e.stats.dropped); },
     });
     new Gauge({
       name: 'pushgate_escalation_pending_steps', help: 'Escalation steps waiting on this node.', registers,

@@ -187,3 +187,23 @@ t.test('the step journal is rewritten when large, and what it holds after that c
   t.equal(gw2.escalation!.pending, 20, 'the 10 unfinished ladders came back, both steps each');
   t.equal(gw2.escalation!.ladders, 10);
 });
+
+t.test('beyond maxLadders a PROBLEM is delivered but starts no ladder, counted', async (t) => {
+  const hook = await hookServer(t);
+  const gw = await startTestGateway({
+    config: {
+      notifications: { channels: { hook: { type: 'webhook', url: hook.url } } },
+      escalation: { policies: { ladder: { steps: [{ after: '1h', targets: ['hook'] }] } }, defaultPolicies: ['ladder'], maxLadders: 1 },
+    },
+  });
+  t.teardown(() => gw.close());
+  const browser = await openRegisteredClient(gw);
+  t.equal((await postMessage(gw, hostMessage())).status, 200);
+  t.equal((await postMessage(gw, hostMessage({ type: 'service', serviceUuid: '74fd8f59-1348-4e16-85f0-4a5c57c7dd62', state: 2 }))).status, 200, 'the second PROBLEM is accepted');
+  await nextPush(browser);
+  await nextPush(browser);
+  t.equal(gw.escalation!.ladders, 1, 'one ladder');
+  t.same(gw.escalation!.stats.dropped, { ladder: 1 });
+  t.match(await gw.metrics!.registry.metrics(), /pushgate_escalation_dropped_total\{policy="ladder"\} 1/);
+  await browser.close();
+});
