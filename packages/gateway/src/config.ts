@@ -476,7 +476,15 @@ export const ConfigSchema = z.strictObject({
   const { policies } = c.escalation;
   for (const [name, p] of Object.entries(policies)) {
     p.steps.forEach((step, i) => step.targets.forEach((target, j) => {
-      if (target === 'browser' || target === 'web-push' || Object.hasOwn(channels, target)) return;
+      const builtin = target === 'browser' || target === 'web-push';
+      if (builtin && Object.hasOwn(channels, target)) {
+        ctx.addIssue({
+          code: 'custom', path: ['escalation', 'policies', name, 'steps', i, 'targets', j],
+          message: `"${target}" is ambiguous: a channel of notifications.channels has that name; rename the channel`,
+        });
+        return;
+      }
+      if (builtin || Object.hasOwn(channels, target)) return;
       ctx.addIssue({
         code: 'custom', path: ['escalation', 'policies', name, 'steps', i, 'targets', j],
         message: `unknown target "${target}": expected browser, web-push or a channel of notifications.channels`,

@@ -146,6 +146,10 @@ t.test('config: a step target that is no channel is refused with its key path', 
   const c = parseConfig({ escalation: { policies: { p: { steps: [{ after: '1m', targets: ['web-push'] }, { after: 250, targets: ['browser'] }] } } } });
   t.same(c.escalation.policies.p!.steps.map((s) => s.after), [60_000, 250], 'durations in ms; web-push is a step target');
   t.throws(() => parseConfig({ escalation: { policies: { p: { steps: [{ after: 'soon', targets: ['browser'] }] } } } }), { message: /escalation\.policies\.p\.steps\.0\.after: expected a duration/ });
+  t.throws(() => parseConfig({
+    notifications: { channels: { browser: { type: 'webhook', url: 'http://127.0.0.1:9/x' } } },
+    escalation: { policies: { p: { steps: [{ after: '1m', targets: ['browser'] }] } } },
+  }), { message: /escalation\.policies\.p\.steps\.0\.targets\.0: "browser" is ambiguous/ });
 });
 
 t.test('the YAML examples of docs/escalation.md are valid configuration', async (t) => {
