@@ -177,6 +177,25 @@ export const IcingaDatabaseSchema = z.strictObject({
   }
 });
 
+/**
+ * pushgate as an Icinga Notifications channel (docs/icinga.md "pushgate as an
+ * Icinga Notifications channel"): the intake `POST /icinga/notifications` the
+ * channel plugin posts to; off by default.
+ */
+export const IcingaChannelSchema = z.strictObject({
+  enabled: z.boolean().default(false),
+  /**
+   * Intake tokens, >= 16 printable characters each, any of them accepted
+   * (rotation); the plugin sends one as `Authorization: Bearer`. Never logged.
+   */
+  tokens: z.array(z.string().regex(/^[\x21-\x7e]{16,}$/, { error: 'an intake token needs at least 16 printable characters and no spaces' })).default([]),
+  /** Largest accepted notification body; larger gets 413. */
+  maxBodyBytes: int().min(1024).default(256 * 1024),
+}).refine((c) => !c.enabled || c.tokens.length > 0, {
+  message: 'icinga.channel.enabled needs at least one token in icinga.channel.tokens',
+  path: ['tokens'],
+});
+
 /** Icinga Notifications Web desktop notifications over SSE (docs/icinga.md); off by default. */
 export const IcingaSchema = z.strictObject({
   enabled: z.boolean().default(false),
@@ -205,6 +224,8 @@ export const IcingaSchema = z.strictObject({
   pending: z.strictObject({ maxIds: int().min(1).default(10_000), maxAgeMs: ms.default(3_600_000) }).prefault({}),
   /** browser_session rows older than this are not trusted (Icinga purges them after 24 h). */
   sessionMaxAgeMs: ms.default(86_400_000),
+  /** The intake of the pushgate channel plugin; works without `enabled` for contact addresses that are pushgate user ids. */
+  channel: IcingaChannelSchema.prefault({}),
 }).refine((c) => !c.enabled || c.mysqlCnf !== undefined || c.database !== undefined, {
   message: 'icinga.enabled needs icinga.database or icinga.mysqlCnf',
 });

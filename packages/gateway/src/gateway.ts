@@ -17,6 +17,7 @@ import { Pipeline } from './pipeline/pipeline.js';
 import { ReplayLog } from './pipeline/replay.js';
 import { Router, type ChannelRouting } from './pipeline/router.js';
 import { ExportStatus } from './sources/export-status.js';
+import { ICINGA_CHANNEL_PATH, IcingaChannelSource } from './sources/icinga-channel.js';
 import { icingaNotification } from './sources/icinga-poller.js';
 import { MessageSource } from './sources/message.js';
 import { testNotification } from './sources/test-notification.js';
@@ -281,8 +282,18 @@ async function compose(opts: GatewayOptions, directory: Directory, demoKey: stri
     },
   });
   const message = new MessageSource({ config, directory, logger, stats, guard, pipeline, ids: bus.ids, closing });
+  // The channel plugin's intake; Icinga contact usernames need the Icinga database (icinga.enabled).
+  const icingaChannel = config.icinga.channel.enabled
+    ? new IcingaChannelSource({
+      config: config.icinga.channel, logger, pipeline, ids: bus.ids, guard, closing,
+      icinga: icinga === undefined ? undefined : {
+        pendingChannelRow: (incidentId, username, channelType) => icinga.directory.pendingChannelRow(incidentId, username, channelType),
+        repeats: (row) => icinga.poller.repeats(row),
+      },
+    })
+    : undefined;
   const metrics = config.metrics.enabled
-    ? new GatewayMetrics({ directory, registry, stats, bus, pipeline, journal, replay, outbox: outbox?.outbox, events, icinga, legacy: ws.legacy, session, escalation })
+    ? new GatewayMetrics({ directory, registry, stats, bus, pipeline, journal, replay, outbox: outbox?.outbox, events, icinga, icingaChannel, legacy: ws.legacy, session, escalation })
     : undefined;
   const status = new StatusEndpoint({ registry, stats, bus, outbox: outbox?.outbox });
   const routes: HttpRoute[] = [
@@ -293,6 +304,7 @@ async function compose(opts: GatewayOptions, directory: Directory, demoKey: stri
   if (metrics && !config.metrics.listen) routes.push({ path: '/metrics', handler: metrics.handler });
   if (events) routes.push(events.route);
   if (icinga) routes.push(icinga.route);
+  if (icingaChannel) routes.push({ path: ICINGA_CHANNEL_PATH, handler: icingaChannel.handler });
   // The demo page gets the key only on the embedded demo directory (transport/http/demo.ts), never in a configured deployment.
   if (config.demo.enabled) routes.push(...demoRoutes(demoKey === undefined ? {} : { demoApiKey: demoKey }));
   routes.push(...opts.httpRoutes ?? []);

@@ -69,6 +69,8 @@ export interface MetricsSources {
   events?: { readonly hub: SseHubSource; readonly dropped?: Readonly<Record<string, number>> } | undefined;
   /** The Icinga desktop-notification endpoint. */
   icinga?: IcingaSource | undefined;
+  /** The channel plugin's intake `/icinga/notifications` (sources/icinga-channel.ts), when enabled. */
+  icingaChannel?: { readonly stats: { readonly answers: Readonly<Record<string, number>>; readonly duplicates: number } } | undefined;
   /** Escalation, when policies are configured. */
   escalation?: EscalationSource | undefined;
 }
@@ -258,6 +260,22 @@ export class GatewayMetrics {
         if (!p) return;
         this.inc({ outcome: 'ok' }, p.polls - p.pollErrors);
         this.inc({ outcome: 'error' }, p.pollErrors);
+      },
+    });
+    new Counter({
+      name: 'pushgate_icinga_channel_requests_total',
+      help: 'Requests of the Icinga channel plugin at /icinga/notifications by outcome (accepted 200, duplicate 200 already shown by the poll, rejected 4xx, failed 5xx) and HTTP status.',
+      labelNames: ['outcome', 'status'], registers,
+      collect() {
+        this.reset();
+        const c = sources.icingaChannel?.stats;
+        if (!c) return;
+        for (const [status, n] of Object.entries(c.answers)) {
+          if (status === '200') {
+            if (n - c.duplicates > 0) this.inc({ outcome: 'accepted', status }, n - c.duplicates);
+            if (c.duplicates > 0) this.inc({ outcome: 'duplicate', status }, c.duplicates);
+          } else this.inc({ outcome: status.startsWith('5') ? 'failed' : 'rejected', status }, n);
+        }
       },
     });
     new Counter({

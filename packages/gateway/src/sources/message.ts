@@ -16,6 +16,7 @@ import { naemonObjectKey, naemonSeverity, type Notification } from '../pipeline/
 import type { Pipeline } from '../pipeline/pipeline.js';
 import { checkCredential } from '../transport/ws/handshake.js';
 import { INTAKE_SCOPE_USER } from '../auth/token.js';
+import { BodyTooLarge, readBody } from '../transport/http/body.js';
 
 
 
@@ -50,34 +51,6 @@ function keptKeyMatches(socket: Socket, key: string, now: number): boolean {
   const candidate = Buffer.from(key);
   return candidate.length === kept.key.length && timingSafeEqual(candidate, kept.key);
 }
-
-class BodyTooLarge extends Error {}
-
-/** Read the request body, refusing more than `limit` bytes. */
-function readBody(req: IncomingMessage, limit: number): Promise<Buffer> {
-  return new Promise((resolve, reject) => {
-    const declared = Number(req.headers['content-length']);
-    if (declared > limit) {
-      reject(new BodyTooLarge());
-      return;
-    }
-    const chunks: Buffer[] = [];
-    let size = 0;
-    req.on('data', (chunk: Buffer) => {
-      size += chunk.length;
-      if (size > limit) {
-        req.removeAllListeners('data');
-        req.resume();
-        reject(new BodyTooLarge());
-        return;
-      }
-      chunks.push(chunk);
-    });
-    req.on('end', () => resolve(Buffer.concat(chunks, size)));
-    req.on('error', reject);
-  });
-}
-
 
 /** What the `/message` source needs. */
 export interface MessageSourceOptions {
