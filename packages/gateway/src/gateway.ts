@@ -11,6 +11,7 @@ import { openDirectory } from './directory/open.js';
 import { GatewayMetrics } from './ops/metrics.js';
 import { createStats, type GatewayStats } from './ops/stats.js';
 import { StatusEndpoint } from './ops/status.js';
+import type { Escalation } from './escalation/escalation.js';
 import { Journal } from './pipeline/journal.js';
 import { Pipeline } from './pipeline/pipeline.js';
 import { ReplayLog } from './pipeline/replay.js';
@@ -94,6 +95,8 @@ export interface Gateway {
   readonly legacy: LegacyEndpoint;
   /** Session binding (`auth.openitcockpitSession`), when enabled. */
   readonly session: OpenItcockpitSession | undefined;
+  /** Escalation (docs/escalation.md), when `escalation.policies` names any policy. */
+  readonly escalation: Escalation | undefined;
   /**
    * Stop accepting, end SSE streams, close every WebSocket with 1001, let
    * in-flight requests finish (sockets still open after 3/4 of
@@ -246,15 +249,26 @@ async function compose(opts: GatewayOptions, directory: Directory, demoKey: stri
   if (events) targets.push(new EventsTarget(events));
   if (icinga) targets.push(new IcingaSseTarget(icinga.hub, icinga.retryMs));
   targets.push(...durable);
+  let escalation: Escalation | undefined;
   const pipeline = new Pipeline({
     targets: [...targets, ...channelTargets],
     router: new Router(targets, channelTargets, routing),
     journal,
     bus,
     logger,
+    ...(Object.keys(config.escalation.policies).length > 0 ? {
+      escalation: { observe: (n) => escalation?.observe(n) ?? Promise.resolve(), escalates: (n) => escalation?.escalates(n) ?? false },
+    } : {}),
   });
   settle = (d, o) => pipeline.settled(d, o);
   pipeline.restore(restored);
+  // Escalation is loaded only when a policy is configured; it starts before any source does, so restored steps find the pipeline.
+  if (Object.keys(config.escalation.policies).length > 0) {
+    const { openEscalation } = await import('./escalation/open.js');
+    const e = await openEscalation({ config, stateDir: opts.stateDir, logger, ids: bus.ids, deliverer: pipeline });
+    escalation = e;
+    teardown.add(() => e.close());
+  }
   const log = logger.child({ component: 'pipeline' });
   acceptIcinga = (row) => {
     pipeline.accept(icingaNotification(row, bus.ids.next(), Date.now())).catch((err: unknown) => log.error({ err, historyId: row.id }, 'icinga notification failed'));
@@ -279,7 +293,7 @@ async function compose(opts: GatewayOptions, directory: Directory, demoKey: stri
     })
     : undefined;
   const metrics = config.metrics.enabled
-    ? new GatewayMetrics({ directory, registry, stats, bus, pipeline, journal, replay, outbox: outbox?.outbox, events, icinga, icingaChannel, legacy: ws.legacy, session })
+    ? new GatewayMetrics({ directory, registry, stats, bus, pipeline, journal, replay, outbox: outbox?.outbox, events, icinga, icingaChannel, legacy: ws.legacy, session, escalation })
     : undefined;
   const status = new StatusEndpoint({ registry, stats, bus, outbox: outbox?.outbox });
   const routes: HttpRoute[] = [
@@ -362,6 +376,7 @@ async function compose(opts: GatewayOptions, directory: Directory, demoKey: stri
     exportStatus,
     legacy: ws.legacy,
     session,
+    escalation,
     close() {
       closed ??= shutdown();
       return closed;
