@@ -37,8 +37,9 @@ t.test('the bundles run from an empty folder with only node on the PATH', async 
   t.equal(sender.stdout, `send_push_notification ${version}\n`, 'send_push_notification -version prints it too');
   t.equal(sender.status, 0);
   // The Icinga daemon starts a plugin by its channel type, the file name: here through a link named `pushgate`.
-  symlinkSync(join(app, 'icinga-channel/pushgate.mjs'), join(base, 'pushgate'));
-  const plugin = spawnSync(join(base, 'pushgate'), [], { ...opts, input: '{"jsonrpc":"2.0","method":"GetInfo","id":0}\n' });
+  mkdirSync(join(base, 'channels'));
+  symlinkSync(join(app, 'icinga-channel/pushgate.mjs'), join(base, 'channels/pushgate'));
+  const plugin = spawnSync(join(base, 'channels/pushgate'), [], { ...opts, input: '{"jsonrpc":"2.0","method":"GetInfo","id":0}\n' });
   t.equal(plugin.status, 0, `the bundled Icinga channel plugin ends with its input: ${plugin.stderr}`);
   t.match(JSON.parse(plugin.stdout.split('\n')[0] as string), { jsonrpc: '2.0', id: 0, result: { name: String, version } },
     'and answers GetInfo with the release version');
