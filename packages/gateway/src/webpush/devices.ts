@@ -27,6 +27,8 @@ export interface Device {
   readonly label: string;
   /** SHA-256 of the secret, hex. */
   readonly secretHash: string;
+  /** The Icinga username it was enrolled for (`enroll --contact`), so `devices --contact` finds it. */
+  readonly contactUsername?: string;
 }
 
 interface LinkRecord {
@@ -86,7 +88,10 @@ export class Devices {
     }
     const id = randomBytes(8).toString('hex');
     const secret = randomBytes(32).toString('base64url');
-    const device: Device = { id, owner, createdAt: now, label: label.replace(/[\u0000-\u001f]/g, '').slice(0, 120), secretHash: sha256(secret).toString('hex') };
+    const device: Device = {
+      id, owner, createdAt: now, label: label.replace(/[\u0000-\u001f]/g, '').slice(0, 120), secretHash: sha256(secret).toString('hex'),
+      ...('contactUsername' in link.target ? { contactUsername: link.target.contactUsername } : {}),
+    };
     await this.#store.put(DEVICES, id, JSON.stringify(device));
     return { ok: true, device, credential: `${DEVICE_PREFIX}${id}.${secret}` };
   }
@@ -108,10 +113,11 @@ export class Devices {
     return text === undefined ? undefined : (JSON.parse(text) as Device);
   }
 
-  /** Devices of one owner, oldest first. */
-  async list(owner: Owner): Promise<Device[]> {
+  /** Devices of one owner (or enrolled for one Icinga username), oldest first. */
+  async list(who: { owner: Owner } | { contactUsername: string }): Promise<Device[]> {
     const all = (await this.#store.list(DEVICES)).map(([, text]) => JSON.parse(text) as Device);
-    return all.filter((d) => d.owner === owner).sort((a, b) => a.createdAt - b.createdAt);
+    const mine = 'owner' in who ? all.filter((d) => d.owner === who.owner) : all.filter((d) => d.contactUsername?.toLowerCase() === who.contactUsername.toLowerCase());
+    return mine.sort((a, b) => a.createdAt - b.createdAt);
   }
 
   /** Deletes the device; the device when it existed (the caller removes its subscriptions). */
