@@ -49,6 +49,16 @@ export class WebPushTarget implements Target {
     return true;
   }
 
+  /** A recipient with a stored subscription is reachable (the push service holds the push for its browser). */
+  async reaches(to: Recipient): Promise<boolean> {
+    const owner: Owner = to.kind === 'user' ? `user:${to.userId}` : `contact:${to.contactId}`;
+    try {
+      return (await this.#subs.forOwner(owner)).length > 0;
+    } catch {
+      return false;
+    }
+  }
+
   async deliver(n: Notification, to: Recipient): Promise<TargetResult> {
     const owner: Owner = to.kind === 'user' ? `user:${to.userId}` : `contact:${to.contactId}`;
     if (!this.#always && n.source !== 'test' && to.kind === 'user' && (await this.#liveBrowser(to.userId))) {
