@@ -8,10 +8,9 @@ import { build } from 'esbuild';
 
 const out = new URL('./dist/app/', import.meta.url);
 mkdirSync(out, { recursive: true });
-await build({
-  entryPoints: { app: 'src/app/app.ts', sw: 'src/sw/service-worker.ts' },
-  bundle: true, format: 'esm', target: 'es2020', outdir: out.pathname, logLevel: 'warning',
-});
+await build({ entryPoints: { app: 'src/app/app.ts' }, bundle: true, format: 'esm', target: 'es2020', outdir: out.pathname, logLevel: 'warning' });
+// A service worker is a classic script unless registered with type: 'module' (not in every browser): an IIFE.
+await build({ entryPoints: { sw: 'src/sw/service-worker.ts' }, bundle: true, format: 'iife', target: 'es2020', outdir: out.pathname, logLevel: 'warning' });
 for (const f of ['index.html', 'manifest.webmanifest', 'icon.svg']) copyFileSync(new URL(`./src/app/${f}`, import.meta.url), new URL(f, out));
 
 const CRC = new Int32Array(256).map((_, n) => {
