@@ -2,6 +2,7 @@ import t from 'tap';
 import { topicOf, MAX_PLAINTEXT_BYTES } from '../../src/webpush/payload.js';
 import { hostMessage, HOST_UUID, openRegisteredClient, postMessage, SERVICE_UUID, TEST_API_KEY } from '../helpers.js';
 import { subscriptionId } from '../../src/webpush/subscriptions.js';
+import { icingaNotification } from '../../src/sources/icinga-poller.js';
 import { api, eventually, pushSetup, subscribeWithKey } from './harness.js';
 
 t.test('a PROBLEM reaches a user with no tab open through the push service, encrypted and signed, with Urgency, Topic and TTL', async (t) => {
@@ -138,4 +139,16 @@ t.test('subscriptions are bounded per user (least recently used goes) and expire
   const del = await api(gw, 'subscription', { userId: 1, endpoint: a.endpoint }, TEST_API_KEY, 'DELETE');
   t.equal(del.status, 200);
   t.same(JSON.parse(del.body), { removed: true });
+});
+
+t.test('an Icinga contact with a subscription gets its Icinga notifications by Web Push', async (t) => {
+  const { push, gw } = await pushSetup(t);
+  const sub = push.subscribe();
+  t.same(await gw.webPush!.subscriptions.add('contact:5', { endpoint: sub.endpoint, keys: sub.keys }, undefined), { ok: true, id: subscriptionId(sub.endpoint) });
+  const n = icingaNotification({ id: 41, incidentId: 9, contactId: 5, channelId: 1, eventId: null, state: 'sent', severity: 'crit', title: 'db01 / disk', message: 'disk full', time: Date.now() }, gw.ids.next(), Date.now());
+  const r = await gw.pipeline.accept(n);
+  t.equal(r.ok, true);
+  const [p] = await push.waitFor(1);
+  t.match(JSON.parse(p!.plaintext), { key: 'icinga:db01 / disk', kind: 'PROBLEM', severity: 'critical', body: 'disk full', url: '/app/' });
+  t.equal(p!.urgency, 'high');
 });
