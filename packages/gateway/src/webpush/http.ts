@@ -192,9 +192,8 @@ export function webPushRoutes(o: WebPushHttpOptions): HttpRoute[] {
     const body = await p;
     res.writeHead(200, {
       'Content-Type': entry[1], 'Content-Length': body.length, ...SECURITY_HEADERS,
-      // The service worker must be re-checked by the browser (and may control the whole app path).
+      // The page and the service worker are re-checked by the browser at every load (an update reaches it at once).
       'Cache-Control': name === 'sw.js' || name === '' ? 'no-cache' : 'max-age=3600',
-      ...(name === 'sw.js' ? { 'Service-Worker-Allowed': o.appPath } : {}),
     });
     res.end(req.method === 'HEAD' ? undefined : body);
   };
