@@ -8,6 +8,7 @@ import { Subscriptions, type Owner } from '../webpush/subscriptions.js';
 import { loadVapidKeys, rotateVapidKeys } from '../webpush/vapid.js';
 import type { Args } from './args.js';
 import { stateDirectory } from './serve.js';
+import { qrTerminal } from './qr.js';
 import { codedMessage } from './usage.js';
 import { pino } from 'pino';
 
@@ -45,6 +46,8 @@ export async function webPushCommand(config: Config, args: Args, env: NodeJS.Pro
         const link = `${base.replace(/#.*$/, '')}#enrol=${code}`;
         const minutes = Math.round(config.webPush.enrolTtlMs / 60_000);
         out.write(`${link}\n`);
+        // The QR code only for a person at a terminal; the link alone on stdout stays easy to pipe.
+        if ((err as { isTTY?: boolean }).isTTY === true) err.write(`\n${qrTerminal(link)}\n`);
         err.write(`pushgate: open this link once, within ${minutes} minute(s), in the browser or on the phone to enrol (it works one time only).${config.webPush.enabled ? '' : ' Note: webPush.enabled is false in this config.'}\n`);
         return 0;
       }

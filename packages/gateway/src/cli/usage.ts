@@ -14,7 +14,8 @@ export const USAGE = `usage: pushgate serve [--config <file>] [--workers <n>]
        pushgate enroll (--user <id> | --contact <username>) [--config <file>]
                    print a one-time link (webPush.enrolTtlMs) that enrols a
                    browser or phone in the pushgate app for that user or
-                   Icinga contact, without the API key.
+                   Icinga contact, without the API key (and, at a terminal,
+                   its QR code).
        pushgate devices (--user <id> | --contact <username>) [--config <file>]
        pushgate revoke <device> [--config <file>]
                    list enrolled devices; revoke one (its credential and its
