@@ -307,7 +307,7 @@ async function compose(opts: GatewayOptions, directory: Directory, demoKey: stri
     const appDir = join(dirname(createRequire(import.meta.url).resolve('@pushgate/client/dist/pushgate-client.js')), 'app');
     routes.push(...webPushRoutes({
       appPath: config.webPush.appPath, appDir, vapidPublicKey: webPush.keys.publicKey,
-      devices: webPush.devices, subscriptions: webPush.subscriptions, directory, policy: config.auth, stats: webPush.stats, logger,
+      devices: webPush.devices, subscriptions: webPush.subscriptions, directory, policy: config.auth, stats: webPush.stats, logger, session,
       resolveContact: async (username) => icinga?.directory.contactId(username),
       test: async (userId) => {
         await pipeline.accept(testNotification(userId, 'pushgate test notification', '', bus.ids.next()));

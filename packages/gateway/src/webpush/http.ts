@@ -7,6 +7,7 @@ import { GatewayError } from '../errors.js';
 import type { HttpRoute } from '../transport/http/server.js';
 import { answerRefusal } from '../transport/refusals.js';
 import { checkCredential, type AuthPolicy } from '../transport/ws/handshake.js';
+import type { SessionVerdict } from '../auth/openitcockpit-session.js';
 import { INTAKE_SCOPE_USER } from '../auth/token.js';
 import { looksLikeDeviceCredential, type Devices } from './devices.js';
 import { inc, type WebPushStats } from './stats.js';
@@ -27,7 +28,8 @@ import { parseSubscription, type Owner, type Subscriptions } from './subscriptio
  * Every API call but `config` and `enrol` carries `Authorization: Bearer
  * <credential>` (never a key in the URL): a device credential, a signed
  * token, or the API key with `userId` in the body, checked as a WebSocket
- * handshake of that user would be (auth.mode).
+ * handshake of that user would be (auth.mode; with session binding the
+ * request's Cookie must be that user's openITCOCKPIT session).
  */
 
 /** Largest accepted API body. */
@@ -66,6 +68,8 @@ export interface WebPushHttpOptions {
   resolveContact: (username: string) => Promise<number | undefined>;
   /** Sends a test notification to the user through the pipeline (`TestPushNotification`'s path). */
   test: (userId: number) => Promise<void>;
+  /** Session binding (`auth.openitcockpitSession`): an API key must come with that user's session cookie, as on a WebSocket. */
+  session?: { check(cookie: string | undefined, userId: number): Promise<SessionVerdict> } | undefined;
 }
 
 /** Who an API request is, or undefined (answered 401). */
@@ -130,7 +134,17 @@ export function webPushRoutes(o: WebPushHttpOptions): HttpRoute[] {
     }
     if (cred.token) return cred.token.userId === INTAKE_SCOPE_USER ? undefined : { owner: `user:${cred.token.userId}` };
     const userId = body.userId;
-    return typeof userId === 'number' && Number.isInteger(userId) && userId > 0 ? { owner: `user:${userId}` } : undefined;
+    if (typeof userId !== 'number' || !Number.isInteger(userId) || userId <= 0) return undefined;
+    // The shared API key names no user: with session binding the Cookie must be that user's session (as for a WebSocket).
+    if (o.session !== undefined) {
+      const v = await o.session.check(req.headers.cookie, userId);
+      if (!v.ok) {
+        if (v.status === 503) throw new GatewayError('GW_ERR_DIRECTORY_UNAVAILABLE', `session check unavailable: ${v.reason}`);
+        log.warn({ user: userId, reason: v.reason }, 'web push API: the API key without the user\'s openITCOCKPIT session refused');
+        return undefined;
+      }
+    }
+    return { owner: `user:${userId}` };
   };
 
   const api = async (name: string, req: IncomingMessage, res: ServerResponse): Promise<void> => {

@@ -4,7 +4,8 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import t from 'tap';
 import { stringify } from 'yaml';
-import { hostMessage, postMessage, tempDir } from '../helpers.js';
+import { hostMessage, httpRequest, postMessage, tempDir, TEST_API_KEY } from '../helpers.js';
+import { startOitcWeb } from '../fixtures/oitc-web.js';
 import { api, eventually, pushSetup, webPushConfig } from './harness.js';
 import { startPushService } from '../fixtures/push-service.js';
 
@@ -111,4 +112,23 @@ t.test('the CLI refuses bad flags with the reason', async (t) => {
   t.match(none.err, /revoke needs a device id/);
   const rot = await pushgate(['enroll', '--user', '1', '--rotate']);
   t.match(rot.err, /--rotate is an option of vapid/);
+});
+
+t.test('with session binding the API key subscribes only with that user\'s openITCOCKPIT session cookie', async (t) => {
+  const web = await startOitcWeb({ s7: 7 });
+  t.teardown(() => web.close());
+  const { push, gw } = await pushSetup(t, {}, { config: { auth: { allowedOrigins: ['https://oitc.test'], openitcockpitSession: { enabled: true, baseUrl: web.url, caFile: web.caFile } } } });
+  const sub = push.subscribe();
+  const body = JSON.stringify({ userId: 7, subscription: { endpoint: sub.endpoint, keys: sub.keys } });
+  const post = (cookie?: string) => httpRequest(`${gw.url}/app/api/subscription`, {
+    method: 'POST', body,
+    headers: { Authorization: `Bearer ${TEST_API_KEY}`, 'Content-Type': 'application/json', ...(cookie !== undefined ? { Cookie: cookie } : {}) },
+  });
+  t.equal((await post()).status, 401, 'no session');
+  t.equal((await post('CAKEPHP=nobody')).status, 401, 'not logged in');
+  t.equal((await post('CAKEPHP=s7')).status, 201, 'user 7\'s own session');
+  const other = JSON.parse(body) as { userId: number };
+  other.userId = 8;
+  const r = await httpRequest(`${gw.url}/app/api/subscription`, { method: 'POST', body: JSON.stringify(other), headers: { Authorization: `Bearer ${TEST_API_KEY}`, 'Content-Type': 'application/json', Cookie: 'CAKEPHP=s7' } });
+  t.equal(r.status, 401, 'user 7\'s session cannot subscribe user 8');
 });
