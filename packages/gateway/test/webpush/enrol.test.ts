@@ -132,3 +132,25 @@ t.test('with session binding the API key subscribes only with that user\'s openI
   const r = await httpRequest(`${gw.url}/app/api/subscription`, { method: 'POST', body: JSON.stringify(other), headers: { Authorization: `Bearer ${TEST_API_KEY}`, 'Content-Type': 'application/json', Cookie: 'CAKEPHP=s7' } });
   t.equal(r.status, 401, 'user 7\'s session cannot subscribe user 8');
 });
+
+t.test('vapid --rotate replaces the key and says what it breaks; a contact link needs a contact the directory knows', async (t) => {
+  const dir = tempDir('pushgate-rotate-');
+  t.teardown(() => rmSync(dir, { recursive: true, force: true }));
+  const conf = join(dir, 'config.yaml');
+  writeFileSync(conf, stringify({ state: { dir: join(dir, 'state') }, webPush: { enabled: true, subject: 'mailto:ops@example.com' } }));
+  const before = (await pushgate(['vapid', '--config', conf])).out.trim();
+  const rotated = await pushgate(['vapid', '--rotate', '--config', conf]);
+  t.equal(rotated.code, 0);
+  t.not(rotated.out.trim(), before, 'a new public key');
+  t.match(rotated.err, /Every existing browser subscription is now invalid/);
+  t.equal((await pushgate(['vapid', '--config', conf])).out.trim(), rotated.out.trim(), 'and it stays');
+
+  const { gw } = await pushSetup(t, {}, { stateDir: join(dir, 'state') });
+  const link = await pushgate(['enroll', '--contact', 'alice', '--config', conf]);
+  const code = /#enrol=([A-Za-z0-9_-]+)$/.exec(link.out.trim())![1]!;
+  // This gateway has no Icinga directory: no contact can be resolved.
+  const r = await api(gw, 'enrol', { code }, undefined);
+  t.equal(r.status, 403);
+  t.equal(r.body, 'Forbidden: no such contact\n');
+  t.equal(gw.webPush!.stats.enrolments['no-contact'], 1);
+});
