@@ -1,6 +1,9 @@
 import t from 'tap';
-import jsQR from 'jsqr';
+import jsqrModule from 'jsqr';
 import { qrMatrix, qrTerminal } from '../../src/cli/qr.js';
+
+// jsqr is CommonJS whose types declare an ES default export: under NodeNext the default import is the function at runtime, typed as the namespace.
+const jsQR = jsqrModule as unknown as (data: Uint8ClampedArray, width: number, height: number) => { data: string } | null;
 
 /** The matrix as an RGBA image (4 px per module, quiet zone 4), for a real decoder. */
 function image(m: boolean[][]): { data: Uint8ClampedArray; width: number } {
