@@ -218,6 +218,21 @@ async function compose(opts: GatewayOptions, directory: Directory, demoKey: stri
     }));
   }
 
+  // With Web Push, device credentials authenticate a WebSocket too (the app shows its live connection).
+  const wp = webPush;
+  const authConfig: Config = wp === undefined ? config : Object.freeze({
+    ...config,
+    auth: Object.freeze({
+      ...config.auth,
+      devices: {
+        async userOf(credential: string): Promise<number | undefined> {
+          const d = await wp.devices.verify(credential);
+          return d !== undefined && d.owner.startsWith('user:') ? Number(d.owner.slice(5)) : undefined;
+        },
+      },
+    }),
+  });
+
   // Session binding reads its CA file here: a bad one stops the start before anything listens.
   // Loaded only when enabled: undici is among the slowest imports.
   const session = config.auth.openitcockpitSession.enabled
@@ -280,7 +295,7 @@ async function compose(opts: GatewayOptions, directory: Directory, demoKey: stri
 
   // Transports and sources.
   const ws = new WsEndpoint({
-    config, directory, logger, stats, registry, replay, guard, bus, session, closing,
+    config: authConfig, directory, logger, stats, registry, replay, guard, bus, session, closing,
     onTest: (userId, title, icon) => {
       pipeline.accept(testNotification(userId, title, icon, bus.ids.next())).catch((err: unknown) => log.error({ err, user: userId }, 'test notification failed'));
     },

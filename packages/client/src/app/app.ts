@@ -1,10 +1,12 @@
+import { PushgateClient, type ClientState } from '../client.js';
 import { deleteState, readState, writeState } from '../sw/state.js';
 
 /**
  * The installable app's page (docs/web-push.md "The app"): enrols this
- * browser with a one-time link (`#enrol=<code>`), shows whether the server
- * knows this device, whether notifications are on, the last notifications,
- * and sends a test. The device credential lives in Cache Storage, where the
+ * browser with a one-time link (`#enrol=<code>`), keeps a live WebSocket
+ * (`<appPath>ws`, the device credential in place of the API key) and shows
+ * its state, whether notifications are on, the last notifications, and
+ * sends a test. The device credential lives in Cache Storage, where the
  * service worker finds it when it must re-subscribe.
  */
 
@@ -46,6 +48,42 @@ async function enrolFromLink(): Promise<void> {
   await writeState(base, 'credential', cred);
 }
 
+let live: PushgateClient | undefined;
+/** Notifications that arrived over the live connection while this page is open. */
+const liveSeen: Remembered[] = [];
+
+function describe(state: ClientState): [string, boolean | undefined] {
+  switch (state.state) {
+    case 'connected': return ['Connected to pushgate: notifications arrive live while this page is open, by Web Push otherwise.', true];
+    case 'connecting': return ['Connecting…', undefined];
+    case 'reconnecting': return [`Connection lost (${state.reason}); retrying in ${Math.round(state.retryInMs / 1000)} s.`, false];
+    case 'rejected': return [`pushgate refused this device (${state.reason}): enrol again if it was revoked.`, false];
+    default: return ['Not connected.', false];
+  }
+}
+
+/** The live connection for a user's device (Icinga contacts get Web Push only). */
+async function connect(owner: string): Promise<void> {
+  const cred = await credential();
+  if (live !== undefined || cred === undefined || !owner.startsWith('user:')) return;
+  const url = new URL('ws', base);
+  url.protocol = url.protocol === 'https:' ? 'wss:' : 'ws:';
+  // The service worker shows what arrives by Web Push; the live connection shows what arrives here.
+  live = new PushgateClient({ url: url.href, userId: Number(owner.slice(5)), apiKey: cred });
+  live.addEventListener('notification', (e) => {
+    const n = (e as CustomEvent<{ title: string; message: string }>).detail;
+    // Kept in the page only: the service worker alone writes the stored list (no two writers of one cache entry).
+    liveSeen.unshift({ title: n.title, body: n.message, kind: 'live', receivedAt: Date.now() });
+    liveSeen.length = Math.min(liveSeen.length, 20);
+    void renderLast();
+  });
+  live.addEventListener('state', (e) => {
+    const [text, ok] = describe((e as CustomEvent<ClientState>).detail);
+    show('connection', text, ok);
+  });
+  live.start();
+}
+
 /** Who the server says this device is; false when it has no (valid) credential. */
 async function checkServer(): Promise<boolean> {
   if ((await credential()) === undefined) {
@@ -61,7 +99,9 @@ async function checkServer(): Promise<boolean> {
     }
     if (!res.ok) throw new Error(String(res.status));
     const who = (await res.json()) as { owner: string; device?: string };
-    show('connection', `Connected to pushgate as ${who.owner}${who.device !== undefined ? ` (device ${who.device})` : ''}.`, true);
+    $('who').textContent = `Enrolled as ${who.owner}${who.device !== undefined ? ` (device ${who.device})` : ''}.`;
+    if (who.owner.startsWith('user:')) await connect(who.owner);
+    else show('connection', 'pushgate knows this device: notifications arrive by Web Push.', true);
     return true;
   } catch (err) {
     show('connection', `Server not reachable (${(err as Error).message}); retrying.`, false);
@@ -107,7 +147,8 @@ async function enable(): Promise<void> {
 interface Remembered { title?: string; body?: string; kind?: string; receivedAt?: number }
 
 async function renderLast(): Promise<void> {
-  const list = (await readState<Remembered[]>(base, 'last')) ?? [];
+  const list = [...((await readState<Remembered[]>(base, 'last')) ?? []), ...liveSeen]
+    .sort((a, b) => (b.receivedAt ?? 0) - (a.receivedAt ?? 0)).slice(0, 20);
   const ol = $('last');
   ol.replaceChildren(...(list.length === 0 ? [Object.assign(document.createElement('li'), { textContent: 'None yet.' })] : list.map((n) => {
     const li = document.createElement('li');

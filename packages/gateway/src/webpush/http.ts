@@ -213,7 +213,8 @@ export function webPushRoutes(o: WebPushHttpOptions): HttpRoute[] {
   };
 
   return [{
-    path: (p) => p === bare || p.startsWith(o.appPath),
+    // `<appPath>ws` is left to the WebSocket endpoint (every path that is no HTTP route): the app's live connection.
+    path: (p) => p === bare || (p.startsWith(o.appPath) && p !== `${o.appPath}ws`),
     handler: async (req, res) => {
       const path = (req.url ?? '/').split('?', 1)[0]!;
       if (path === bare) {

@@ -149,6 +149,11 @@ export async function proxyRoundTrips(t: Test, proxy: ProxyUnderTest): Promise<v
     const refused = await httpRequest(`${url}/pushgate/app/api/subscription`, { method: 'POST', headers: { Authorization: `Bearer ${TEST_API_KEY}`, 'Content-Type': 'application/json' }, body });
     t.equal(refused.status, 400, 'the API answers through the proxy (a private endpoint is refused)');
     t.match(refused.body, /^Bad Request: endpoint refused: /);
+    // The app's live connection: a WebSocket at /pushgate/app/ws.
+    const client = await openRegisteredClient({ url }, { browserUuid: 'app-via-proxy', path: '/pushgate/app/ws' });
+    t.teardown(() => client.close());
+    t.equal((await postMessage({ url }, hostMessage())).status, 200);
+    t.match(await client.nextJson(), { type: 'ProcessPushNotification' });
   });
 
   t.test(`a ${proxy.eventsPath} stream receives the event while it stays open (not buffered)`, async (t) => {

@@ -4,7 +4,7 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import t from 'tap';
 import { stringify } from 'yaml';
-import { hostMessage, httpRequest, postMessage, tempDir, TEST_API_KEY } from '../helpers.js';
+import { hostMessage, httpRequest, openRegisteredClient, postMessage, tempDir, TEST_API_KEY, tryHandshake } from '../helpers.js';
 import { startOitcWeb } from '../fixtures/oitc-web.js';
 import { api, eventually, pushSetup, webPushConfig } from './harness.js';
 import { startPushService } from '../fixtures/push-service.js';
@@ -63,6 +63,12 @@ t.test('pushgate enroll prints a one-time link; the app redeems it once for a de
   await postMessage(gw, hostMessage({ userId: 7 }));
   await push.waitFor(1);
 
+  // The device credential opens a WebSocket of its user only (the app's live connection).
+  const live = await openRegisteredClient(gw, { userId: 7, apiKey: credential, browserUuid: 'app' });
+  t.teardown(() => live.close());
+  t.equal((await tryHandshake(gw, '/?userId=8&browserUuid=x', `access_token, ${credential}`)).status, 401, 'not as another user');
+  await live.close();
+
   const listed = await pushgate(['devices', '--user', '7', '--config', conf]);
   t.match(listed.out, new RegExp(`^${device}\\tuser:7\\t.*\\tPixel 8\\n$`));
 
@@ -71,6 +77,7 @@ t.test('pushgate enroll prints a one-time link; the app redeems it once for a de
   t.equal(revoked.code, 0, revoked.err);
   t.match(revoked.out, /1 subscription\(s\) removed/);
   t.equal((await api(gw, 'whoami', {}, credential)).status, 401);
+  t.equal((await tryHandshake(gw, '/?userId=7&browserUuid=app', `access_token, ${credential}`)).status, 401, 'nor a WebSocket');
   const resub = await api(gw, 'subscription', { subscription: { endpoint: sub.endpoint, keys: sub.keys } }, credential);
   t.equal(resub.status, 401, 'a revoked device cannot subscribe');
   t.equal(resub.body, 'Unauthorized\n');
