@@ -1,4 +1,4 @@
-import { rootCertificates } from 'node:tls';
+import { createSecureContext, rootCertificates } from 'node:tls';
 import type { Logger } from 'pino';
 import { Agent, request } from 'undici';
 import webPush from 'web-push';
@@ -89,7 +89,8 @@ export class WebPushChannel implements Channel {
         rejectUnauthorized: true,
         // The address actually dialled is checked (DNS rebinding), endpoint-policy.ts.
         lookup: opts.policy.lookup,
-        ...(opts.ca !== undefined ? { ca: [...rootCertificates, opts.ca] } : {}),
+        // One secure context for every connection: parsing Node's roots plus `ca` per TLS connection cost ~7 % of a push (bench web-push).
+        ...(opts.ca !== undefined ? { secureContext: createSecureContext({ ca: [...rootCertificates, opts.ca] }) } : {}),
       },
     });
   }

@@ -44,6 +44,8 @@ export function checkName(ns: string, id?: string): void {
  */
 export class FileRecordStore implements RecordStore {
   readonly #dir: string;
+  /** Namespace directories known to exist (a mkdir per write was measurable). */
+  readonly #made = new Set<string>();
 
   constructor(dir: string) {
     this.#dir = dir;
@@ -61,7 +63,10 @@ export class FileRecordStore implements RecordStore {
 
   async #writeTemp(ns: string, value: string, durable: boolean): Promise<string> {
     const dir = this.#nsDir(ns);
-    await mkdir(dir, { recursive: true, mode: 0o700 });
+    if (!this.#made.has(dir)) {
+      await mkdir(dir, { recursive: true, mode: 0o700 });
+      this.#made.add(dir);
+    }
     const tmp = join(dir, `.tmp-${randomBytes(8).toString('hex')}`);
     const fh = await open(tmp, 'wx', 0o600);
     try {

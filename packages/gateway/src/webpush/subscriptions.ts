@@ -71,6 +71,8 @@ export function subscriptionId(endpoint: string): string {
 }
 
 const nsOf = (owner: Owner): string => `subs:${owner}`;
+/** How stale a subscription's `lastPushAt` may get before a successful push rewrites it, ms. */
+export const TOUCH_EVERY_MS = 3_600_000;
 /** Which owner holds an endpoint, so moving it to another user removes it from the first. */
 const INDEX = 'subs-index';
 
@@ -150,8 +152,14 @@ export class Subscriptions {
     return out;
   }
 
-  /** Records a successful push (not fsynced: losing it in a crash only makes the subscription look older). */
+  /**
+   * Records a successful push (not fsynced: losing it in a crash only makes
+   * the subscription look older). Written at most once per
+   * {@link TOUCH_EVERY_MS} per subscription: the time only decides expiry
+   * (days), and a write per push was a third of the store's cost.
+   */
   async touch(sub: StoredSubscription, now = Date.now()): Promise<void> {
+    if (sub.lastPushAt !== undefined && now - sub.lastPushAt < TOUCH_EVERY_MS) return;
     sub.lastPushAt = now;
     await this.#o.store.put(nsOf(sub.owner), subscriptionId(sub.endpoint), JSON.stringify(sub), false);
   }
