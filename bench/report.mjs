@@ -239,6 +239,11 @@ section('timer wheel (the outbox\'s retry waits: one `TimerWheel` vs one `setTim
   out.push(`| firing, per item | ${ns(w?.fireNsPerItem)} | – | – | lower |`);
 });
 
+section('escalation (pending steps in one node\'s store, a due batch)', 'escalation', (rows) => {
+  out.push('| pending steps | RSS for them | heap per step | CPU per second idle | due batch | last of the batch after its due time | planning them |', '|---|---|---|---|---|---|---|');
+  for (const r of rows) out.push(`| ${num(r.steps)} | ${num(r.rssMiB, 1)} MiB | ${num(r.heapBytesPerStep)} B | ${num(r.idleCpuMsPerSec, 2)} ms | ${num(r.batch)} | ${ms(r.fireBatchMs)} | ${ms(r.planMs)} |`);
+});
+
 // The chart: pushgate's ratio to each baseline, oriented so that < 1 is always better for pushgate
 // (a higher-is-better metric such as requests/s is drawn as its inverse, the time per request).
 function svg(items) {

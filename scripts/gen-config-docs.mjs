@@ -27,7 +27,8 @@ const SOURCES = [
   { src: `${ROOT}packages/relay/src/channels-config-schema.ts`, dist: `${ROOT}packages/relay/dist/channels-config-schema.js` },
 ];
 /** Placeholder path segments for the keys of user-named maps, by the map's path. */
-const MAP_KEYS = { 'notifications.channels': '<name>', 'notifications.hosts': '<host>', 'notifications.users': '<user>' };
+const MAP_KEYS = { 'notifications.channels': '<name>', 'notifications.hosts': '<host>', 'notifications.users': '<user>',
+  'escalation.policies': '<name>', 'escalation.hosts': '<host>', 'escalation.users': '<user>' };
 const OUT = `${ROOT}docs/configuration.md`;
 
 /** An example for an openITCOCKPIT host; validated against the schema on every run so it cannot rot. */

@@ -11,11 +11,13 @@ import { openDirectory } from './directory/open.js';
 import { GatewayMetrics } from './ops/metrics.js';
 import { createStats, type GatewayStats } from './ops/stats.js';
 import { StatusEndpoint } from './ops/status.js';
+import type { Escalation } from './escalation/escalation.js';
 import { Journal } from './pipeline/journal.js';
 import { Pipeline } from './pipeline/pipeline.js';
 import { ReplayLog } from './pipeline/replay.js';
 import { Router, type ChannelRouting } from './pipeline/router.js';
 import { ExportStatus } from './sources/export-status.js';
+import { ICINGA_CHANNEL_PATH, IcingaChannelSource } from './sources/icinga-channel.js';
 import { icingaNotification } from './sources/icinga-poller.js';
 import { MessageSource } from './sources/message.js';
 import { testNotification } from './sources/test-notification.js';
@@ -96,6 +98,8 @@ export interface Gateway {
   readonly session: OpenItcockpitSession | undefined;
   /** Web Push (`webPush.enabled`): keys, subscriptions, devices, counters. */
   readonly webPush: WebPush | undefined;
+  /** Escalation (docs/escalation.md), when `escalation.policies` names any policy. */
+  readonly escalation: Escalation | undefined;
   /**
    * Stop accepting, end SSE streams, close every WebSocket with 1001, let
    * in-flight requests finish (sockets still open after 3/4 of
@@ -279,15 +283,26 @@ async function compose(opts: GatewayOptions, directory: Directory, demoKey: stri
   if (events) targets.push(new EventsTarget(events));
   if (icinga) targets.push(new IcingaSseTarget(icinga.hub, icinga.retryMs));
   targets.push(...durable);
+  let escalation: Escalation | undefined;
   const pipeline = new Pipeline({
     targets: [...targets, ...channelTargets],
     router: new Router(targets, channelTargets, routing),
     journal,
     bus,
     logger,
+    ...(Object.keys(config.escalation.policies).length > 0 ? {
+      escalation: { observe: (n) => escalation?.observe(n) ?? Promise.resolve(), escalates: (n) => escalation?.escalates(n) ?? false },
+    } : {}),
   });
   settle = (d, o) => pipeline.settled(d, o);
   pipeline.restore(restored);
+  // Escalation is loaded only when a policy is configured; it starts before any source does, so restored steps find the pipeline.
+  if (Object.keys(config.escalation.policies).length > 0) {
+    const { openEscalation } = await import('./escalation/open.js');
+    const e = await openEscalation({ config, stateDir: opts.stateDir, logger, ids: bus.ids, deliverer: pipeline });
+    escalation = e;
+    teardown.add(() => e.close());
+  }
   const log = logger.child({ component: 'pipeline' });
   acceptIcinga = (row) => {
     pipeline.accept(icingaNotification(row, bus.ids.next(), Date.now())).catch((err: unknown) => log.error({ err, historyId: row.id }, 'icinga notification failed'));
@@ -301,8 +316,18 @@ async function compose(opts: GatewayOptions, directory: Directory, demoKey: stri
     },
   });
   const message = new MessageSource({ config, directory, logger, stats, guard, pipeline, ids: bus.ids, closing });
+  // The channel plugin's intake; Icinga contact usernames need the Icinga database (icinga.enabled).
+  const icingaChannel = config.icinga.channel.enabled
+    ? new IcingaChannelSource({
+      config: config.icinga.channel, logger, pipeline, ids: bus.ids, guard, closing,
+      icinga: icinga === undefined ? undefined : {
+        pendingChannelRow: (incidentId, username, channelType) => icinga.directory.pendingChannelRow(incidentId, username, channelType),
+        repeats: (row) => icinga.poller.repeats(row),
+      },
+    })
+    : undefined;
   const metrics = config.metrics.enabled
-    ? new GatewayMetrics({ directory, registry, stats, bus, pipeline, journal, replay, outbox: outbox?.outbox, events, icinga, legacy: ws.legacy, session, webPush: webPush?.stats })
+    ? new GatewayMetrics({ directory, registry, stats, bus, pipeline, journal, replay, outbox: outbox?.outbox, events, icinga, icingaChannel, legacy: ws.legacy, session, escalation, webPush: webPush?.stats })
     : undefined;
   const status = new StatusEndpoint({ registry, stats, bus, outbox: outbox?.outbox });
   const routes: HttpRoute[] = [
@@ -313,6 +338,7 @@ async function compose(opts: GatewayOptions, directory: Directory, demoKey: stri
   if (metrics && !config.metrics.listen) routes.push({ path: '/metrics', handler: metrics.handler });
   if (events) routes.push(events.route);
   if (icinga) routes.push(icinga.route);
+  if (icingaChannel) routes.push({ path: ICINGA_CHANNEL_PATH, handler: icingaChannel.handler });
   // The demo page gets the key only on the embedded demo directory (transport/http/demo.ts), never in a configured deployment.
   if (config.demo.enabled) routes.push(...demoRoutes(demoKey === undefined ? {} : { demoApiKey: demoKey }));
   if (webPush) {
@@ -399,6 +425,7 @@ async function compose(opts: GatewayOptions, directory: Directory, demoKey: stri
     legacy: ws.legacy,
     session,
     webPush,
+    escalation,
     close() {
       closed ??= shutdown();
       return closed;

@@ -25,4 +25,5 @@ export * from './transport/sse/events.js';
 export * from './transport/sse/icinga-frame.js';
 export * from './directory/icinga.js';
 export * from './sources/icinga-poller.js';
+export * from './sources/icinga-channel.js';
 export * from './transport/sse/icinga.js';

@@ -35,6 +35,10 @@ async function main(argv: string[], env: NodeJS.ProcessEnv): Promise<number> {
   const { stdout, stderr } = process;
   // Each command loads only what it needs: `check` and `status` start without the gateway's modules.
   if (argv[0] === 'check') return (await import('./cli/check.js')).checkCommand(argv.slice(1), env.PUSHGATE_API_KEY, stdout, stderr);
+  if (argv[0] === '--version' || argv[0] === 'version') {
+    stdout.write(`pushgate ${(await import('./cli/build-info.js')).pushgateVersion()}\n`);
+    return 0;
+  }
   if (argv[0] === 'status') return (await import('./cli/status.js')).statusCommand(argv.slice(1), stdout, stderr);
   const args = parseArgs(argv);
   if (typeof args === 'string') {

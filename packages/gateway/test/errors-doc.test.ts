@@ -9,6 +9,8 @@ import { GatewayErrorCodes } from '../src/errors.js';
 const DOC = new URL('../../../docs/errors.md', import.meta.url);
 // The sender is not a dependency of the gateway; its code table is read from source.
 const SENDER_ERRORS = new URL('../../sender/src/errors.ts', import.meta.url);
+// Nor is the Icinga channel plugin.
+const CHANNEL_ERRORS = new URL('../../icinga-channel/src/errors.ts', import.meta.url);
 
 /** Text of a `## <name>` section of docs/errors.md. */
 function section(doc: string, name: string): string {
@@ -30,6 +32,13 @@ async function readSenderCodes(): Promise<string[]> {
   return [...block.matchAll(/^\s+(SEND_ERR_[A-Z_]+):/gm)].map((m) => m[1]!).sort();
 }
 
+/** The channel plugin's codes, read from its source (`ChannelErrorCodes`). */
+async function readChannelCodes(): Promise<string[]> {
+  const source = await readFile(CHANNEL_ERRORS, 'utf8');
+  const block = /ChannelErrorCodes = \{([\s\S]*?)\n\}/.exec(source)?.[1] ?? '';
+  return [...block.matchAll(/^\s+(CHAN_ERR_[A-Z_]+):/gm)].map((m) => m[1]!).sort();
+}
+
 t.test('every error code of each package has a row in docs/errors.md and every row a code', async (t) => {
   const doc = await readFile(DOC, 'utf8');
   t.same(documentedCodes(section(doc, 'gateway')), Object.keys(GatewayErrorCodes).sort(), 'gateway');
@@ -37,13 +46,16 @@ t.test('every error code of each package has a row in docs/errors.md and every r
   const senderCodes = await readSenderCodes();
   t.ok(senderCodes.length > 0, 'sender codes were found in its source');
   t.same(documentedCodes(section(doc, 'sender')), senderCodes, 'sender');
+  const channelCodes = await readChannelCodes();
+  t.ok(channelCodes.length > 0, 'icinga-channel codes were found in its source');
+  t.same(documentedCodes(section(doc, 'icinga-channel')), channelCodes, 'icinga-channel');
 });
 
 t.test('retired codes are listed as retired and none is a live code again', async (t) => {
   const doc = await readFile(DOC, 'utf8');
   const retired = Object.keys(RetiredRelayErrorCodes).sort();
   t.same(documentedCodes(section(doc, 'retired codes')), retired, 'the retired table lists exactly the retired codes');
-  const live = new Set([...Object.keys(GatewayErrorCodes), ...Object.keys(RelayErrorCodes), ...(await readSenderCodes())]);
+  const live = new Set([...Object.keys(GatewayErrorCodes), ...Object.keys(RelayErrorCodes), ...(await readSenderCodes()), ...(await readChannelCodes())]);
   t.same(retired.filter((code) => live.has(code)), [], 'no retired code is defined again');
 });
 

@@ -1,5 +1,5 @@
 import { spawn, type ChildProcess } from 'node:child_process';
-import { mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -131,6 +131,15 @@ t.test('a missing config file and unknown commands are clear errors', async (t) 
   t.equal(await bounded(unknown.exited, 'exit'), 2);
   t.match(unknown.stderr(), 'unknown command frobnicate');
   t.match(unknown.stderr(), 'usage: pushgate serve [--config <file>]');
+});
+
+t.test('pushgate --version prints the root package.json version on stdout', async (t) => {
+  const { version } = JSON.parse(await readFile(new URL('../../../package.json', import.meta.url), 'utf8')) as { version: string };
+  for (const arg of ['--version', 'version']) {
+    const r = run(t, [arg]);
+    t.equal(await bounded(r.exited, 'exit'), 0);
+    t.equal(r.stdout(), `pushgate ${version}\n`, arg);
+  }
 });
 
 t.test('the demo directory prints its API key and a ready-to-run sender example', async (t) => {

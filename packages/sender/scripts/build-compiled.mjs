@@ -8,7 +8,7 @@
 // without AVX2 (the default runtime needs it). It is fetched from the npm
 // registry with `npm pack @oven/bun-linux-x64-baseline@<bun's version>`.
 import { spawnSync } from 'node:child_process';
-import { mkdtempSync, rmSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -30,7 +30,14 @@ export function compileArgs(entry, out) {
     // as the .mjs bundle does.
     '--no-compile-autoload-dotenv', '--no-compile-autoload-bunfig',
     '--no-compile-autoload-tsconfig', '--no-compile-autoload-package-json',
+    // `-version` prints the root package.json's version (src/version.ts).
+    `--define=__PUSHGATE_VERSION__=${JSON.stringify(rootVersion())}`,
   ];
+}
+
+/** The root package.json's `version`, the one version of the project. */
+function rootVersion() {
+  return JSON.parse(readFileSync(new URL('../../../package.json', import.meta.url), 'utf8')).version;
 }
 
 function run(cmd, args, opts = {}) {

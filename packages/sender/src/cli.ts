@@ -6,6 +6,7 @@
  */
 import { SenderError } from './errors.js';
 import { parseFlags, USAGE } from './flags.js';
+import { senderVersion } from './version.js';
 import { buildBody, formatReply, replyError, resolveTarget, send } from './send.js';
 
 /**
@@ -23,6 +24,10 @@ export async function main(args: readonly string[]): Promise<number> {
       process.stdout.write(formatReply(reply));
       const err = replyError(reply);
       if (err !== undefined) throw err;
+      return 0;
+    }
+    if (parsed.version === true) {
+      process.stdout.write(`send_push_notification ${senderVersion()}\n`);
       return 0;
     }
     // Go prints the usage to stderr and exits 0 for -h.

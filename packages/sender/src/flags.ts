@@ -29,8 +29,8 @@ export interface SenderFlags {
   apiKeyFile: string;
 }
 
-/** Result of {@link parseFlags}: either flags to send, or a request for the usage text. */
-export type ParsedCommandLine = { help: false; flags: SenderFlags } | { help: true };
+/** Result of {@link parseFlags}: flags to send, or nothing to send: the usage text, or with `version` the version. */
+export type ParsedCommandLine = { help: false; flags: SenderFlags } | { help: true; version?: true };
 
 type StringKey = Exclude<keyof SenderFlags, 'state' | 'userId'>;
 type FlagSpec = { key: StringKey; kind: 'string' } | { key: 'state' | 'userId'; kind: 'int' };
@@ -81,6 +81,8 @@ export const USAGE = `Usage of send_push_notification:
     \tGateway URL of /message (pushgate; env PUSHGATE_URL, default http://<OITC_ADDRESS or 127.0.0.1>:8083/message)
   -user-id int
     \topenITCOCKPIT user id, required, > 0
+  -version
+    \tPrint the pushgate version and exit (pushgate)
 `;
 
 /**
@@ -120,6 +122,8 @@ export function parseFlags(argv: readonly string[]): ParsedCommandLine {
     }
     // Go answers -h and -help with the usage and exit status 0 unless they are defined.
     if (name === 'h' || name === 'help') return { help: true };
+    // pushgate: -version prints the version, wherever it stands among the flags (like -h).
+    if (name === 'version' && value === undefined) return { help: true, version: true };
     const spec = specs.get(name);
     if (spec === undefined) {
       throw new SenderError('SEND_ERR_USAGE', `flag provided but not defined: -${name}`);

@@ -132,6 +132,8 @@ t.test('compiled sender', { skip: skip ?? false }, async (t) => {
       { code: 2, stdout: '', stderr: 'invalid value "localhost:8083" for flag -url: not an http:// or https:// URL\n' });
     await each(t, ['-t', 'host'], {}, { code: 1, stdout: '', stderr: 'user-id is required and must be > 0\n' });
     await each(t, ['-h'], {}, { code: 0, stdout: '', stderr: USAGE });
+    const { version } = JSON.parse(readFileSync(new URL('../../../package.json', import.meta.url), 'utf8')) as { version: string };
+    await each(t, ['-version'], {}, { code: 0, stdout: `send_push_notification ${version}\n`, stderr: '' });
   });
 
   t.test('gateway answers: 5xx exits 3, 4xx and 202 exit 1, each with the answer on stdout', async (t) => {

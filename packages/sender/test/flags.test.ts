@@ -97,6 +97,12 @@ t.test('-h, -help and --help ask for the usage text (Go prints it and exits 0)',
   }
 });
 
+t.test('-version asks for the version, wherever it stands; -version=x is no such flag', async (t) => {
+  for (const argv of [['-version'], ['--version'], ['-user-id', '1', '-version']]) t.same(parseFlags(argv), { help: true, version: true }, argv.join(' '));
+  t.match(USAGE, /\n {2}-version\n/);
+  t.throws(() => parseFlags(['-version=1']), { code: 'SEND_ERR_USAGE', message: 'flag provided but not defined: -version' });
+});
+
 t.test('usage errors are Go\'s one-line messages naming the flag, exit 2', async (t) => {
   const cases: Array<[string[], string]> = [
     [['-user-id', '1', '-foo', 'x'], 'flag provided but not defined: -foo'],

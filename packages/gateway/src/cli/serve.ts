@@ -5,6 +5,7 @@ import type { Logger } from 'pino';
 import { runPrimary, WORKER_INDEX_ENV } from '../cluster/workers.js';
 import type { Config } from '../config.js';
 import { startGateway, type Gateway } from '../gateway.js';
+import { releaseSender } from './build-info.js';
 import { codedMessage } from './usage.js';
 
 /** What `serve` needs from main.ts, the only module that reads the environment, makes the root logger and exits. */
@@ -101,6 +102,11 @@ export async function serveCommand(config: Config, configPath: string | undefine
 
 function demoBanner(gw: Gateway, key: string, stateDir: string): string {
   const url = gw.port === 8083 ? '' : `PUSHGATE_URL=${gw.url}/message `;
+  // A release (the tarball, the Debian package) has its own sender and no scripts/.
+  const sender = releaseSender();
+  const watch = sender === undefined
+    ? ['  Watch notifications arrive as user 1 (another terminal):', `    ${url}PUSHGATE_API_KEY=${key} node scripts/ws-listen.mjs --user-id 1`, '']
+    : [];
   return [
     '',
     'pushgate is running on the embedded demo directory (a fresh API key each start).',
@@ -108,11 +114,9 @@ function demoBanner(gw: Gateway, key: string, stateDir: string): string {
     `  demo API key: ${key}`,
     `  state:        ${stateDir}`,
     '',
-    '  Watch notifications arrive as user 1 (another terminal):',
-    `    ${url}PUSHGATE_API_KEY=${key} node scripts/ws-listen.mjs --user-id 1`,
-    '',
+    ...watch,
     '  Send one:',
-    `    ${url}PUSHGATE_API_KEY=${key} node packages/sender/dist/send_push_notification.mjs -type host -hostuuid c36b8048-93ce-4385-ac19-ab5c90574b77 -state 1 -notificationtype PROBLEM -output "demo" -user-id 1`,
+    `    ${url}PUSHGATE_API_KEY=${key} ${sender ?? 'node packages/sender/dist/send_push_notification.mjs'} -type host -hostuuid c36b8048-93ce-4385-ac19-ab5c90574b77 -state 1 -notificationtype PROBLEM -output "demo" -user-id 1`,
     '',
   ].join('\n');
 }

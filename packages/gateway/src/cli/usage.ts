@@ -26,6 +26,8 @@ export const USAGE = `usage: pushgate serve [--config <file>] [--workers <n>]
                    [--warning <ms>] [--critical <ms>] [--timeout <ms>]
                    Nagios plugin self-test: one status line, exit 0/1/2/3;
                    the key defaults to env PUSHGATE_API_KEY.
+       pushgate --version
+                   print the version (pushgate <version>).
        pushgate status [--url <url>]
                    connections, users, outbox and relay counters of a running
                    gateway (GET /status, loopback only); default url

@@ -141,6 +141,24 @@ export const ICINGA_SQL = {
        WHERE ${recheck ? `(h.id > ? OR ${ids})` : 'h.id > ?'} AND h.type = 'notified' AND h.contact_id IS NOT NULL
        ORDER BY h.id LIMIT ?`;
   },
+  /**
+   * The row the daemon wrote, still `pending`, for the notification it is
+   * handing to a pushgate channel plugin right now: its incident, the
+   * contact of that username, a channel of that type (the daemon commits
+   * the row before it calls the plugin and marks it `sent` after the answer).
+   */
+  channelRow(schema: IcingaHistorySchema): string {
+    return `SELECT h.id, h.incident_id, h.contact_id, h.channel_id, ${schema === 'with-event-id' ? 'h.event_id' : 'NULL AS event_id'},
+              h.time, h.message, h.notification_state, i.severity, o.name
+       FROM incident_history h
+       JOIN incident i ON i.id = h.incident_id
+       JOIN object o ON o.id = i.object_id
+       JOIN contact c ON c.id = h.contact_id
+       JOIN channel ch ON ch.id = h.channel_id
+       WHERE h.incident_id = ? AND h.type = 'notified' AND h.notification_state = 'pending'
+         AND c.username = ? AND c.deleted = 'n' AND ch.type = ?
+       ORDER BY h.id DESC LIMIT 1`;
+  },
 } as const;
 
 /** An authenticated Icinga browser. */
@@ -194,6 +212,21 @@ function userAgents(req: IncomingMessage): string[] {
     if (raw[i]!.length === 10 && raw[i]!.toLowerCase() === 'user-agent') out.push(raw[i + 1]!);
   }
   return out;
+}
+
+function notifiedRow(r: Record<string, unknown>): NotifiedRow {
+  return {
+    id: Number(r.id),
+    incidentId: Number(r.incident_id),
+    contactId: Number(r.contact_id),
+    channelId: r.channel_id === null ? null : Number(r.channel_id),
+    eventId: r.event_id === null ? null : Number(r.event_id),
+    time: Number(r.time),
+    message: r.message === null ? null : String(r.message),
+    state: r.notification_state as NotifiedRow['state'],
+    severity: String(r.severity),
+    title: String(r.name),
+  };
 }
 
 /** Reads Icinga Notifications' tables through a small pool (mysql2 or pg). */
@@ -335,18 +368,19 @@ export class IcingaDirectory {
     const sql = ICINGA_SQL.notified(this.db.dialect, schema, recheck.length > 0);
     const values: unknown[] = recheck.length > 0 ? [afterId, [...recheck], limit] : [afterId, limit];
     const rows = await this.query('notified', sql, values);
-    return rows.map((r) => ({
-      id: Number(r.id),
-      incidentId: Number(r.incident_id),
-      contactId: Number(r.contact_id),
-      channelId: r.channel_id === null ? null : Number(r.channel_id),
-      eventId: r.event_id === null ? null : Number(r.event_id),
-      time: Number(r.time),
-      message: r.message === null ? null : String(r.message),
-      state: r.notification_state as NotifiedRow['state'],
-      severity: String(r.severity),
-      title: String(r.name),
-    }));
+    return rows.map(notifiedRow);
+  }
+
+  /**
+   * The pending notified row of `incidentId` for the contact named
+   * `username` on a channel of type `channelType` (ICINGA_SQL.channelRow),
+   * or undefined when there is none. Rejects with `GW_ERR_DIRECTORY_UNAVAILABLE`.
+   */
+  async pendingChannelRow(incidentId: number, username: string, channelType: string): Promise<NotifiedRow | undefined> {
+    const schema = await this.detectHistorySchema();
+    const rows = await this.query('channel-row', ICINGA_SQL.channelRow(schema), [incidentId, username, channelType]);
+    // The username is compared as the schema compares it (case-insensitively); the row is the newest.
+    return rows.length === 0 ? undefined : notifiedRow(rows[0]!);
   }
 
   /** Release the pool. */

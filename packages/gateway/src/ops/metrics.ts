@@ -69,8 +69,26 @@ export interface MetricsSources {
   events?: { readonly hub: SseHubSource; readonly dropped?: Readonly<Record<string, number>> } | undefined;
   /** The Icinga desktop-notification endpoint. */
   icinga?: IcingaSource | undefined;
+  /** The channel plugin's intake `/icinga/notifications` (sources/icinga-channel.ts), when enabled. */
+  icingaChannel?: { readonly stats: { readonly answers: Readonly<Record<string, number>>; readonly duplicates: number } } | undefined;
+  /** Escalation, when policies are configured. */
+  escalation?: EscalationSource | undefined;
   /** Web Push counters (webpush/stats.ts), when `webPush.enabled`. */
   webPush?: WebPushStatsSource | undefined;
+}
+
+/** Escalation's counters (escalation/escalation.ts). */
+export interface EscalationSource {
+  readonly stats: {
+    readonly started: Readonly<Record<string, number>>;
+    readonly run: Readonly<Record<string, number>>;
+    readonly cancelled: Readonly<Record<string, Readonly<Record<string, number>>>>;
+    readonly failed: number;
+    readonly adopted: number;
+    readonly dropped: Readonly<Record<string, number>>;
+  };
+  /** Pending steps with a timer on this node. */
+  readonly pending: number;
 }
 
 /** What the Web Push metrics read (`WebPushStats`). */
@@ -256,6 +274,22 @@ export class GatewayMetrics {
       },
     });
     new Counter({
+      name: 'pushgate_icinga_channel_requests_total',
+      help: 'Requests of the Icinga channel plugin at /icinga/notifications by outcome (accepted 200, duplicate 200 already shown by the poll, rejected 4xx, failed 5xx) and HTTP status.',
+      labelNames: ['outcome', 'status'], registers,
+      collect() {
+        this.reset();
+        const c = sources.icingaChannel?.stats;
+        if (!c) return;
+        for (const [status, n] of Object.entries(c.answers)) {
+          if (status === '200') {
+            if (n - c.duplicates > 0) this.inc({ outcome: 'accepted', status }, n - c.duplicates);
+            if (c.duplicates > 0) this.inc({ outcome: 'duplicate', status }, c.duplicates);
+          } else this.inc({ outcome: status.startsWith('5') ? 'failed' : 'rejected', status }, n);
+        }
+      },
+    });
+    new Counter({
       name: 'pushgate_relay_deliveries_total', help: 'Outbox deliveries settled, by channel and outcome (sent, dead).', labelNames: ['channel', 'outcome'], registers,
       collect() {
         this.reset();
@@ -314,6 +348,7 @@ export class GatewayMetrics {
         for (const [target, byOutcome] of Object.entries(st.durable)) for (const [outcome, n] of Object.entries(byOutcome)) this.inc({ target, outcome }, n);
       },
     });
+    if (sources.escalation !== undefined) this.#escalation(sources.escalation, registers);
     new Gauge({
       name: 'pushgate_journal_bytes', help: 'Bytes of the pipeline journal (all segments).', registers,
       collect() { this.set(sources.journal.bytes); },
@@ -370,6 +405,38 @@ export class GatewayMetrics {
       collect() { this.reset(); this.inc(sources.replay.evicted); },
     });
   }
+  /** `pushgate_escalation_*` (docs/operations.md "Metrics"). */
+  #escalation(e: EscalationSource, registers: Registry[]): void {
+    new Counter({
+      name: 'pushgate_escalation_ladders_total', help: 'Escalation ladders started, by policy.', labelNames: ['policy'], registers,
+      collect() { this.reset(); fromRecord(this, 'policy', e.stats.started); },
+    });
+    new Counter({
+      name: 'pushgate_escalation_steps_total', help: 'Escalation steps run or cancelled, by policy, outcome (run, cancelled) and reason (acknowledged, recovered, shown, clicked).', labelNames: ['policy', 'outcome', 'reason'], registers,
+      collect() {
+        this.reset();
+        for (const [policy, n] of Object.entries(e.stats.run)) this.inc({ policy, outcome: 'run', reason: '' }, n);
+        for (const [policy, byReason] of Object.entries(e.stats.cancelled)) fromRecord(this, 'reason', byReason, { policy, outcome: 'cancelled' });
+      },
+    });
+    new Counter({
+      name: 'pushgate_escalation_failures_total', help: 'Escalation steps or records that failed (a store or delivery error, logged).', registers,
+      collect() { this.reset(); this.inc(e.stats.failed); },
+    });
+    new Counter({
+      name: 'pushgate_escalation_adopted_total', help: 'Escalation ladders taken over from a node whose lease lapsed.', registers,
+      collect() { this.reset(); this.inc(e.stats.adopted); },
+    });
+    new Counter({
+      name: 'pushgate_escalation_dropped_total', help: 'Escalation ladders not started because the node ran escalation.maxLadders already, by policy.', labelNames: ['policy'], registers,
+      collect() { this.reset(); fromRecord(this, 'policy', e.stats.dropped); },
+    });
+    new Gauge({
+      name: 'pushgate_escalation_pending_steps', help: 'Escalation steps waiting on this node.', registers,
+      collect() { this.set(e.pending); },
+    });
+  }
+
 
   /** Answers `GET /metrics` (405 for other methods); an HttpHandler. */
   readonly handler = (req: IncomingMessage, res: ServerResponse): Promise<void> => this.#serve(req, res);

@@ -15,7 +15,7 @@ export type Recipient =
   | { readonly kind: 'contact'; readonly contactId: number; readonly username?: string };
 
 /** Where a notification came from. */
-export type NotificationSource = 'message' | 'test' | 'icinga-poll';
+export type NotificationSource = 'message' | 'test' | 'icinga-poll' | 'icinga-channel';
 
 /**
  * How bad it is, across engines: host UP and service OK are `ok`; WARNING
@@ -80,12 +80,20 @@ export interface Notification {
   readonly created: number;
   /** Host name as the engine knows it, for channel routing (`notifications.hosts`). */
   readonly host?: string;
+  /** Where a click on it leads (the Icinga incident page); channels that show links send it. */
+  readonly url?: string;
   /**
    * Identifies the source event, so a resend (the sender retrying after a
    * lost answer) maps to the same outbox deliveries instead of doubling
    * them: hashed into the delivery ids only when durable targets are planned.
    */
   readonly dedupe?: string;
+  /**
+   * Set on an escalation step's reminder (escalation/escalation.ts): the id
+   * of the notification whose ladder this step belongs to. A reminder never
+   * starts a ladder of its own.
+   */
+  readonly reminderOf?: number;
   readonly oitc?: OitcFacts;
   readonly icinga?: IcingaFacts;
 }

@@ -16,7 +16,7 @@ export interface Refused {
 
 /** What {@link Pipeline.accept} came to. */
 export type Accepted =
-  /** Journaled, live targets written, durable deliveries queued; `results` by target name (summed over recipients). */
+  /** Journaled, live targets written, durable deliveries queued; `results` by target name (summed over recipients; durable ones `queued`). */
   | { readonly ok: true; readonly results: ReadonlyMap<string, TargetResult> }
   | Refused;
 
@@ -45,6 +45,16 @@ export interface PipelineOptions {
   /** Carries what this node accepts to the other nodes (the local bus: nowhere). */
   bus: Bus;
   logger: Logger;
+  /** Escalation (escalation/escalation.ts), when policies are configured. */
+  escalation?: EscalationHook;
+}
+
+/** What the pipeline asks of escalation. */
+export interface EscalationHook {
+  /** Told of every notification accepted on this node, once it is journaled (ladders start or end); `accept` waits for it. Must not reject. */
+  observe(n: Notification): Promise<void>;
+  /** Whether `n` starts or may end a ladder (then `/message` accepts it for a recipient no target reaches now). */
+  escalates(n: Notification): boolean;
 }
 
 function inc(counts: Record<string, number>, key: string, by = 1): void {
@@ -73,6 +83,7 @@ export class Pipeline {
   readonly #journal: Journal;
   readonly #bus: Bus;
   readonly #log: Logger;
+  readonly #escalation: EscalationHook | undefined;
 
   constructor(opts: PipelineOptions) {
     this.#live = opts.targets.filter((t) => !t.durable);
@@ -81,6 +92,7 @@ export class Pipeline {
     this.#journal = opts.journal;
     this.#bus = opts.bus;
     this.#log = opts.logger.child({ component: 'pipeline' });
+    this.#escalation = opts.escalation;
   }
 
   /** Who gets `n` through which targets (the router's plan). */
@@ -91,6 +103,16 @@ export class Pipeline {
   /** True when some named channel is configured. */
   get hasChannels(): boolean {
     return this.#router.hasChannels;
+  }
+
+  /** True when escalation policies are configured. */
+  get hasEscalation(): boolean {
+    return this.#escalation !== undefined;
+  }
+
+  /** Whether `n` starts or may end an escalation ladder (a later step may reach the recipient). */
+  escalates(n: Notification): boolean {
+    return this.#escalation?.escalates(n) ?? false;
   }
 
   /**
@@ -110,14 +132,61 @@ export class Pipeline {
    * durable target's `GW_ERR_DIRECTORY_UNAVAILABLE` (nothing was delivered).
    */
   async accept(n: Notification, plan: Plan = this.#router.plan(n)): Promise<Accepted> {
+    const accepted = await this.#accept(n, plan, true);
+    if (accepted.ok && this.#escalation !== undefined) await this.#escalation.observe(n);
+    return accepted;
+  }
+
+  /**
+   * An escalation step (escalation/escalation.ts): deliver the reminder `n`
+   * to `to` through the step's targets only: `browser` (every live target
+   * serving the recipient, on every node), `web-push`, or a channel name.
+   * Durable ones are journaled in the outbox first, as in {@link accept};
+   * the reminder is journaled too (the resume windows). Resolves with a
+   * result text per step target (`absent`: not configured here); rejects
+   * when a durable target refused, so the step is not marked run.
+   */
+  async step(n: Notification, to: Recipient, names: readonly string[]): Promise<Record<string, string>> {
+    const targets: Target[] = [];
+    const texts: Record<string, string> = {};
+    let channels = 0;
+    let browser = false;
+    for (const name of names) {
+      if (name === 'browser') {
+        browser = true;
+        for (const t of this.#live) if (t.serves(to) && !targets.includes(t)) targets.push(t);
+        continue;
+      }
+      const t = this.#targets.get(name) ?? this.#targets.get(`channel:${name}`);
+      if (t === undefined || !t.serves(to)) {
+        texts[name] = 'absent';
+        this.#log.warn({ notification: n.reminderOf, target: name }, 'escalation step names a target this gateway does not have: skipped');
+        continue;
+      }
+      if (t.name.startsWith('channel:')) channels++;
+      if (!targets.includes(t)) targets.push(t);
+    }
+    const plan: Plan = { steps: [{ to, targets }], channels, durable: targets.filter((t) => t.durable).length };
+    const accepted = await this.#accept(n, plan, browser);
+    if (!accepted.ok) throw new Error(`${accepted.refusedBy} refused: ${accepted.reason}`);
+    for (const name of names) {
+      if (texts[name] !== undefined) continue;
+      const results = name === 'browser' ? [...this.#live].filter((t) => targets.includes(t)).map((t) => accepted.results.get(t.name))
+        : [accepted.results.get(name) ?? accepted.results.get(`channel:${name}`)];
+      texts[name] = results.map((r) => (r === undefined ? 'none' : r.outcome === 'refused' ? `refused: ${r.reason}` : `${r.outcome} ${r.count}`)).join(', ');
+    }
+    return texts;
+  }
+
+  async #accept(n: Notification, plan: Plan, publish: boolean): Promise<Accepted> {
+    const results = new Map<string, TargetResult>();
     if (plan.durable > 0) {
-      const refusal = await this.#deliverDurable(n, plan);
+      const refusal = await this.#deliverDurable(n, plan, results);
       if (refusal !== undefined) {
         inc(this.stats.refused, refusal.refusedBy);
         return refusal;
       }
     }
-    const results = new Map<string, TargetResult>();
     const live: Record<string, number> = {};
     for (const step of plan.steps) {
       for (const t of step.targets) {
@@ -130,7 +199,7 @@ export class Pipeline {
         }
       }
     }
-    this.#bus.publish(n);
+    if (publish) this.#bus.publish(n);
     inc(this.stats.accepted, n.source);
     try {
       await this.#journal.append({ t: 'n', at: n.created, n, live });
@@ -143,7 +212,7 @@ export class Pipeline {
   }
 
   /** Durable deliveries in parallel (one group commit); the first refusal in plan order, or undefined. */
-  async #deliverDurable(n: Notification, plan: Plan): Promise<Refused | undefined> {
+  async #deliverDurable(n: Notification, plan: Plan, out: Map<string, TargetResult>): Promise<Refused | undefined> {
     const pending: Promise<TargetResult>[] = [];
     const order: Target[] = [];
     for (const step of plan.steps) {
@@ -164,6 +233,7 @@ export class Pipeline {
         return;
       }
       const r = s.value;
+      add(out, t.name, r);
       results[t.name] = r.outcome === 'refused' ? `refused: ${r.reason}` : `${r.outcome} ${r.count}`;
       if (r.outcome === 'refused') refusal ??= { ok: false, refusedBy: t.label ?? t.name, reason: r.reason };
       else if (r.count > 0) inc(this.stats.durable[t.name] ??= {}, 'queued', r.count);

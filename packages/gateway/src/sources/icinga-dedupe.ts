@@ -18,6 +18,12 @@ import type { NotifiedRow } from '../directory/icinga.js';
  *   acknowledgement, a re-notification) is a new round: it reaches a channel
  *   the round already had, or comes later, or says something else, so it
  *   is delivered.
+ *
+ * Each row is judged once, whoever asks first: the poll, or the channel
+ * intake (sources/icinga-channel.ts) for the row of the notification the
+ * daemon is handing to pushgate's channel plugin. So a notification that
+ * reaches pushgate both ways, and its rows on the contact's other
+ * channels, are shown once.
  */
 
 /** Options of {@link IcingaDedupe}. */
@@ -55,6 +61,8 @@ function messageKey(message: string | null): string {
 export class IcingaDedupe {
   /** Insertion order = age order (a touched key is moved to the end). */
   private readonly entries = new Map<string, Entry>();
+  /** History row ids judged → when (the poller's clock); insertion order = age order. */
+  private readonly judged = new Map<number, number>();
 
   constructor(private readonly o: IcingaDedupeOptions) {}
 
@@ -71,6 +79,10 @@ export class IcingaDedupe {
    */
   repeats(row: NotifiedRow, now: number): boolean {
     this.expire(now);
+    // A row judged already (the channel intake saw it pending, now the poll sees it sent) is not shown again.
+    if (this.judged.has(row.id)) return true;
+    this.judged.set(row.id, now);
+    if (this.judged.size > this.o.maxEntries) this.judged.delete(this.judged.keys().next().value!);
     const base = `${row.contactId}|${row.incidentId}`;
     if (row.eventId !== null) {
       const key = `${base}|e${row.eventId}`;
@@ -101,6 +113,10 @@ export class IcingaDedupe {
 
   private expire(now: number): void {
     const limit = now - this.o.maxAgeMs;
+    for (const [id, at] of this.judged) {
+      if (at >= limit) break;
+      this.judged.delete(id);
+    }
     for (const [key, e] of this.entries) {
       if (e.at >= limit) break;
       this.entries.delete(key);

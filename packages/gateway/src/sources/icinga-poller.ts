@@ -119,6 +119,17 @@ export class IcingaPoller {
     this.dedupe = new IcingaDedupe({ maxEntries: this.o.dedupeMaxEntries, maxAgeMs: this.o.dedupeMaxAgeMs, roundMs: this.o.dedupeRoundMs });
   }
 
+  /**
+   * True when `row` repeats a notification already shown (icinga-dedupe.ts);
+   * otherwise it is remembered as shown. The channel intake asks this for
+   * the row of the notification it received, so the poll does not show it
+   * (or its rows on other channels) again, and the intake does not show
+   * what the poll already did.
+   */
+  repeats(row: NotifiedRow): boolean {
+    return this.dedupe.repeats(row, this.o.now());
+  }
+
   /** Ids of pending rows being re-checked (for tests and metrics). */
   pendingIds(): number[] {
     return [...this.pending.keys()];

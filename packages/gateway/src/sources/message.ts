@@ -16,6 +16,7 @@ import { naemonObjectKey, naemonSeverity, type Notification } from '../pipeline/
 import type { Pipeline } from '../pipeline/pipeline.js';
 import { checkCredential } from '../transport/ws/handshake.js';
 import { INTAKE_SCOPE_USER } from '../auth/token.js';
+import { BodyTooLarge, readBody } from '../transport/http/body.js';
 
 
 
@@ -50,34 +51,6 @@ function keptKeyMatches(socket: Socket, key: string, now: number): boolean {
   const candidate = Buffer.from(key);
   return candidate.length === kept.key.length && timingSafeEqual(candidate, kept.key);
 }
-
-class BodyTooLarge extends Error {}
-
-/** Read the request body, refusing more than `limit` bytes. */
-function readBody(req: IncomingMessage, limit: number): Promise<Buffer> {
-  return new Promise((resolve, reject) => {
-    const declared = Number(req.headers['content-length']);
-    if (declared > limit) {
-      reject(new BodyTooLarge());
-      return;
-    }
-    const chunks: Buffer[] = [];
-    let size = 0;
-    req.on('data', (chunk: Buffer) => {
-      size += chunk.length;
-      if (size > limit) {
-        req.removeAllListeners('data');
-        req.resume();
-        reject(new BodyTooLarge());
-        return;
-      }
-      chunks.push(chunk);
-    });
-    req.on('end', () => resolve(Buffer.concat(chunks, size)));
-    req.on('error', reject);
-  });
-}
-
 
 /** What the `/message` source needs. */
 export interface MessageSourceOptions {
@@ -209,7 +182,7 @@ export class MessageSource {
     // channels the "not registered" answer waits until host and service are known (docs/channels.md).
     const to = { kind: 'user', userId: body.userId } as const;
     const reachable = await o.pipeline.reaches(to);
-    if (!reachable && !o.pipeline.hasChannels) return this.#refuse(res, 'GW_REFUSE_NOT_REGISTERED');
+    if (!reachable && !o.pipeline.hasChannels && !o.pipeline.hasEscalation) return this.#refuse(res, 'GW_REFUSE_NOT_REGISTERED');
 
     const hostName = await o.directory.hostName(body.hostUuid);
     if (hostName === undefined) return this.#refuse(res, 'GW_REFUSE_NO_HOST');
@@ -248,7 +221,9 @@ export class MessageSource {
       },
     };
     const plan = o.pipeline.plan(n);
-    if (!reachable && plan.channels === 0) return this.#refuse(res, 'GW_REFUSE_NOT_REGISTERED');
+    // pushgate: a PROBLEM that starts an escalation ladder is accepted too (a later step reaches the person),
+    // and an ACKNOWLEDGEMENT or RECOVERY that may end one.
+    if (!reachable && plan.channels === 0 && !o.pipeline.escalates(n)) return this.#refuse(res, 'GW_REFUSE_NOT_REGISTERED');
 
     // Accepted means journaled: every durable delivery (channels, phones) and the notification itself
     // are fsynced before the sender sees 200. A refusal (outbox full or closed) answers 503 and delivers

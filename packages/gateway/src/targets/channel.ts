@@ -30,7 +30,10 @@ export class ChannelTarget implements Target {
 
   async deliver(n: Notification, _to: Recipient): Promise<TargetResult> {
     try {
-      await this.#outbox.enqueue({ id: `${deliveryKey(n)}:${this.channel}`, channel: this.channel, title: n.title, message: n.body, notificationId: n.id });
+      await this.#outbox.enqueue({
+        id: `${deliveryKey(n)}:${this.channel}`, channel: this.channel, title: n.title, message: n.body, notificationId: n.id,
+        ...(n.url !== undefined ? { url: n.url } : {}),
+      });
       return QUEUED_ONE;
     } catch (err) {
       return { outcome: 'refused', reason: (err as Error)?.message ?? String(err) };

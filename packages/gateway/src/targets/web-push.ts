@@ -12,7 +12,8 @@ import type { Target, TargetResult } from './target.js';
  * the `web-push` channel (webpush/sender.ts). The plaintext is built once
  * per notification and shared by the recipient's subscriptions. Under
  * `webPush.when: no-live-browser` a user with a registered tab on any node
- * gets nothing here (the tab shows it); test notifications are always pushed.
+ * gets nothing here (the tab shows it); test notifications and escalation
+ * reminders (a step naming `web-push`) are always pushed.
  */
 export class WebPushTarget implements Target {
   readonly name = WEB_PUSH_CHANNEL;
@@ -61,7 +62,8 @@ export class WebPushTarget implements Target {
 
   async deliver(n: Notification, to: Recipient): Promise<TargetResult> {
     const owner: Owner = to.kind === 'user' ? `user:${to.userId}` : `contact:${to.contactId}`;
-    if (!this.#always && n.source !== 'test' && to.kind === 'user' && (await this.#liveBrowser(to.userId))) {
+    // A test, and an escalation step that names web-push (a reminder), are pushed whatever the policy says.
+    if (!this.#always && n.source !== 'test' && n.reminderOf === undefined && to.kind === 'user' && (await this.#liveBrowser(to.userId))) {
       inc(this.#stats.skipped, 'live-browser');
       return QUEUED_NONE;
     }

@@ -36,8 +36,8 @@ export interface CloseRefusal {
 export const Refusals = {
   // ---- POST /message (docs/protocol/openitcockpit.md "/message") ----
   GW_REFUSE_MESSAGE_METHOD: { status: 405, text: 'Method not allowed', headers: { Allow: 'POST' }, when: '`/message` with a method other than POST' },
-  GW_REFUSE_SHUTTING_DOWN: { status: 503, text: 'Shutting down', when: '`/message` or a WebSocket handshake while the gateway shuts down' },
-  GW_REFUSE_TOO_MANY_FAILED_AUTH: { status: 429, text: 'Too many failed authentications', when: '`/message` from an address with `limits.maxFailedHandshakesPerIp` failed handshakes or `/message` authentications within `limits.failedHandshakeWindowMs` (one budget for both)' },
+  GW_REFUSE_SHUTTING_DOWN: { status: 503, text: 'Shutting down', when: '`/message`, `/icinga/notifications` or a WebSocket handshake while the gateway shuts down' },
+  GW_REFUSE_TOO_MANY_FAILED_AUTH: { status: 429, text: 'Too many failed authentications', when: '`/message` or `/icinga/notifications` from an address with `limits.maxFailedHandshakesPerIp` failed handshakes or intake authentications within `limits.failedHandshakeWindowMs` (one budget for all)' },
   GW_REFUSE_UNAUTHORIZED: { status: 401, text: 'Unauthorized', when: '`/message` without a valid key or intake token (userId 0); a WebSocket handshake with a bad `userId`/`browserUuid`, protocol header or key, a token that is forged, expired, for another `userId` or of the intake scope, or a key `auth.mode` does not accept' },
   GW_REFUSE_PAYLOAD_TOO_LARGE: { status: 413, text: 'Payload too large', headers: { Connection: 'close' }, when: '`/message` body over `message.maxBodyBytes`' },
   GW_REFUSE_INVALID_JSON: { status: 400, text: 'Invalid JSON', when: '`/message` body that is not a JSON object' },
@@ -83,6 +83,14 @@ export const Refusals = {
   GW_REFUSE_ICINGA_REFUSED: { status: 204, text: '', when: 'an Icinga subscription that fails authentication (no or unknown session cookie, user agent, expired or superseded session, no contact) or whose browser already has `icinga.maxStreamsPerBrowser` streams: EventSource stops reconnecting' },
   GW_REFUSE_NOT_FOUND: { status: 404, text: 'Not found', when: 'any other path on the Icinga endpoint\'s own listener (`icinga.listen`)' },
 
+  // ---- POST /icinga/notifications, the channel plugin's intake (docs/protocol/icinga-channel.md) ----
+  GW_REFUSE_ICINGA_CHANNEL_METHOD: { status: 405, text: 'Method not allowed', headers: { Allow: 'POST' }, when: '`/icinga/notifications` with a method other than POST' },
+  GW_REFUSE_ICINGA_CHANNEL_UNAUTHORIZED: { status: 401, text: 'Unauthorized: missing or unknown intake token', headers: { 'WWW-Authenticate': 'Bearer' }, when: '`/icinga/notifications` without `Authorization: Bearer <token>` naming one of `icinga.channel.tokens`' },
+  GW_REFUSE_ICINGA_CHANNEL_TOO_LARGE: { status: 413, text: 'Payload too large', headers: { Connection: 'close' }, when: '`/icinga/notifications` body over `icinga.channel.maxBodyBytes`' },
+  GW_REFUSE_ICINGA_CHANNEL_INVALID: { status: 400, text: 'Invalid notification: {detail}', when: '`/icinga/notifications` whose body is not JSON or not a notification request, or whose contact has no usable address of the channel type; the detail names the field' },
+  GW_REFUSE_ICINGA_CHANNEL_UNRESOLVED: { status: 422, text: 'Recipient not resolved: {detail}', when: '`/icinga/notifications` for an Icinga contact username that pushgate cannot turn into a contact: `icinga.enabled` is off, the request has no incident, or the Icinga database has no pending notification of the incident for that contact on a channel of that type' },
+  GW_REFUSE_ICINGA_CHANNEL_DATABASE_UNAVAILABLE: { status: 503, text: 'Icinga database unavailable', when: '`/icinga/notifications` for a contact username while the Icinga database cannot answer' },
+  GW_REFUSE_ICINGA_CHANNEL_NOT_ACCEPTED: { status: 503, text: 'Notification not accepted: {detail}', when: '`/icinga/notifications` when the outbox refused a delivery or the journal could not be written; the detail names the refusing part' },
   // ---- The Web Push app and its API under webPush.appPath (docs/web-push.md) ----
   GW_REFUSE_WEBPUSH_METHOD: { status: 405, text: 'Method Not Allowed\n', when: 'a Web Push app path with a method it does not take (the API: POST, DELETE for a subscription; files: GET, HEAD)' },
   GW_REFUSE_WEBPUSH_NOT_FOUND: { status: 404, text: 'Not Found\n', when: 'a path under `webPush.appPath` that is neither an app file nor an API route' },

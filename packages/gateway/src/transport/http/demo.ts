@@ -1,6 +1,7 @@
 import { readFile } from 'node:fs/promises';
 import { createRequire } from 'node:module';
 import type { ServerResponse } from 'node:http';
+import { fileURLToPath } from 'node:url';
 import { isLoopback } from '../../auth/loopback.js';
 import type { HttpHandler, HttpRoute } from './server.js';
 
@@ -25,6 +26,16 @@ export interface DemoOptions {
   demoApiKey?: string;
   /** File of the client bundle; default `@pushgate/client`'s `dist/pushgate-client.js`. */
   clientBundlePath?: string;
+}
+
+// Set by the release bundle (scripts/release/bundles.mjs): where the client sits in the release
+// tree, relative to the bundle's folder; there is no node_modules to resolve it from.
+declare const __PUSHGATE_CLIENT_BUNDLE__: string | undefined;
+
+/** File of the client bundle: beside the release bundle, or `@pushgate/client`'s `dist/pushgate-client.js`. */
+function defaultClientBundle(): string {
+  if (typeof __PUSHGATE_CLIENT_BUNDLE__ === 'string') return fileURLToPath(new URL(__PUSHGATE_CLIENT_BUNDLE__, import.meta.url));
+  return createRequire(import.meta.url).resolve('@pushgate/client/dist/pushgate-client.js');
 }
 
 /** Path of the page. */
@@ -60,7 +71,7 @@ function scriptJson(value: unknown): string {
 
 /** The routes of the demo page: `/demo`, `/demo/demo.js`, `/demo/pushgate-client.js`. */
 export function demoRoutes(opts: DemoOptions = {}): HttpRoute[] {
-  const bundlePath = opts.clientBundlePath ?? createRequire(import.meta.url).resolve('@pushgate/client/dist/pushgate-client.js');
+  const bundlePath = opts.clientBundlePath ?? defaultClientBundle();
   let bundle: Promise<Buffer> | undefined;
   const withKey = opts.demoApiKey === undefined ? undefined : page({ demo: true, apiKey: opts.demoApiKey });
   const withoutKey = page({ demo: false });
