@@ -343,9 +343,9 @@ async function compose(opts: GatewayOptions, directory: Directory, demoKey: stri
   if (config.demo.enabled) routes.push(...demoRoutes(demoKey === undefined ? {} : { demoApiKey: demoKey }));
   if (webPush) {
     const { webPushRoutes } = await import('./webpush/http.js');
-    const { createRequire } = await import('node:module');
     const { dirname } = await import('node:path');
-    const appDir = join(dirname(createRequire(import.meta.url).resolve('@pushgate/client/dist/pushgate-client.js')), 'app');
+    // The app is built beside the client bundle (packages/client/build-app.mjs), in the workspace and in the release tree.
+    const appDir = join(dirname((await import('./transport/http/demo.js')).defaultClientBundle()), 'app');
     routes.push(...webPushRoutes({
       appPath: config.webPush.appPath, appDir, vapidPublicKey: webPush.keys.publicKey,
       devices: webPush.devices, subscriptions: webPush.subscriptions, directory, policy: config.auth, stats: webPush.stats, logger, session,
