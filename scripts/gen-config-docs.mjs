@@ -28,7 +28,8 @@ const SOURCES = [
   { src: `${ROOT}packages/gateway/src/engines/config.ts`, dist: `${ROOT}packages/gateway/dist/engines/config.js` },
 ];
 /** Placeholder path segments for the keys of user-named maps, by the map's path. */
-const MAP_KEYS = { 'notifications.channels': '<name>', 'notifications.hosts': '<host>', 'notifications.users': '<user>' };
+const MAP_KEYS = { 'notifications.channels': '<name>', 'notifications.hosts': '<host>', 'notifications.users': '<user>',
+  'escalation.policies': '<name>', 'escalation.hosts': '<host>', 'escalation.users': '<user>' };
 const OUT = `${ROOT}docs/configuration.md`;
 
 /** An example for an openITCOCKPIT host; validated against the schema on every run so it cannot rot. */

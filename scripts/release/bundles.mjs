@@ -9,16 +9,16 @@ import { join } from 'node:path';
  * @typedef {object} Bundle
  * @property {string} entry   source entry, relative to the repository root
  * @property {string} out     output file, relative to the release tree
- * @property {string} command name of the command on the target's PATH (/usr/bin in the .deb)
+ * @property {string} link    where the .deb links it from: a command on the PATH, or the
+ *                            Icinga Notifications channels directory, whose daemon runs a
+ *                            plugin by the channel type that is its file name
  */
 
 /** @type {Bundle[]} */
 export const BUNDLES = [
-  { entry: 'packages/gateway/src/main.ts', out: 'gateway/pushgate.mjs', command: 'pushgate' },
-  { entry: 'packages/sender/src/main.ts', out: 'sender/send_push_notification.mjs', command: 'send_push_notification' },
-  // The Icinga channel plugin (packages/icinga-channel) is being built on its own branch; when it is on
-  // main, uncomment (and check the entry and command name):
-  // { entry: 'packages/icinga-channel/src/main.ts', out: 'icinga-channel/pushgate-icinga-channel.mjs', command: 'pushgate-icinga-channel' },
+  { entry: 'packages/gateway/src/main.ts', out: 'gateway/pushgate.mjs', link: 'usr/bin/pushgate' },
+  { entry: 'packages/sender/src/main.ts', out: 'sender/send_push_notification.mjs', link: 'usr/bin/send_push_notification' },
+  { entry: 'packages/icinga-channel/src/main.ts', out: 'icinga-channel/pushgate.mjs', link: 'usr/libexec/icinga-notifications/channels/pushgate' },
 ];
 
 /**

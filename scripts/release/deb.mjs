@@ -100,16 +100,17 @@ export function buildDeb({ root, tree, out, version, epoch, metafiles }) {
   const lib = join(stage, 'usr/lib', PACKAGE);
   mkdirSync(lib, { recursive: true });
   // The client's README is in the npm tarball; in the package it would be documentation outside /usr/share/doc.
-  for (const part of ['gateway', 'sender', 'client']) cpSync(join(tree, part), join(lib, part), { recursive: true, filter: (src) => !src.endsWith('client/README.md') });
+  for (const part of ['gateway', 'sender', 'icinga-channel', 'client']) cpSync(join(tree, part), join(lib, part), { recursive: true, filter: (src) => !src.endsWith('client/README.md') });
   writeFileSync(join(lib, 'VERSION'), `${version}\n`);
   const modules = bundledModules(root, metafiles);
-  mkdirSync(join(stage, 'usr/bin'), { recursive: true });
   for (const b of BUNDLES) {
     const file = join(lib, b.out);
     // Debian's node (and NodeSource's) is /usr/bin/node; the tarball keeps `env node`.
     writeFileSync(file, readFileSync(file, 'utf8').replace(/^#!\/usr\/bin\/env node\n/, '#!/usr/bin/node\n'));
     chmodSync(file, 0o755);
-    symlinkSync(relative(join(stage, 'usr/bin'), file), join(stage, 'usr/bin', b.command));
+    const link = join(stage, b.link);
+    mkdirSync(dirname(link), { recursive: true });
+    symlinkSync(relative(dirname(link), file), link);
   }
   mkdirSync(join(stage, 'usr/lib/systemd/system'), { recursive: true });
   cpSync(join(root, 'deploy/systemd/pushgate.service'), join(stage, 'usr/lib/systemd/system/pushgate.service'));

@@ -67,7 +67,9 @@ t.test('the .deb: dpkg-deb, lintian, install into a fresh Debian, run, purge', {
     for (const [path, e] of entries) t.equal(e.owner, 'root/root', `${path} belongs to root`);
     t.equal(entries.get('/usr/bin/pushgate')?.link, '../lib/pushgate/gateway/pushgate.mjs');
     t.equal(entries.get('/usr/bin/send_push_notification')?.link, '../lib/pushgate/sender/send_push_notification.mjs');
-    for (const path of ['/usr/lib/pushgate/gateway/pushgate.mjs', '/usr/lib/pushgate/sender/send_push_notification.mjs']) t.equal(entries.get(path)?.mode, '-rwxr-xr-x', `${path} is executable`);
+    t.equal(entries.get('/usr/libexec/icinga-notifications/channels/pushgate')?.link, '../../../lib/pushgate/icinga-channel/pushgate.mjs',
+      'the Icinga channel plugin, named after its channel type, in the daemon\'s channels directory');
+    for (const path of ['/usr/lib/pushgate/gateway/pushgate.mjs', '/usr/lib/pushgate/sender/send_push_notification.mjs', '/usr/lib/pushgate/icinga-channel/pushgate.mjs']) t.equal(entries.get(path)?.mode, '-rwxr-xr-x', `${path} is executable`);
     for (const path of ['/usr/lib/systemd/system/pushgate.service', '/etc/pushgate/pushgate.yaml', '/usr/lib/pushgate/client/dist/pushgate-client.js',
       '/usr/lib/pushgate/client/dist/types/index.d.ts', '/usr/share/doc/pushgate/copyright', '/usr/share/doc/pushgate/changelog.gz',
       '/usr/share/man/man1/pushgate.1.gz', '/usr/share/man/man1/send_push_notification.1.gz', '/usr/share/lintian/overrides/pushgate']) {

@@ -436,6 +436,128 @@ export const TrailSchema = z.strictObject({
   maxNotifications: int().min(100).default(50_000),
 });
 
+/** `mailto:` or `https:` with a host: what push services accept as a VAPID `sub` (RFC 8292 §2.1). */
+function isVapidSubject(s: string): boolean {
+  if (/^mailto:[^@\s]+@[^@\s]+\.[^@\s]+$/.test(s)) return true;
+  try {
+    const u = new URL(s);
+    return u.protocol === 'https:' && u.hostname !== '' && u.hostname !== 'localhost';
+  } catch {
+    return false;
+  }
+}
+
+/**
+ * Web Push (docs/web-push.md): notifications that reach a browser with no
+ * tab open, and the installable pushgate app. The VAPID key pair lives in
+ * the state directory (Redis with the Redis bus); `pushgate vapid` shows it.
+ */
+export const WebPushSchema = z.strictObject({
+  enabled: z.boolean().default(false),
+  /** VAPID contact, `mailto:ops@example.com` or `https://example.com/contact`; required when enabled (some push services refuse others). */
+  subject: z.string().refine(isVapidSubject, { error: 'expected a mailto: address or an https: URL (the VAPID subject push services contact)' }).optional(),
+  /** `no-live-browser`: push only to users with no connected tab on any node; `always`: every notification. Test notifications are always pushed. */
+  when: z.enum(['no-live-browser', 'always']).default('no-live-browser'),
+  /** `TTL` of a push, seconds: how long the push service keeps it for an offline browser (counted from acceptance). */
+  ttlSeconds: int().min(0).max(2_419_200).default(86_400),
+  /** Push-service hosts allowed besides the big browsers' (UnifiedPush, a self-hosted distributor): exact names or addresses, or `*.example.com`. A listed host may be a private address. */
+  allowHosts: z.array(z.string().min(1)).default([]),
+  /** PEM file of CAs trusted for push services in addition to Node's (a self-hosted distributor); relative to the config file. */
+  caFile: z.string().min(1).optional(),
+  /** Most subscriptions per user or contact; one more replaces the least recently used. */
+  maxSubscriptionsPerUser: int().min(1).max(1000).default(10),
+  /** A subscription without a successful push for this long expires, ms (default 60 days). */
+  expireAfterMs: ms.default(60 * 86_400_000),
+  /** Where the app is served (manifest, service worker, page, subscription API), ending in `/`. */
+  appPath: z.string().regex(/^\/([A-Za-z0-9._~-]+\/)*$/, { error: 'expected an absolute path ending in /, e.g. /app/' }).default('/app/'),
+  /** The app's public URL as browsers reach it (behind the proxy), for `pushgate enroll` links, e.g. `https://oitc.example.com/pushgate/app/`. Default `http://<listen.host>:<listen.port><appPath>`. */
+  publicUrl: z.string().url().optional(),
+  /** Click URL templates; `{hostUuid}`, `{serviceUuid}`, `{objectKey}`, `{id}` are replaced. Without one, a click opens the app. */
+  clickUrl: z.strictObject({
+    /** For host notifications, e.g. `https://oitc.example.com/#!/hosts/browser/{hostUuid}`. */
+    host: z.string().min(1).optional(),
+    /** For service notifications, e.g. `https://oitc.example.com/#!/services/browser/{serviceUuid}`. */
+    service: z.string().min(1).optional(),
+  }).prefault({}),
+  /** How long a `pushgate enroll` link stays valid, ms. */
+  enrolTtlMs: ms.max(86_400_000).default(600_000),
+  /** Request budget per push (connect, headers, body each), ms. */
+  timeoutMs: ms.default(10_000),
+  /** Pushes in flight at once. */
+  concurrency: int().min(1).max(1000).default(32),
+});
+
+/** A duration: milliseconds as an integer, or a string `<n>ms|s|m|h` (`200ms`, `30s`, `1m`, `2h`). */
+const duration = z.union([
+  int().min(0),
+  z.string().regex(/^\d+(ms|s|m|h)$/, 'expected a duration like 200ms, 30s, 5m or 1h (or milliseconds as an integer)'),
+]).transform((v) => (typeof v === 'number' ? v : parseDuration(v)));
+
+const DURATION_UNITS: Record<string, number> = { ms: 1, s: 1000, m: 60_000, h: 3_600_000 };
+
+/** `200ms` → 200, `5m` → 300000 (the string is already validated). */
+function parseDuration(text: string): number {
+  const [, n, unit] = /^(\d+)(ms|s|m|h)$/.exec(text)!;
+  return Number(n) * DURATION_UNITS[unit!]!;
+}
+
+/** What a step's `unless` can name: a receipt of the notification that makes the step unnecessary. */
+export const STEP_RECEIPTS = ['shown', 'clicked'] as const;
+
+/** One step of an escalation ladder (docs/escalation.md). */
+export const EscalationStepSchema = z.strictObject({
+  /** Delay after the notification was accepted: `0`, `200ms`, `1m`, `15m`, `1h` (or ms as an integer). Steps run in the order of their `after`. */
+  after: duration,
+  /**
+   * Where the step delivers: `browser` (the recipient's browser tabs and streams, as a reminder with a new
+   * notification id), `web-push` (needs Web Push enabled), or the name of a `notifications.channels` entry.
+   */
+  targets: z.array(z.string().regex(/^[A-Za-z0-9_.-]{1,64}$/, 'expected a target name: browser, web-push or a channel name')).min(1),
+  /** The step does not run once the notification was `shown` or `clicked` (a receipt from pushgate's own clients). Default: only acknowledgement and recovery stop it. */
+  unless: z.array(z.enum(STEP_RECEIPTS)).default([]),
+});
+
+/** A named escalation policy: its ladder of steps. */
+export const EscalationPolicySchema = z.strictObject({
+  /** Ordered steps; at least one. */
+  steps: z.array(EscalationStepSchema).min(1).max(32),
+});
+
+const policyName = z.string().regex(/^[A-Za-z0-9_.-]{1,64}$/, 'expected 1-64 letters, digits, _ . -');
+
+/**
+ * Escalation (docs/escalation.md): named policies whose steps deliver a PROBLEM again, later and elsewhere,
+ * until it is acknowledged or recovers. Routed like `notifications`: the host's list plus the user's list,
+ * else `defaultPolicies`.
+ */
+export const EscalationSchema = z.strictObject({
+  /** Escalation policies by name. */
+  policies: z.record(policyName, EscalationPolicySchema).default({}),
+  /** Policies for notifications whose host and user have no list of their own. */
+  defaultPolicies: z.array(policyName).default([]),
+  /** Per host (the engine's host name): `policies`, replacing the defaults (an empty list silences them). */
+  hosts: z.record(z.string().min(1), z.strictObject({
+    /** Policies for this host's notifications. */
+    policies: z.array(policyName),
+  })).default({}),
+  /** Per user (openITCOCKPIT user id as a string, `"7"`, or an Icinga contact's username): `policies`, added to the host's. */
+  users: z.record(z.string().min(1), z.strictObject({
+    /** Policies for this user's notifications. */
+    policies: z.array(policyName),
+  })).default({}),
+  /**
+   * Most ladders one node runs at once (memory: about 1 kB per pending step). A PROBLEM that would start more
+   * is still delivered as usual, but starts no ladder: logged and counted (`pushgate_escalation_dropped_total`).
+   */
+  maxLadders: int().min(1).default(100_000),
+  /** With the Redis bus: how long a node's ownership of its ladders lasts without renewal (renewed every third of it); another node takes over after it. */
+  leaseMs: ms.min(1000).default(5000),
+  /** The journal of pending steps (`<state.dir>/escalation/steps.jsonl`, one node) is rewritten with only the unfinished ladders once it exceeds this many bytes and twice what those take. */
+  compactBytes: int().min(64 * 1024).default(4 * 1024 * 1024),
+});
+
+export type EscalationConfig = z.output<typeof EscalationSchema>;
+
 export const LogSchema = z.strictObject({
   level: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
 });
@@ -463,13 +585,56 @@ export const ConfigSchema = z.strictObject({
   // the config does not load the relay itself, the slowest import (main.ts loads it lazily).
   /** Named notification channels, routing and the outbox (docs/channels.md); without channels no outbox is opened. */
   notifications: NotificationsSchema.optional(),
+  webPush: WebPushSchema.prefault({}),
+  /** Escalation policies: steps that deliver a PROBLEM again until it is acknowledged or recovers (docs/escalation.md). */
+  escalation: EscalationSchema.prefault({}),
   /** Serve the demo page at /demo. */
   demo: z.strictObject({ enabled: z.boolean().default(false) }).prefault({}),
   /** Graceful shutdown budget before sockets are torn down. */
   shutdownTimeoutMs: ms.default(8000),
-}).refine((c) => c.acknowledge === undefined || c.auth.secrets.length > 0, {
-  message: 'acknowledge needs at least one secret in auth.secrets: the action tokens of the Acknowledge buttons are signed with it',
-  path: ['acknowledge'],
+}).superRefine((c, ctx) => {
+  // Names across sections: a step's channel must exist, a routed policy must exist (the key path says which).
+  const channels = c.notifications?.channels ?? {};
+  const { policies } = c.escalation;
+  for (const [name, p] of Object.entries(policies)) {
+    p.steps.forEach((step, i) => step.targets.forEach((target, j) => {
+      const builtin = target === 'browser' || target === 'web-push';
+      if (builtin && Object.hasOwn(channels, target)) {
+        ctx.addIssue({
+          code: 'custom', path: ['escalation', 'policies', name, 'steps', i, 'targets', j],
+          message: `"${target}" is ambiguous: a channel of notifications.channels has that name; rename the channel`,
+        });
+        return;
+      }
+      if (builtin || Object.hasOwn(channels, target)) return;
+      ctx.addIssue({
+        code: 'custom', path: ['escalation', 'policies', name, 'steps', i, 'targets', j],
+        message: `unknown target "${target}": expected browser, web-push or a channel of notifications.channels`,
+      });
+    }));
+  }
+  const routed: [readonly (string | number)[], readonly string[]][] = [
+    [['escalation', 'defaultPolicies'], c.escalation.defaultPolicies],
+    ...Object.entries(c.escalation.hosts).map(([h, v]): [(string | number)[], readonly string[]] => [['escalation', 'hosts', h, 'policies'], v.policies]),
+    ...Object.entries(c.escalation.users).map(([u, v]): [(string | number)[], readonly string[]] => [['escalation', 'users', u, 'policies'], v.policies]),
+  ];
+  for (const [path, names] of routed) {
+    names.forEach((name, i) => {
+      if (!Object.hasOwn(policies, name)) ctx.addIssue({ code: 'custom', path: [...path, i], message: `unknown policy "${name}": not in escalation.policies` });
+    });
+  }
+  if (c.acknowledge !== undefined && c.auth.secrets.length === 0) {
+    ctx.addIssue({
+      code: 'custom', path: ['acknowledge'],
+      message: 'acknowledge needs at least one secret in auth.secrets: the action tokens of the Acknowledge buttons are signed with it',
+    });
+  }
+  if (c.webPush.enabled && c.webPush.subject === undefined) {
+    ctx.addIssue({
+      code: 'custom', path: ['webPush', 'subject'],
+      message: 'webPush.enabled needs webPush.subject (mailto:you@example.com or an https: URL): push services refuse pushes without a VAPID contact',
+    });
+  }
 });
 
 export type Config = z.output<typeof ConfigSchema>;

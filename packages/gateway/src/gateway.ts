@@ -15,6 +15,7 @@ import { openDirectory } from './directory/open.js';
 import { GatewayMetrics } from './ops/metrics.js';
 import { createStats, type GatewayStats } from './ops/stats.js';
 import { StatusEndpoint } from './ops/status.js';
+import type { Escalation } from './escalation/escalation.js';
 import { Journal } from './pipeline/journal.js';
 import { Pipeline } from './pipeline/pipeline.js';
 import { ReplayLog } from './pipeline/replay.js';
@@ -48,6 +49,7 @@ import { TrailStore } from './trail/store.js';
 import { Trail } from './trail/trail.js';
 import { answerRefusal } from './transport/refusals.js';
 import type { ClientAuth } from './transport/http/client-auth.js';
+import type { WebPush } from './webpush/open.js';
 
 /**
  * The composition root (docs/architecture.md): builds every part of a
@@ -116,6 +118,10 @@ export interface Gateway {
   readonly receipts: Receipts;
   /** `POST /acknowledge`, when `acknowledge` is configured. */
   readonly acknowledge: AcknowledgeEndpoint | undefined;
+  /** Web Push (`webPush.enabled`): keys, subscriptions, devices, counters. */
+  readonly webPush: WebPush | undefined;
+  /** Escalation (docs/escalation.md), when `escalation.policies` names any policy. */
+  readonly escalation: Escalation | undefined;
   /**
    * Stop accepting, end SSE streams, close every WebSocket with 1001, let
    * in-flight requests finish (sockets still open after 3/4 of
@@ -196,6 +202,14 @@ async function compose(opts: GatewayOptions, directory: Directory, demoKey: stri
     teardown.add(() => store.close());
     trail = await Trail.open({ store, logger, maxNotifications });
   }
+
+  // Acknowledge from the notification: the engine adapter, single-use action tokens, the Acknowledge action of frames.
+  const ack = config.acknowledge;
+  const engine = ack === undefined ? undefined : await openEngine(ack.engine, 'acknowledge.engine');
+  if (engine) teardown.add(() => engine.close());
+  const actionTokens = ack === undefined ? undefined
+    : new ActionTokens({ secrets: config.auth.secrets, store: new MemoryUsedTokens(ack.maxUsedTokens), ttlS: ack.tokenTtlSeconds });
+  const actions = actionTokens === undefined ? undefined : new AcknowledgeActions(actionTokens);
   const replay = new ReplayLog({ ...config.websocket.replay, ids: bus.ids, ...(restored.before !== undefined ? { firstId: restored.before + 1 } : {}) });
 
   // Durable targets: the outbox opens only when something durable is configured (the relay is the slowest import).
@@ -208,7 +222,12 @@ async function compose(opts: GatewayOptions, directory: Directory, demoKey: stri
   const caFile = config.relay.caFile === undefined ? undefined : resolve(baseDir, config.relay.caFile);
   // A configured CA file is read at start even when nothing uses it yet: a typo is a start-up error, not a later surprise.
   if (caFile !== undefined) (await import('@pushgate/relay')).readCaFile(caFile);
-  if (hasChannels || directory.mobilePush) {
+  // Web Push: its store and key first (a bad state directory or Redis fails the start), its channel in the outbox.
+  const webPush = config.webPush.enabled
+    ? await (await import('./webpush/open.js')).openWebPush(config, opts.stateDir, baseDir, logger)
+    : undefined;
+  if (webPush) teardown.add(() => webPush.close());
+  if (hasChannels || directory.mobilePush || webPush) {
     const { channelsFor, parseNotificationsConfig } = await import('@pushgate/relay');
     // Validated with the rest of the config; the outbox defaults of an absent section come from the schema.
     const notifications = config.notifications ?? parseNotificationsConfig({});
@@ -222,12 +241,38 @@ async function compose(opts: GatewayOptions, directory: Directory, demoKey: stri
       ...(directory.mobilePush ? { mobile: { directory, timeoutMs: config.relay.timeoutMs, ...(caFile !== undefined ? { caFile } : {}) } } : {}),
       // Deliveries replayed from the outbox's journal may settle before the pipeline exists: counted from then on.
       onSettled: (d, o) => settle?.(d, o),
+      ...(webPush ? { extraChannels: [webPush.channel] } : {}),
     });
     const o = outbox;
     teardown.add(() => o.close());
     if (directory.mobilePush) durable.push(new (await import('./targets/mobile-push.js')).MobilePushTarget(directory, o.outbox));
     for (const name of o.named) channelTargets.push(new ChannelTarget(name, o.outbox));
   }
+  const browserTarget = new BrowserTarget(registry, replay, bus, actions);
+  if (webPush && outbox) {
+    const w = config.webPush;
+    durable.push(new (await import('./targets/web-push.js')).WebPushTarget({
+      subscriptions: webPush.subscriptions, outbox: outbox.outbox, when: w.when, stats: webPush.stats,
+      ttlMs: w.ttlSeconds * 1000,
+      urls: { host: w.clickUrl.host, service: w.clickUrl.service, fallback: w.appPath },
+      liveBrowser: (userId) => browserTarget.reaches({ kind: 'user', userId }),
+    }));
+  }
+
+  // With Web Push, device credentials authenticate a WebSocket too (the app shows its live connection).
+  const wp = webPush;
+  const authConfig: Config = wp === undefined ? config : Object.freeze({
+    ...config,
+    auth: Object.freeze({
+      ...config.auth,
+      devices: {
+        async userOf(credential: string): Promise<number | undefined> {
+          const d = await wp.devices.verify(credential);
+          return d !== undefined && d.owner.startsWith('user:') ? Number(d.owner.slice(5)) : undefined;
+        },
+      },
+    }),
+  });
 
   // Session binding reads its CA file here: a bad one stops the start before anything listens.
   // Loaded only when enabled: undici is among the slowest imports.
@@ -236,13 +281,6 @@ async function compose(opts: GatewayOptions, directory: Directory, demoKey: stri
     : undefined;
   if (session) teardown.add(() => session.close());
 
-  // Acknowledge from the notification: the engine adapter, single-use action tokens, the Acknowledge action of frames.
-  const ack = config.acknowledge;
-  const engine = ack === undefined ? undefined : await openEngine(ack.engine, 'acknowledge.engine');
-  if (engine) teardown.add(() => engine.close());
-  const actionTokens = ack === undefined ? undefined
-    : new ActionTokens({ secrets: config.auth.secrets, store: new MemoryUsedTokens(ack.maxUsedTokens), ttlS: ack.tokenTtlSeconds });
-  const actions = actionTokens === undefined ? undefined : new AcknowledgeActions(actionTokens);
 
   // SSE endpoints.
   const now = (): number => Math.floor(Date.now() / 1000);
@@ -279,10 +317,11 @@ async function compose(opts: GatewayOptions, directory: Directory, demoKey: stri
   if (icinga) teardown.add(() => icinga.close());
 
   // The pipeline and its targets.
-  const targets: Target[] = [new BrowserTarget(registry, replay, bus, actions)];
+  const targets: Target[] = [browserTarget];
   if (events) targets.push(new EventsTarget(events, actions));
   if (icinga) targets.push(new IcingaSseTarget(icinga.hub, icinga.retryMs));
   targets.push(...durable);
+  let escalation: Escalation | undefined;
   const pipeline = new Pipeline({
     targets: [...targets, ...channelTargets],
     router: new Router(targets, channelTargets, routing),
@@ -290,16 +329,33 @@ async function compose(opts: GatewayOptions, directory: Directory, demoKey: stri
     bus,
     logger,
     trail,
+    ...(Object.keys(config.escalation.policies).length > 0 ? {
+      escalation: { observe: (n) => escalation?.observe(n) ?? Promise.resolve(), escalates: (n) => escalation?.escalates(n) ?? false },
+    } : {}),
   });
   settle = (d, o) => pipeline.settled(d, o);
   pipeline.restore(restored);
+  // Escalation is loaded only when a policy is configured; it starts before any source does, so restored steps find the pipeline.
+  if (Object.keys(config.escalation.policies).length > 0) {
+    const { openEscalation } = await import('./escalation/open.js');
+    const e = await openEscalation({ config, stateDir: opts.stateDir, logger, ids: bus.ids, deliverer: pipeline, ...(trail ? { trail } : {}) });
+    escalation = e;
+    teardown.add(() => e.close());
+  }
   const log = logger.child({ component: 'pipeline' });
   acceptIcinga = (row) => {
     pipeline.accept(icingaNotification(row, bus.ids.next(), Date.now())).catch((err: unknown) => log.error({ err, historyId: row.id }, 'icinga notification failed'));
   };
 
   // Transports and sources.
-  const receipts = new Receipts({ trail, bus, logger, ...(opts.onReceipt ? { onReceipt: opts.onReceipt } : {}) });
+  // A counted receipt may end steps whose `unless` names it; an acknowledgement through pushgate ends the object's ladders.
+  const receipts = new Receipts({
+    trail, bus, logger,
+    onReceipt: (r) => {
+      opts.onReceipt?.(r);
+      if (escalation) void escalation.receipt(r.notificationId, r.kind, r.userId);
+    },
+  });
   const clientAuth: ClientAuth = {
     authenticate: (credential) => checkCredential(credential, config.auth, directory, now()),
     allowedOrigins: config.auth.allowedOrigins,
@@ -313,10 +369,13 @@ async function compose(opts: GatewayOptions, directory: Directory, demoKey: stri
     settings: { comment: ack.comment, sticky: ack.sticky, notify: ack.notify, persistent: ack.persistent },
     trail,
     logger,
-    ...(opts.onAcknowledged ? { onAcknowledged: opts.onAcknowledged } : {}),
+    onAcknowledged: (a) => {
+      opts.onAcknowledged?.(a);
+      if (escalation) void escalation.acknowledged({ notificationId: a.notificationId }, a.author);
+    },
   });
   const ws = new WsEndpoint({
-    config, directory, logger, stats, registry, replay, guard, bus, session, closing,
+    config: authConfig, directory, logger, stats, registry, replay, guard, bus, session, closing,
     onTest: (userId, title, icon) => {
       pipeline.accept(testNotification(userId, title, icon, bus.ids.next())).catch((err: unknown) => log.error({ err, user: userId }, 'test notification failed'));
     },
@@ -334,7 +393,7 @@ async function compose(opts: GatewayOptions, directory: Directory, demoKey: stri
     })
     : undefined;
   const metrics = config.metrics.enabled
-    ? new GatewayMetrics({ directory, registry, stats, bus, pipeline, journal, replay, outbox: outbox?.outbox, events, icinga, icingaChannel, legacy: ws.legacy, session, trail, receipts, acknowledge })
+    ? new GatewayMetrics({ directory, registry, stats, bus, pipeline, journal, replay, outbox: outbox?.outbox, events, icinga, icingaChannel, legacy: ws.legacy, session, escalation, webPush: webPush?.stats, trail, receipts, acknowledge })
     : undefined;
   const status = new StatusEndpoint({ registry, stats, bus, outbox: outbox?.outbox });
   const routes: HttpRoute[] = [
@@ -351,6 +410,20 @@ async function compose(opts: GatewayOptions, directory: Directory, demoKey: stri
   if (icingaChannel) routes.push({ path: ICINGA_CHANNEL_PATH, handler: icingaChannel.handler });
   // The demo page gets the key only on the embedded demo directory (transport/http/demo.ts), never in a configured deployment.
   if (config.demo.enabled) routes.push(...demoRoutes(demoKey === undefined ? {} : { demoApiKey: demoKey }));
+  if (webPush) {
+    const { webPushRoutes } = await import('./webpush/http.js');
+    const { dirname } = await import('node:path');
+    // The app is built beside the client bundle (packages/client/build-app.mjs), in the workspace and in the release tree.
+    const appDir = join(dirname((await import('./transport/http/demo.js')).defaultClientBundle()), 'app');
+    routes.push(...webPushRoutes({
+      appPath: config.webPush.appPath, appDir, vapidPublicKey: webPush.keys.publicKey,
+      devices: webPush.devices, subscriptions: webPush.subscriptions, directory, policy: config.auth, stats: webPush.stats, logger, session,
+      resolveContact: async (username) => icinga?.directory.contactId(username),
+      test: async (userId) => {
+        await pipeline.accept(testNotification(userId, 'pushgate test notification', '', bus.ids.next()));
+      },
+    }));
+  }
   routes.push(...opts.httpRoutes ?? []);
   const readiness: ReadinessCheck[] = [{ name: 'directory', health: () => directory.health() }];
   if (outbox) readiness.push({ name: 'outbox', health: () => outbox.health() });
@@ -427,6 +500,8 @@ async function compose(opts: GatewayOptions, directory: Directory, demoKey: stri
     trail,
     receipts,
     acknowledge,
+    webPush,
+    escalation,
     close() {
       closed ??= shutdown();
       return closed;

@@ -4,8 +4,11 @@
  * their JSON (docs/protocol/icinga-channel.md "Types").
  */
 
-/** The plugin's version, the package's (a test keeps them equal). */
-export const VERSION = '0.1.0';
+// A release bakes the root package.json's version in (scripts/release/bundles.mjs, esbuild `define`).
+declare const __PUSHGATE_VERSION__: string | undefined;
+
+/** The plugin's version: the release's, else the package's (a test keeps them equal). */
+export const VERSION = typeof __PUSHGATE_VERSION__ === 'string' ? __PUSHGATE_VERSION__ : '0.1.0';
 
 /** `ConfigOption.type`: how Icinga Notifications Web renders the field. */
 export type ConfigOptionType = 'string' | 'number' | 'bool' | 'option' | 'options' | 'secret' | 'text';

@@ -78,6 +78,33 @@ export interface MetricsSources {
   acknowledge?: { readonly stats: { readonly outcomes: Readonly<Record<string, number>>; readonly tokenRefusals: Readonly<Record<string, number>> } } | undefined;
   /** The channel plugin's intake `/icinga/notifications` (sources/icinga-channel.ts), when enabled. */
   icingaChannel?: { readonly stats: { readonly answers: Readonly<Record<string, number>>; readonly duplicates: number } } | undefined;
+  /** Escalation, when policies are configured. */
+  escalation?: EscalationSource | undefined;
+  /** Web Push counters (webpush/stats.ts), when `webPush.enabled`. */
+  webPush?: WebPushStatsSource | undefined;
+}
+
+/** Escalation's counters (escalation/escalation.ts). */
+export interface EscalationSource {
+  readonly stats: {
+    readonly started: Readonly<Record<string, number>>;
+    readonly run: Readonly<Record<string, number>>;
+    readonly cancelled: Readonly<Record<string, Readonly<Record<string, number>>>>;
+    readonly failed: number;
+    readonly adopted: number;
+    readonly dropped: Readonly<Record<string, number>>;
+  };
+  /** Pending steps with a timer on this node. */
+  readonly pending: number;
+}
+
+/** What the Web Push metrics read (`WebPushStats`). */
+export interface WebPushStatsSource {
+  readonly pushes: Readonly<Record<string, number>>;
+  readonly subscriptions: Readonly<Record<string, number>>;
+  readonly skipped: Readonly<Record<string, number>>;
+  readonly enrolments: Readonly<Record<string, number>>;
+  readonly deviceAuth: Readonly<Record<string, number>>;
 }
 
 /** Buckets of the time-to-shown and time-to-acknowledge histograms, seconds (a second to a day). */
@@ -331,6 +358,7 @@ export class GatewayMetrics {
         for (const [target, byOutcome] of Object.entries(st.durable)) for (const [outcome, n] of Object.entries(byOutcome)) this.inc({ target, outcome }, n);
       },
     });
+    if (sources.escalation !== undefined) this.#escalation(sources.escalation, registers);
     new Gauge({
       name: 'pushgate_journal_bytes', help: 'Bytes of the pipeline journal (all segments).', registers,
       collect() { this.set(sources.journal.bytes); },
@@ -355,6 +383,29 @@ export class GatewayMetrics {
       name: 'pushgate_replay_frames', help: 'Notifications kept in the WebSocket resume windows (?since=).', registers,
       collect() { this.set(sources.replay.frames); },
     });
+    const wp = sources.webPush;
+    if (wp) {
+      new Counter({
+        name: 'pushgate_webpush_pushes_total', help: 'Web Push attempts by result: sent, gone (404/410, deleted), too-large (413, a bug), rate-limited (429), server-error (5xx), config-error (400/403), refused, network, private-address, no-subscription, device-revoked.', labelNames: ['result'], registers,
+        collect() { this.reset(); fromRecord(this, 'result', wp.pushes); },
+      });
+      new Counter({
+        name: 'pushgate_webpush_subscriptions_total', help: 'Web Push subscription changes: added, updated, removed, expired, evicted (per-user bound), refused (endpoint not allowed).', labelNames: ['event'], registers,
+        collect() { this.reset(); fromRecord(this, 'event', wp.subscriptions); },
+      });
+      new Counter({
+        name: 'pushgate_webpush_skipped_total', help: 'Web Push deliveries not queued, by reason (live-browser: webPush.when no-live-browser and a tab is open).', labelNames: ['reason'], registers,
+        collect() { this.reset(); fromRecord(this, 'reason', wp.skipped); },
+      });
+      new Counter({
+        name: 'pushgate_webpush_enrolments_total', help: 'Enrolment links redeemed, by result: ok, unknown (used or never issued), expired, no-contact.', labelNames: ['result'], registers,
+        collect() { this.reset(); fromRecord(this, 'result', wp.enrolments); },
+      });
+      new Counter({
+        name: 'pushgate_webpush_device_auth_refused_total', help: 'Web Push API calls with a device credential that is unknown or revoked.', labelNames: ['reason'], registers,
+        collect() { this.reset(); fromRecord(this, 'reason', wp.deviceAuth); },
+      });
+    }
     new Gauge({
       name: 'pushgate_replay_bytes', help: 'Bytes of the notifications kept in the WebSocket resume windows.', registers,
       collect() { this.set(sources.replay.bytes); },
@@ -420,6 +471,38 @@ export class GatewayMetrics {
       collect() { this.reset(); this.inc(sources.replay.evicted); },
     });
   }
+  /** `pushgate_escalation_*` (docs/operations.md "Metrics"). */
+  #escalation(e: EscalationSource, registers: Registry[]): void {
+    new Counter({
+      name: 'pushgate_escalation_ladders_total', help: 'Escalation ladders started, by policy.', labelNames: ['policy'], registers,
+      collect() { this.reset(); fromRecord(this, 'policy', e.stats.started); },
+    });
+    new Counter({
+      name: 'pushgate_escalation_steps_total', help: 'Escalation steps run or cancelled, by policy, outcome (run, cancelled) and reason (acknowledged, recovered, shown, clicked).', labelNames: ['policy', 'outcome', 'reason'], registers,
+      collect() {
+        this.reset();
+        for (const [policy, n] of Object.entries(e.stats.run)) this.inc({ policy, outcome: 'run', reason: '' }, n);
+        for (const [policy, byReason] of Object.entries(e.stats.cancelled)) fromRecord(this, 'reason', byReason, { policy, outcome: 'cancelled' });
+      },
+    });
+    new Counter({
+      name: 'pushgate_escalation_failures_total', help: 'Escalation steps or records that failed (a store or delivery error, logged).', registers,
+      collect() { this.reset(); this.inc(e.stats.failed); },
+    });
+    new Counter({
+      name: 'pushgate_escalation_adopted_total', help: 'Escalation ladders taken over from a node whose lease lapsed.', registers,
+      collect() { this.reset(); this.inc(e.stats.adopted); },
+    });
+    new Counter({
+      name: 'pushgate_escalation_dropped_total', help: 'Escalation ladders not started because the node ran escalation.maxLadders already, by policy.', labelNames: ['policy'], registers,
+      collect() { this.reset(); fromRecord(this, 'policy', e.stats.dropped); },
+    });
+    new Gauge({
+      name: 'pushgate_escalation_pending_steps', help: 'Escalation steps waiting on this node.', registers,
+      collect() { this.set(e.pending); },
+    });
+  }
+
 
   /** Answers `GET /metrics` (405 for other methods); an HttpHandler. */
   readonly handler = (req: IncomingMessage, res: ServerResponse): Promise<void> => this.#serve(req, res);

@@ -88,6 +88,12 @@ export interface Notification {
    * them: hashed into the delivery ids only when durable targets are planned.
    */
   readonly dedupe?: string;
+  /**
+   * Set on an escalation step's reminder (escalation/escalation.ts): the id
+   * of the notification whose ladder this step belongs to. A reminder never
+   * starts a ladder of its own.
+   */
+  readonly reminderOf?: number;
   readonly oitc?: OitcFacts;
   readonly icinga?: IcingaFacts;
 }

@@ -17,7 +17,7 @@ export interface Refused {
 
 /** What {@link Pipeline.accept} came to. */
 export type Accepted =
-  /** Journaled, live targets written, durable deliveries queued; `results` by target name (summed over recipients). */
+  /** Journaled, live targets written, durable deliveries queued; `results` by target name (summed over recipients; durable ones `queued`). */
   | { readonly ok: true; readonly results: ReadonlyMap<string, TargetResult> }
   | Refused;
 
@@ -46,8 +46,18 @@ export interface PipelineOptions {
   /** Carries what this node accepts to the other nodes (the local bus: nowhere). */
   bus: Bus;
   logger: Logger;
+  /** Escalation (escalation/escalation.ts), when policies are configured. */
+  escalation?: EscalationHook;
   /** Records each notification's trail (accepted, deliveries and their results); absent: none is kept. */
   trail?: Trail | undefined;
+}
+
+/** What the pipeline asks of escalation. */
+export interface EscalationHook {
+  /** Told of every notification accepted on this node, once it is journaled (ladders start or end); `accept` waits for it. Must not reject. */
+  observe(n: Notification): Promise<void>;
+  /** Whether `n` starts or may end a ladder (then `/message` accepts it for a recipient no target reaches now). */
+  escalates(n: Notification): boolean;
 }
 
 function inc(counts: Record<string, number>, key: string, by = 1): void {
@@ -76,6 +86,7 @@ export class Pipeline {
   readonly #journal: Journal;
   readonly #bus: Bus;
   readonly #log: Logger;
+  readonly #escalation: EscalationHook | undefined;
   readonly #trail: Trail | undefined;
 
   constructor(opts: PipelineOptions) {
@@ -85,6 +96,7 @@ export class Pipeline {
     this.#journal = opts.journal;
     this.#bus = opts.bus;
     this.#log = opts.logger.child({ component: 'pipeline' });
+    this.#escalation = opts.escalation;
     this.#trail = opts.trail;
   }
 
@@ -96,6 +108,16 @@ export class Pipeline {
   /** True when some named channel is configured. */
   get hasChannels(): boolean {
     return this.#router.hasChannels;
+  }
+
+  /** True when escalation policies are configured. */
+  get hasEscalation(): boolean {
+    return this.#escalation !== undefined;
+  }
+
+  /** Whether `n` starts or may end an escalation ladder (a later step may reach the recipient). */
+  escalates(n: Notification): boolean {
+    return this.#escalation?.escalates(n) ?? false;
   }
 
   /**
@@ -115,23 +137,70 @@ export class Pipeline {
    * durable target's `GW_ERR_DIRECTORY_UNAVAILABLE` (nothing was delivered).
    */
   async accept(n: Notification, plan: Plan = this.#router.plan(n)): Promise<Accepted> {
-    const durable: DurableResult[] = [];
+    const accepted = await this.#accept(n, plan, true);
+    if (accepted.ok && this.#escalation !== undefined) await this.#escalation.observe(n);
+    return accepted;
+  }
+
+  /**
+   * An escalation step (escalation/escalation.ts): deliver the reminder `n`
+   * to `to` through the step's targets only: `browser` (every live target
+   * serving the recipient, on every node), `web-push`, or a channel name.
+   * Durable ones are journaled in the outbox first, as in {@link accept};
+   * the reminder is journaled too (the resume windows). Resolves with a
+   * result text per step target (`absent`: not configured here); rejects
+   * when a durable target refused, so the step is not marked run.
+   */
+  async step(n: Notification, to: Recipient, names: readonly string[]): Promise<Record<string, string>> {
+    const targets: Target[] = [];
+    const texts: Record<string, string> = {};
+    let channels = 0;
+    let browser = false;
+    for (const name of names) {
+      if (name === 'browser') {
+        browser = true;
+        for (const t of this.#live) if (t.serves(to) && !targets.includes(t)) targets.push(t);
+        continue;
+      }
+      const t = this.#targets.get(name) ?? this.#targets.get(`channel:${name}`);
+      if (t === undefined || !t.serves(to)) {
+        texts[name] = 'absent';
+        this.#log.warn({ notification: n.reminderOf, target: name }, 'escalation step names a target this gateway does not have: skipped');
+        continue;
+      }
+      if (t.name.startsWith('channel:')) channels++;
+      if (!targets.includes(t)) targets.push(t);
+    }
+    const plan: Plan = { steps: [{ to, targets }], channels, durable: targets.filter((t) => t.durable).length };
+    const accepted = await this.#accept(n, plan, browser);
+    if (!accepted.ok) throw new Error(`${accepted.refusedBy} refused: ${accepted.reason}`);
+    for (const name of names) {
+      if (texts[name] !== undefined) continue;
+      const results = name === 'browser' ? [...this.#live].filter((t) => targets.includes(t)).map((t) => accepted.results.get(t.name))
+        : [accepted.results.get(name) ?? accepted.results.get(`channel:${name}`)];
+      texts[name] = results.map((r) => (r === undefined ? 'none' : r.outcome === 'refused' ? `refused: ${r.reason}` : `${r.outcome} ${r.count}`)).join(', ');
+    }
+    return texts;
+  }
+
+  async #accept(n: Notification, plan: Plan, publish: boolean): Promise<Accepted> {
+    const results = new Map<string, TargetResult>();
+    // Per target and recipient, for the trail (only when one is kept).
+    const each: TargetOutcome[] | undefined = this.#trail === undefined ? undefined : [];
     if (plan.durable > 0) {
-      const refusal = await this.#deliverDurable(n, plan, durable);
+      const refusal = await this.#deliverDurable(n, plan, results, each);
       if (refusal !== undefined) {
         inc(this.stats.refused, refusal.refusedBy);
         return refusal;
       }
     }
-    const results = new Map<string, TargetResult>();
     const live: Record<string, number> = {};
-    const liveResults: { target: string; to: Recipient; r: TargetResult }[] | undefined = this.#trail === undefined ? undefined : [];
     for (const step of plan.steps) {
       for (const t of step.targets) {
         if (t.durable) continue;
         const r = t.deliver(n, step.to, 'local') as TargetResult;
         add(results, t.name, r);
-        liveResults?.push({ target: t.name, to: step.to, r });
+        each?.push({ target: t.name, to: step.to, r });
         if (r.outcome === 'delivered') {
           live[t.name] = (live[t.name] ?? 0) + r.count;
           inc(this.stats.live, t.name, r.count);
@@ -139,8 +208,8 @@ export class Pipeline {
       }
     }
     // Recorded before the journal's fsync: an outbox delivery may settle meanwhile, and its trail must follow the accept.
-    if (this.#trail !== undefined) this.#record(this.#trail, n, durable, liveResults!);
-    this.#bus.publish(n);
+    if (this.#trail !== undefined) this.#record(this.#trail, n, each!);
+    if (publish) this.#bus.publish(n);
     inc(this.stats.accepted, n.source);
     try {
       await this.#journal.append({ t: 'n', at: n.created, n, live });
@@ -154,22 +223,19 @@ export class Pipeline {
   }
 
   /** The trail of an accepted notification: accepted, what each durable target queued, what each live target wrote. */
-  #record(trail: Trail, n: Notification, durable: readonly DurableResult[], live: readonly { target: string; to: Recipient; r: TargetResult }[]): void {
+  #record(trail: Trail, n: Notification, each: readonly TargetOutcome[]): void {
     trail.record(n.id, {
       type: 'accepted', objectKey: n.objectKey, kind: n.kind, severity: n.severity, source: n.source, title: n.title,
       recipients: n.recipients.map(recipientKey),
     }, n.created);
-    for (const d of durable) {
-      const r = d.r;
-      if (r.outcome === 'queued') trail.record(n.id, { type: 'delivery', target: d.target, to: recipientKey(d.to), outcome: 'queued', count: r.count });
-    }
-    for (const l of live) {
-      if (l.r.outcome === 'delivered') trail.record(n.id, { type: 'delivered', target: l.target, to: recipientKey(l.to), count: l.r.count });
+    for (const { target, to, r } of each) {
+      if (r.outcome === 'queued') trail.record(n.id, { type: 'delivery', target, to: recipientKey(to), outcome: 'queued', count: r.count });
+      else if (r.outcome === 'delivered') trail.record(n.id, { type: 'delivered', target, to: recipientKey(to), count: r.count });
     }
   }
 
-  /** Durable deliveries in parallel (one group commit); the first refusal in plan order, or undefined. Each result goes into `out`. */
-  async #deliverDurable(n: Notification, plan: Plan, out: DurableResult[]): Promise<Refused | undefined> {
+  /** Durable deliveries in parallel (one group commit); the first refusal in plan order, or undefined. Each result also goes into `each`, when given. */
+  async #deliverDurable(n: Notification, plan: Plan, out: Map<string, TargetResult>, each?: TargetOutcome[]): Promise<Refused | undefined> {
     const pending: Promise<TargetResult>[] = [];
     const order: Target[] = [];
     const tos: Recipient[] = [];
@@ -192,7 +258,8 @@ export class Pipeline {
         return;
       }
       const r = s.value;
-      out.push({ target: t.name, to: tos[i]!, r });
+      add(out, t.name, r);
+      each?.push({ target: t.name, to: tos[i]!, r });
       results[t.name] = r.outcome === 'refused' ? `refused: ${r.reason}` : `${r.outcome} ${r.count}`;
       if (r.outcome === 'refused') refusal ??= { ok: false, refusedBy: t.label ?? t.name, reason: r.reason };
       else if (r.count > 0) inc(this.stats.durable[t.name] ??= {}, 'queued', r.count);
@@ -232,10 +299,12 @@ export class Pipeline {
 
   /** The outbox finished a durable delivery (its `onSettled`): counted and journaled for the notification's trail. */
   settled(d: Delivery, o: Outcome): void {
-    const target = d.channel === 'mobile-push' ? 'mobile-push' : `channel:${d.channel}`;
+    const target = d.channel === 'mobile-push' || d.channel === 'web-push' ? d.channel : `channel:${d.channel}`;
     inc(this.stats.durable[target] ??= {}, o.kind);
     if (d.notificationId === undefined) return;
-    const to = typeof d.data?.user_id === 'number' ? recipientKey({ kind: 'user', userId: d.data.user_id }) : '';
+    // Mobile push journals the user id, Web Push its owner (`user:7`, `contact:3`): both are recipient keys.
+    const to = typeof d.data?.user_id === 'number' ? recipientKey({ kind: 'user', userId: d.data.user_id })
+      : typeof d.data?.owner === 'string' ? d.data.owner : '';
     this.#journal.note({
       t: 'd', at: Date.now(), nid: d.notificationId, target, to, outcome: o.kind, attempts: o.attempts,
       ...(o.kind === 'dead' ? { reason: o.reason } : {}),
@@ -246,8 +315,8 @@ export class Pipeline {
   }
 }
 
-/** What one durable target answered for one recipient. */
-interface DurableResult {
+/** What one target answered for one recipient. */
+interface TargetOutcome {
   target: string;
   to: Recipient;
   r: TargetResult;

@@ -182,7 +182,7 @@ export class MessageSource {
     // channels the "not registered" answer waits until host and service are known (docs/channels.md).
     const to = { kind: 'user', userId: body.userId } as const;
     const reachable = await o.pipeline.reaches(to);
-    if (!reachable && !o.pipeline.hasChannels) return this.#refuse(res, 'GW_REFUSE_NOT_REGISTERED');
+    if (!reachable && !o.pipeline.hasChannels && !o.pipeline.hasEscalation) return this.#refuse(res, 'GW_REFUSE_NOT_REGISTERED');
 
     const hostName = await o.directory.hostName(body.hostUuid);
     if (hostName === undefined) return this.#refuse(res, 'GW_REFUSE_NO_HOST');
@@ -221,7 +221,9 @@ export class MessageSource {
       },
     };
     const plan = o.pipeline.plan(n);
-    if (!reachable && plan.channels === 0) return this.#refuse(res, 'GW_REFUSE_NOT_REGISTERED');
+    // pushgate: a PROBLEM that starts an escalation ladder is accepted too (a later step reaches the person),
+    // and an ACKNOWLEDGEMENT or RECOVERY that may end one.
+    if (!reachable && plan.channels === 0 && !o.pipeline.escalates(n)) return this.#refuse(res, 'GW_REFUSE_NOT_REGISTERED');
 
     // Accepted means journaled: every durable delivery (channels, phones) and the notification itself
     // are fsynced before the sender sees 200. A refusal (outbox full or closed) answers 503 and delivers

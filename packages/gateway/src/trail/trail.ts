@@ -41,9 +41,9 @@ export type TrailEvent =
   /** A later notification for the same object (RECOVERY, ACKNOWLEDGEMENT) replaces it where the target can. */
   | { type: 'replaced'; by: number; kind: string }
   /** An escalation step was planned: `step` is its index in the policy, `due` ms since the epoch. */
-  | ({ type: 'step-planned'; policy: string; step: number; due: number; targets: string[] } & StepContext)
+  | ({ type: 'step-planned'; policy: string; step: number; due: number; targets: readonly string[] } & StepContext)
   /** An escalation step ran; `results` by target. */
-  | ({ type: 'step-run'; policy: string; step: number; targets: string[]; results?: Record<string, string>; reminderId?: number } & StepContext)
+  | ({ type: 'step-run'; policy: string; step: number; targets: readonly string[]; results?: Readonly<Record<string, string>>; reminderId?: number } & StepContext)
   /** An escalation step will not run, and why (`acknowledged`, `recovered`, `shown`, `clicked`, …). */
   | ({ type: 'step-cancelled'; policy: string; step: number; reason: string; by?: string } & StepContext);
 
