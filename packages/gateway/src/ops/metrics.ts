@@ -439,16 +439,6 @@ export class GatewayMetrics {
       name: 'pushgate_trail_events_total', help: 'Events recorded in the trail, by type.', labelNames: ['type'], registers,
       collect() { this.reset(); const t = sources.trail; if (t) fromRecord(this, 'type', t.stats.recorded); },
     });
-    new Counter({
-      name: 'pushgate_escalation_steps_total', help: 'Escalation steps by policy and outcome (run, cancelled), as recorded in the trail.', labelNames: ['policy', 'outcome'], registers,
-      collect() {
-        this.reset();
-        for (const [policy, c] of Object.entries(sources.trail?.stats.steps ?? {})) {
-          this.inc({ policy, outcome: 'run' }, c.run);
-          this.inc({ policy, outcome: 'cancelled' }, c.cancelled);
-        }
-      },
-    });
     new Gauge({
       name: 'pushgate_trail_bytes', help: 'Bytes of the trail\'s segment files (bounded by trail.maxBytes).', registers,
       collect() { this.reset(); const t = sources.trail; if (t) this.set(t.store.bytes); },

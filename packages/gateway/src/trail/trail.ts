@@ -75,8 +75,6 @@ export interface TrailStats {
   receipts: Record<string, number>;
   /** Receipts not counted, by reason: `duplicate`, `not-recipient`, `unknown-notification`. */
   receiptsIgnored: Record<string, number>;
-  /** Escalation steps by policy and what became of them (`run`, `cancelled`). */
-  steps: Record<string, { run: number; cancelled: number }>;
 }
 
 /** What the index keeps of a recent notification this node owns. */
@@ -147,7 +145,7 @@ export interface TrailOptions {
 
 /** The trail; open with {@link Trail.open} (it reads back the index from the store). */
 export class Trail {
-  readonly stats: TrailStats = { recorded: {}, receipts: {}, receiptsIgnored: {}, steps: {} };
+  readonly stats: TrailStats = { recorded: {}, receipts: {}, receiptsIgnored: {} };
   readonly store: TrailStore;
   readonly #log: Logger;
   readonly #max: number;
@@ -182,11 +180,6 @@ export class Trail {
    */
   record(notificationId: number, event: TrailEvent, at: number = this.#now()): void {
     this.stats.recorded[event.type] = (this.stats.recorded[event.type] ?? 0) + 1;
-    if (event.type === 'step-run' || event.type === 'step-cancelled') {
-      const s = this.stats.steps[event.policy] ??= { run: 0, cancelled: 0 };
-      if (event.type === 'step-run') s.run++;
-      else s.cancelled++;
-    }
     const replaces = event.type === 'accepted' && REPLACING.has(event.kind) ? this.#problems.get(event.objectKey) : undefined;
     this.#index(notificationId, event, at, true);
     this.store.append({ ...event, at, nid: notificationId });
