@@ -256,6 +256,7 @@ async function compose(opts: GatewayOptions, directory: Directory, demoKey: stri
       ttlMs: w.ttlSeconds * 1000,
       urls: { host: w.clickUrl.host, service: w.clickUrl.service, fallback: w.appPath },
       liveBrowser: (userId) => browserTarget.reaches({ kind: 'user', userId }),
+      actions,
     }));
   }
 
@@ -357,7 +358,8 @@ async function compose(opts: GatewayOptions, directory: Directory, demoKey: stri
     },
   });
   const clientAuth: ClientAuth = {
-    authenticate: (credential) => checkCredential(credential, config.auth, directory, now()),
+    // With Web Push a device credential (the service worker's) authenticates receipts and acknowledgements too.
+    authenticate: (credential) => checkCredential(credential, authConfig.auth, directory, now()),
     allowedOrigins: config.auth.allowedOrigins,
     session,
   };

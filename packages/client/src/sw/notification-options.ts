@@ -18,12 +18,16 @@ export interface WebPushPayload {
   url?: string;
   /** Unix seconds. */
   ts?: number;
+  /** The Acknowledge token (docs/acknowledge.md): the notification offers Acknowledge and Open. */
+  ackToken?: string;
 }
 
 /** `NotificationOptions` plus the fields Chromium supports beyond the DOM lib's (`renotify`, `timestamp`). */
 export interface ShowOptions extends NotificationOptions {
   renotify?: boolean;
   timestamp?: number;
+  /** Buttons (only a service worker's notifications may have them). */
+  actions?: { action: string; title: string }[];
 }
 
 /** What a shown notification carries in `data` (read by `notificationclick`). */
@@ -32,6 +36,7 @@ export interface NotificationData {
   id?: number;
   key?: string;
   kind?: string;
+  ackToken?: string;
 }
 
 function absolute(url: string | undefined, base: string): string | undefined {
@@ -57,6 +62,7 @@ export function notificationOptions(p: WebPushPayload, scope: string): { title: 
     ...(typeof p.id === 'number' ? { id: p.id } : {}),
     ...(typeof p.key === 'string' ? { key: p.key } : {}),
     ...(typeof p.kind === 'string' ? { kind: p.kind } : {}),
+    ...(typeof p.ackToken === 'string' && p.ackToken !== '' ? { ackToken: p.ackToken } : {}),
   };
   const options: ShowOptions = { body: typeof p.body === 'string' ? p.body : '', data };
   const icon = absolute(p.icon, scope);
@@ -66,6 +72,7 @@ export function notificationOptions(p: WebPushPayload, scope: string): { title: 
     options.renotify = p.kind === 'PROBLEM';
   }
   if (typeof p.ts === 'number') options.timestamp = p.ts * 1000;
+  if (data.ackToken !== undefined) options.actions = [{ action: 'acknowledge', title: 'Acknowledge' }, { action: 'open', title: 'Open' }];
   // A critical problem stays until the person dismisses it; quieter ones may time out.
   if (p.kind === 'PROBLEM' && p.severity === 'critical') options.requireInteraction = true;
   return { title, options };

@@ -27,6 +27,66 @@ declare const self: SwScope;
 
 const scope = (): string => self.registration.scope;
 
+/** The gateway's own endpoints (`/receipts`, `/acknowledge`) beside the app (`<appPath>` is one level below them). */
+const gatewayUrl = (path: string): URL => new URL(`../${path}`, scope());
+
+/** This device's id: the middle part of its credential `pgd1.<device>.<secret>`; undefined before enrolment. */
+async function deviceAuth(): Promise<{ device: string; credential: string } | undefined> {
+  const credential = await readState<string>(scope(), 'credential');
+  const device = credential?.split('.')[1];
+  return credential === undefined || device === undefined || device === '' ? undefined : { device: `sw:${device}`, credential };
+}
+
+/** Report receipts for notification `id` (docs/protocol/extensions.md "Receipts"); best effort, never throws. */
+async function report(id: number | undefined, kinds: readonly string[]): Promise<void> {
+  if (typeof id !== 'number') return;
+  const auth = await deviceAuth();
+  if (auth === undefined) return;
+  try {
+    const u = gatewayUrl('receipts');
+    u.searchParams.set('browserUuid', auth.device);
+    await fetch(u, {
+      method: 'POST',
+      headers: { 'Content-Type': 'application/json', Authorization: `Bearer ${auth.credential}` },
+      body: JSON.stringify({ receipts: kinds.map((kind) => ({ id, kind })) }),
+    });
+  } catch { /* offline: a receipt is not worth a retry queue */ }
+}
+
+/** Acknowledge from the notification's button, then show the engine's answer in its place. */
+export async function onAcknowledge(notification: Notification): Promise<void> {
+  const data = notification.data as NotificationData | undefined;
+  const auth = await deviceAuth();
+  let outcome = 'unreachable';
+  let reason = data?.ackToken === undefined ? 'this notification carries no Acknowledge token (any more)' : 'this device is not enrolled with pushgate';
+  if (data?.ackToken !== undefined && auth !== undefined) {
+    try {
+      const u = gatewayUrl('acknowledge');
+      u.searchParams.set('browserUuid', auth.device);
+      const res = await fetch(u, {
+        method: 'POST',
+        headers: { 'Content-Type': 'application/json', Authorization: `Bearer ${auth.credential}` },
+        body: JSON.stringify({ token: data.ackToken, ...(data.id !== undefined ? { notificationId: data.id } : {}) }),
+      });
+      const text = await res.text();
+      try {
+        ({ outcome, reason } = JSON.parse(text) as { outcome: string; reason: string });
+      } catch {
+        outcome = res.status >= 500 ? 'unreachable' : 'refused';
+        reason = `the gateway answered ${res.status}: ${text.trim()}`;
+      }
+    } catch (err) {
+      reason = `the gateway could not be reached: ${(err as Error).message}`;
+    }
+  }
+  const title = outcome === 'done' ? `Acknowledged: ${notification.title}` : `Not acknowledged (${outcome}): ${notification.title}`;
+  // Same tag: the answer replaces the alert it is about; without a token it stays for another try.
+  await self.registration.showNotification(title, {
+    body: reason, ...(notification.tag ? { tag: notification.tag } : {}),
+    data: { ...data, ...(outcome === 'done' ? { ackToken: undefined } : {}) },
+  });
+}
+
 /** Shows one push; tells open app pages about it; keeps it among the last ones. */
 export async function onPush(data: PushEvent['data']): Promise<void> {
   let p: WebPushPayload;
@@ -37,13 +97,19 @@ export async function onPush(data: PushEvent['data']): Promise<void> {
   }
   const { title, options } = notificationOptions(p, scope());
   await self.registration.showNotification(title, options);
+  await report(p.id, ['delivered', 'shown']);
   await remember(scope(), { ...p, receivedAt: Date.now() }).catch(() => undefined);
   for (const c of await self.clients.matchAll({ type: 'window', includeUncontrolled: true })) c.postMessage({ type: 'pushgate:push', payload: p });
 }
 
 /** A click: focus a tab already showing the URL, else open it. */
-export async function onNotificationClick(notification: Notification): Promise<void> {
+export async function onNotificationClick(notification: Notification, action = ''): Promise<void> {
   notification.close();
+  if (action === 'acknowledge') {
+    await onAcknowledge(notification);
+    return;
+  }
+  await report((notification.data as NotificationData | undefined)?.id, ['clicked']);
   const url = (notification.data as NotificationData | undefined)?.url ?? scope();
   const windows = await self.clients.matchAll({ type: 'window', includeUncontrolled: true });
   const open = windows.find((w) => w.url === url);
@@ -73,7 +139,8 @@ self.addEventListener('install', () => {
 });
 self.addEventListener('activate', (e: ExtendableEvent) => e.waitUntil(self.clients.claim()));
 self.addEventListener('push', (e: PushEvent) => e.waitUntil(onPush(e.data)));
-self.addEventListener('notificationclick', (e: NotificationEvent) => e.waitUntil(onNotificationClick(e.notification)));
+self.addEventListener('notificationclick', (e: NotificationEvent) => e.waitUntil(onNotificationClick(e.notification, e.action)));
+self.addEventListener('notificationclose', (e: NotificationEvent) => e.waitUntil(report((e.notification.data as NotificationData | undefined)?.id, ['dismissed'])));
 self.addEventListener('pushsubscriptionchange', (e: ExtendableEvent & { oldSubscription?: PushSubscription | null }) => {
   e.waitUntil(onSubscriptionChange(e.oldSubscription?.endpoint));
 });

@@ -1,5 +1,6 @@
 import type { DeliverySink } from '@pushgate/relay';
 import { deliveryKey, type Notification, type Recipient } from '../pipeline/notification.js';
+import type { AcknowledgeActions } from '../acknowledge/actions.js';
 import { payloadText, topicOf, urgencyOf, type ClickUrls } from '../webpush/payload.js';
 import { WEB_PUSH_CHANNEL, type WebPushData } from '../webpush/sender.js';
 import { inc, type WebPushStats } from '../webpush/stats.js';
@@ -26,8 +27,9 @@ export class WebPushTarget implements Target {
   readonly #liveBrowser: (userId: number) => boolean | Promise<boolean>;
   readonly #stats: WebPushStats;
   readonly #ttlMs: number;
-  /** The last notification's plaintext (a notification for several recipients is encoded once). */
-  #last: { n: Notification; text: string } | undefined;
+  readonly #actions: AcknowledgeActions | undefined;
+  /** The last notification's plaintext (a notification for several recipients is encoded once; with an action token, once per user). */
+  #last: { n: Notification; owner: string; text: string } | undefined;
 
   constructor(opts: {
     subscriptions: Subscriptions; outbox: DeliverySink; urls: ClickUrls; when: 'always' | 'no-live-browser';
@@ -36,7 +38,10 @@ export class WebPushTarget implements Target {
     stats: WebPushStats;
     /** `webPush.ttlSeconds` in ms: the outbox gives up on a push once the push service would drop it anyway. */
     ttlMs: number;
+    /** With `acknowledge` configured: a PROBLEM's push carries the user's action token (`ackToken`). */
+    actions?: AcknowledgeActions | undefined;
   }) {
+    this.#actions = opts.actions;
     this.#subs = opts.subscriptions;
     this.#outbox = opts.outbox;
     this.#urls = opts.urls;
@@ -74,7 +79,9 @@ export class WebPushTarget implements Target {
       return { outcome: 'refused', reason: `web push subscriptions unreadable: ${(err as Error).message}` };
     }
     if (subs.length === 0) return QUEUED_NONE;
-    if (this.#last?.n !== n) this.#last = { n, text: payloadText(n, this.#urls) };
+    const token = to.kind === 'user' ? this.#actions?.tokenFor(n, to.userId) : undefined;
+    const textOwner = token === undefined ? '' : owner;
+    if (this.#last?.n !== n || this.#last.owner !== textOwner) this.#last = { n, owner: textOwner, text: payloadText(n, this.#urls, token) };
     const data: Omit<WebPushData, 'sub'> = { owner, urgency: urgencyOf(n), topic: topicOf(n.objectKey), payload: this.#last.text };
     const key = deliveryKey(n);
     const settled = await Promise.allSettled(subs.map((s) => {

@@ -32,6 +32,8 @@ export interface WebPushPayload {
   icon?: string;
   url: string;
   ts: number;
+  /** The recipient's Acknowledge token (docs/acknowledge.md), on a PROBLEM when `acknowledge` is configured: the service worker shows Acknowledge and Open. */
+  ackToken?: string;
 }
 
 /** The state kinds that end or quiet an alert: never urgent. */
@@ -77,11 +79,12 @@ export function clickUrlOf(n: Notification, urls: ClickUrls): string {
  * The plaintext of one push, at most {@link MAX_PLAINTEXT_BYTES}: the body
  * is cut (ending in `…`) until it fits, never the title.
  */
-export function payloadText(n: Notification, urls: ClickUrls): string {
+export function payloadText(n: Notification, urls: ClickUrls, ackToken?: string): string {
   const p: WebPushPayload = {
     v: 1, id: n.id, key: n.objectKey, kind: n.kind, severity: n.severity, title: n.title, body: n.body,
     ...(n.oitc?.icon ? { icon: n.oitc.icon } : {}),
     url: clickUrlOf(n, urls), ts: Math.floor(n.created / 1000),
+    ...(ackToken !== undefined ? { ackToken } : {}),
   };
   let text = JSON.stringify(p);
   if (Buffer.byteLength(text) <= MAX_PLAINTEXT_BYTES) return text;

@@ -10,6 +10,7 @@
 import { existsSync } from 'node:fs';
 import t from 'tap';
 import { chromium, type BrowserContext, type CDPSession, type Page } from 'playwright-core';
+import { nagiosSkip, startNagios } from '../fixtures/nagios.js';
 import { HOST_UUID, hostMessage, postMessage, SERVICE_UUID } from '../helpers.js';
 import { eventually, pushSetup } from './harness.js';
 
@@ -120,4 +121,69 @@ t.test('a push wakes the service worker: title, body, icon, tag; a RECOVERY repl
   t.ok(page2 !== undefined || /not allowed to open a window|InvalidAccessError/i.test(clickError), 'the click handler asked for the URL (a synthetic click may not open windows)');
   if (page2) t.equal(page2.url(), `https://oitc.example/#!/services/browser/${SERVICE_UUID}`);
   t.same(await shownNotifications(viewer), [], 'the clicked notification is closed');
+});
+
+t.test('the service worker reports delivered and shown, and its Acknowledge button acknowledges in nagios4 and shows the answer', { skip: skip || nagiosSkip() }, async (t) => {
+  const nagios = await startNagios(t, {
+    objects: `define host {\n  use generic-host\n  host_name ${HOST_UUID}\n}\ndefine service {\n  use generic-service\n  host_name ${HOST_UUID}\n  service_description ${SERVICE_UUID}\n  check_command pushgate-noop\n}\n`,
+  });
+  await nagios.serviceResult(HOST_UUID, SERVICE_UUID, 2, 'CRITICAL - down');
+  await nagios.waitService(HOST_UUID, SERVICE_UUID, (s) => s.current_state === '2');
+  const { push, gw } = await pushSetup(t, { when: 'always' }, {
+    config: {
+      auth: { secrets: ['action-secret-0123456789abcdef0123456789'] },
+      acknowledge: { engine: { type: 'naemon', commandFile: nagios.commandFile, statusFile: nagios.statusFile, statusWaitMs: 20_000 } },
+    },
+  });
+  const browser = await chromium.launch({ executablePath: CHROMIUM, args: FLAGS });
+  t.teardown(() => browser.close());
+  const context: BrowserContext = await browser.newContext({ bypassCSP: true });
+  await context.grantPermissions(['notifications'], { origin: gw.url });
+  const page = await context.newPage();
+  const code = await gw.webPush!.devices.createLink({ owner: 'user:1' }, 60_000);
+  await page.goto(`${gw.url}/app/#enrol=${code}`);
+  await page.waitForFunction(`document.getElementById('connection').dataset.ok === 'true'`, undefined, { timeout: BROWSER_WAIT_MS });
+  const device = /device ([0-9a-f]{16})/.exec((await page.textContent('#who')) ?? '')?.[1];
+  t.ok(device, 'enrolled');
+  const sub = push.subscribe();
+  t.equal(await page.evaluate(`(async (subscription) => {
+    const cache = await caches.open('pushgate-app');
+    const credential = await (await cache.match(new URL('__state/credential', location.href).href)).json();
+    const res = await fetch('api/subscription', { method: 'POST', headers: { 'Content-Type': 'application/json', Authorization: 'Bearer ' + credential }, body: JSON.stringify({ subscription }) });
+    return res.status;
+  })(${JSON.stringify({ endpoint: sub.endpoint, keys: sub.keys })})`), 201);
+  const cdp = await context.newCDPSession(await context.newPage());
+  const regId = await registrationId(cdp, `${gw.url}/app/`);
+
+  t.equal((await postMessage(gw, hostMessage({ type: 'service', serviceUuid: SERVICE_UUID, state: 2, output: 'CRITICAL - down' }))).status, 200);
+  const [p] = await push.waitFor(1);
+  const payload = JSON.parse(p!.plaintext) as { id: number; ackToken?: string };
+  t.match(payload.ackToken, /^a1\.acknowledge\./, 'the push carries the user\'s Acknowledge token');
+  await cdp.send('ServiceWorker.deliverPushMessage', { origin: gw.url, registrationId: regId, data: p!.plaintext });
+  const actions = await eventually(async () => {
+    const list = await page.evaluate(`navigator.serviceWorker.ready.then((reg) => reg.getNotifications()).then((l) => l.map((n) => n.actions.map((a) => a.action)))`) as string[][];
+    return list.length === 1 ? list[0] : undefined;
+  }, 'the PROBLEM on screen', BROWSER_WAIT_MS);
+  t.same(actions, ['acknowledge', 'open'], 'Acknowledge and Open');
+  const receipts = async (): Promise<string[]> => ((await gw.trail!.read(payload.id)) ?? []).filter((e) => e.type === 'receipt' && e.via === 'http').map((e) => `${e.kind as string} ${e.device as string} ${e.via as string}`);
+  // The worker's own (the app page, connected too, reports over its WebSocket under its browser's id).
+  await eventually(async () => (await receipts()).length === 2, 'the worker\'s receipts in the trail', BROWSER_WAIT_MS);
+  t.same(await receipts(), [`delivered sw:${device!} http`, `shown sw:${device!} http`]);
+
+  // The Acknowledge button, dispatched in the worker (DevTools has no notification click).
+  const [worker] = context.serviceWorkers();
+  await worker!.evaluate(`(async () => {
+    const [n] = await self.registration.getNotifications();
+    self.addEventListener('unhandledrejection', () => undefined);
+    try { self.dispatchEvent(new NotificationEvent('notificationclick', { notification: n, action: 'acknowledge' })); } catch { /* waitUntil of an untrusted event */ }
+  })()`);
+  await nagios.waitService(HOST_UUID, SERVICE_UUID, (s) => s.problem_has_been_acknowledged === '1');
+  t.match(await nagios.comments(HOST_UUID, SERVICE_UUID), [{ entry_type: '4', author: 'user 1' }], 'acknowledged in the engine as the enrolled user');
+  const answer = await eventually(async () => {
+    const l = await page.evaluate(`navigator.serviceWorker.ready.then((reg) => reg.getNotifications()).then((l) => l.map((n) => ({ title: n.title, body: n.body })))`) as { title: string; body: string }[];
+    return l.length === 1 && l[0]!.title.startsWith('Acknowledged') ? l[0] : undefined;
+  }, 'the answer in place of the alert', BROWSER_WAIT_MS);
+  t.match(answer.body, /^ACKNOWLEDGE_SVC_PROBLEM/, 'the person sees what the engine did');
+  const acks = ((await gw.trail!.read(payload.id)) ?? []).filter((e) => e.type === 'acknowledge');
+  t.match(acks, [{ outcome: 'done', userId: 1, how: 'action-token', engine: 'naemon' }]);
 });

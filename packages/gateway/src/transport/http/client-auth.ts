@@ -53,9 +53,10 @@ export async function authenticateClient(req: IncomingMessage, auth: ClientAuth,
   if (!originAllowed(req.headers.origin, auth.allowedOrigins)) return { ok: false, refusal: 'GW_REFUSE_SSE_ORIGIN' };
   const query = queryOf(req.url);
   if (CREDENTIAL_PARAMS.some((p) => query.has(p))) return { ok: false, refusal: 'GW_REFUSE_EVENTS_KEY_IN_URL' };
-  const rawUser = query.get('userId') ?? '';
-  const userId = /^\d{1,15}$/.test(rawUser) ? Number(rawUser) : 0;
-  if (userId <= 0) return { ok: false, refusal: 'GW_REFUSE_EVENTS_USER_ID' };
+  const rawUser = query.get('userId');
+  let userId = rawUser !== null && /^\d{1,15}$/.test(rawUser) ? Number(rawUser) : 0;
+  // A credential bound to a user (a token, a Web Push device credential) may leave userId out: it names the user.
+  if (rawUser !== null && userId <= 0) return { ok: false, refusal: 'GW_REFUSE_EVENTS_USER_ID' };
   const browserUuid = query.get('browserUuid') ?? '';
   if (requireBrowser && browserUuid === '') return { ok: false, refusal: 'GW_REFUSE_EVENTS_BROWSER_UUID' };
   if (browserUuid.length > 256) return { ok: false, refusal: 'GW_REFUSE_EVENTS_BROWSER_UUID' };
@@ -63,7 +64,12 @@ export async function authenticateClient(req: IncomingMessage, auth: ClientAuth,
   if (key === undefined) return { ok: false, refusal: 'GW_REFUSE_EVENTS_UNAUTHORIZED' };
   const cred = await auth.authenticate(key);
   if (!cred.ok && cred.refusal === 'GW_REFUSE_DIRECTORY_UNAVAILABLE') return { ok: false, refusal: 'GW_REFUSE_SSE_DIRECTORY_UNAVAILABLE' };
-  if (!cred.ok || tokenUserMismatch(cred, userId) !== undefined) return { ok: false, refusal: 'GW_REFUSE_EVENTS_UNAUTHORIZED' };
+  if (!cred.ok) return { ok: false, refusal: 'GW_REFUSE_EVENTS_UNAUTHORIZED' };
+  if (rawUser === null) {
+    if (cred.token === undefined || cred.token.userId <= 0) return { ok: false, refusal: 'GW_REFUSE_EVENTS_USER_ID' };
+    userId = cred.token.userId;
+  }
+  if (tokenUserMismatch(cred, userId) !== undefined) return { ok: false, refusal: 'GW_REFUSE_EVENTS_UNAUTHORIZED' };
   if (auth.session !== undefined && cred.token === undefined) {
     const v = await auth.session.check(req.headers.cookie, userId);
     if (!v.ok) {
