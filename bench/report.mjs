@@ -215,6 +215,15 @@ section('sender start-up (`send_push_notification` vs `node -e 0`)', 'sender', (
   if (best) targetsRows.push(['sender ≤ 1.2× `node -e 0` (wall)', `${best.variant} ${num(best.ratio_to_node_e0, 2)}×`, `bundle ${num(measured.find((r) => r.variant === 'bundle')?.ratio_to_node_e0, 2)}×`, best.ratio_to_node_e0 <= 1.2]);
 });
 
+section('Web Push (sends per second and CPU per push against a push-service stand-in)', 'web-push', (rows) => {
+  const p = rows.find((r) => r.target === 'pushgate');
+  const b = rows.find((r) => r.target === 'web-push-sendNotification');
+  out.push(`${num(p?.pushes ?? b?.pushes)} pushes to ${num(p?.users)} subscriptions (one ECDH + aes128gcm each). pushgate: end to end from \`POST /message\` (journal, outbox, VAPID JWT reused per push service); baseline: the \`web-push\` package's \`sendNotification\` alone (a JWT signed per push), 16 in flight each.`, '');
+  out.push('| metric | pushgate | web-push sendNotification | pushgate / baseline | better |', '|---|---|---|---|---|');
+  out.push(`| pushes per second | ${num(p?.pushesPerS)} | ${num(b?.pushesPerS)} | ${ratio(p?.pushesPerS, b?.pushesPerS)} | higher |`);
+  out.push(`| CPU per push | ${num(p?.cpuUsPerPush)} µs | ${num(b?.cpuUsPerPush)} µs | ${ratio(p?.cpuUsPerPush, b?.cpuUsPerPush)} | lower |`);
+});
+
 section('timer wheel (the outbox\'s retry waits: one `TimerWheel` vs one `setTimeout` per delivery)', 'timer-wheel', (rows) => {
   const w = rows.find((r) => r.target === 'wheel');
   const st = rows.find((r) => r.target === 'setTimeout');

@@ -44,7 +44,7 @@ t.test('the bundles run from an empty folder with only node on the PATH', async 
   t.match(JSON.parse(plugin.stdout.split('\n')[0] as string), { jsonrpc: '2.0', id: 0, result: { name: String, version } },
     'and answers GetInfo with the release version');
 
-  writeFileSync(join(base, 'pushgate.yaml'), 'listen:\n  port: 0\ndemo:\n  enabled: true\n');
+  writeFileSync(join(base, 'pushgate.yaml'), 'listen:\n  port: 0\ndemo:\n  enabled: true\nwebPush:\n  enabled: true\n  subject: mailto:ops@example.com\n');
   const served = await serve('node', [join(app, 'gateway/pushgate.mjs'), 'serve', '--config', join(base, 'pushgate.yaml')], { cwd: base, env });
   t.teardown(() => (served.child.exitCode === null ? served.stop() : undefined));
   const url = `http://127.0.0.1:${served.port}`;
@@ -54,6 +54,10 @@ t.test('the bundles run from an empty folder with only node on the PATH', async 
   const client = await httpRequest(`${url}/demo/pushgate-client.js`);
   t.equal(client.status, 200, 'the demo page gets the client from the release tree');
   t.match(client.body, 'PushgateClient');
+  // Web Push: the bundled web-push package, and the app and its service worker from the release tree.
+  t.match((await httpRequest(`${url}/app/`)).body, 'manifest.webmanifest', 'the Web Push app page');
+  t.equal((await httpRequest(`${url}/app/sw.js`)).status, 200, 'its service worker');
+  t.match(JSON.parse((await httpRequest(`${url}/app/api/config`)).body), { vapidPublicKey: /^[A-Za-z0-9_-]{87}$/ });
 
   const ws = await openRegisteredClient({ url }, { apiKey: served.key });
   t.teardown(() => ws.close());

@@ -30,7 +30,7 @@ t.test('npm pack ships the build, the declarations, README and package.json, not
   t.ok(files.includes('dist/types/index.d.ts'), 'the type declarations');
   t.ok(files.includes('README.md') && files.includes('package.json'));
   for (const f of files) {
-    t.match(f, /^(README\.md|package\.json|dist\/[\w-]+\.js|dist\/types\/[\w-]+\.d\.ts)$/, `${f} is a build output, README or package.json`);
+    t.match(f, /^(README\.md|package\.json|dist\/[\w-]+\.js|dist\/types\/[\w-]+\.d\.ts|dist\/app\/[\w-]+\.(html|js|webmanifest|svg|png))$/, `${f} is a build output (the Web Push app in dist/app), README or package.json`);
     t.notMatch(f, /(^|\/)(test|src)\/|\.test\.|tsbuildinfo|\.env|\.pem$|\.key$/, `${f} is no test, source, cache or secret`);
   }
   for (const f of files) {

@@ -391,6 +391,57 @@ export const StateSchema = z.strictObject({
   }).prefault({}),
 });
 
+/** `mailto:` or `https:` with a host: what push services accept as a VAPID `sub` (RFC 8292 §2.1). */
+function isVapidSubject(s: string): boolean {
+  if (/^mailto:[^@\s]+@[^@\s]+\.[^@\s]+$/.test(s)) return true;
+  try {
+    const u = new URL(s);
+    return u.protocol === 'https:' && u.hostname !== '' && u.hostname !== 'localhost';
+  } catch {
+    return false;
+  }
+}
+
+/**
+ * Web Push (docs/web-push.md): notifications that reach a browser with no
+ * tab open, and the installable pushgate app. The VAPID key pair lives in
+ * the state directory (Redis with the Redis bus); `pushgate vapid` shows it.
+ */
+export const WebPushSchema = z.strictObject({
+  enabled: z.boolean().default(false),
+  /** VAPID contact, `mailto:ops@example.com` or `https://example.com/contact`; required when enabled (some push services refuse others). */
+  subject: z.string().refine(isVapidSubject, { error: 'expected a mailto: address or an https: URL (the VAPID subject push services contact)' }).optional(),
+  /** `no-live-browser`: push only to users with no connected tab on any node; `always`: every notification. Test notifications are always pushed. */
+  when: z.enum(['no-live-browser', 'always']).default('no-live-browser'),
+  /** `TTL` of a push, seconds: how long the push service keeps it for an offline browser (counted from acceptance). */
+  ttlSeconds: int().min(0).max(2_419_200).default(86_400),
+  /** Push-service hosts allowed besides the big browsers' (UnifiedPush, a self-hosted distributor): exact names or addresses, or `*.example.com`. A listed host may be a private address. */
+  allowHosts: z.array(z.string().min(1)).default([]),
+  /** PEM file of CAs trusted for push services in addition to Node's (a self-hosted distributor); relative to the config file. */
+  caFile: z.string().min(1).optional(),
+  /** Most subscriptions per user or contact; one more replaces the least recently used. */
+  maxSubscriptionsPerUser: int().min(1).max(1000).default(10),
+  /** A subscription without a successful push for this long expires, ms (default 60 days). */
+  expireAfterMs: ms.default(60 * 86_400_000),
+  /** Where the app is served (manifest, service worker, page, subscription API), ending in `/`. */
+  appPath: z.string().regex(/^\/([A-Za-z0-9._~-]+\/)*$/, { error: 'expected an absolute path ending in /, e.g. /app/' }).default('/app/'),
+  /** The app's public URL as browsers reach it (behind the proxy), for `pushgate enroll` links, e.g. `https://oitc.example.com/pushgate/app/`. Default `http://<listen.host>:<listen.port><appPath>`. */
+  publicUrl: z.string().url().optional(),
+  /** Click URL templates; `{hostUuid}`, `{serviceUuid}`, `{objectKey}`, `{id}` are replaced. Without one, a click opens the app. */
+  clickUrl: z.strictObject({
+    /** For host notifications, e.g. `https://oitc.example.com/#!/hosts/browser/{hostUuid}`. */
+    host: z.string().min(1).optional(),
+    /** For service notifications, e.g. `https://oitc.example.com/#!/services/browser/{serviceUuid}`. */
+    service: z.string().min(1).optional(),
+  }).prefault({}),
+  /** How long a `pushgate enroll` link stays valid, ms. */
+  enrolTtlMs: ms.max(86_400_000).default(600_000),
+  /** Request budget per push (connect, headers, body each), ms. */
+  timeoutMs: ms.default(10_000),
+  /** Pushes in flight at once. */
+  concurrency: int().min(1).max(1000).default(32),
+});
+
 /** A duration: milliseconds as an integer, or a string `<n>ms|s|m|h` (`200ms`, `30s`, `1m`, `2h`). */
 const duration = z.union([
   int().min(0),
@@ -485,6 +536,7 @@ export const ConfigSchema = z.strictObject({
   // the config does not load the relay itself, the slowest import (main.ts loads it lazily).
   /** Named notification channels, routing and the outbox (docs/channels.md); without channels no outbox is opened. */
   notifications: NotificationsSchema.optional(),
+  webPush: WebPushSchema.prefault({}),
   /** Escalation policies: steps that deliver a PROBLEM again until it is acknowledged or recovers (docs/escalation.md). */
   escalation: EscalationSchema.prefault({}),
   /** Serve the demo page at /demo. */
@@ -520,6 +572,12 @@ export const ConfigSchema = z.strictObject({
   for (const [path, names] of routed) {
     names.forEach((name, i) => {
       if (!Object.hasOwn(policies, name)) ctx.addIssue({ code: 'custom', path: [...path, i], message: `unknown policy "${name}": not in escalation.policies` });
+    });
+  }
+  if (c.webPush.enabled && c.webPush.subject === undefined) {
+    ctx.addIssue({
+      code: 'custom', path: ['webPush', 'subject'],
+      message: 'webPush.enabled needs webPush.subject (mailto:you@example.com or an https: URL): push services refuse pushes without a VAPID contact',
     });
   }
 });

@@ -37,6 +37,7 @@ import { WsEndpoint } from './transport/ws/endpoint.js';
 import type { LegacyEndpoint } from './transport/ws/legacy.js';
 import type { OpenItcockpitSession } from './auth/openitcockpit-session.js';
 import { Registry } from './transport/ws/registry.js';
+import type { WebPush } from './webpush/open.js';
 
 /**
  * The composition root (docs/architecture.md): builds every part of a
@@ -95,6 +96,8 @@ export interface Gateway {
   readonly legacy: LegacyEndpoint;
   /** Session binding (`auth.openitcockpitSession`), when enabled. */
   readonly session: OpenItcockpitSession | undefined;
+  /** Web Push (`webPush.enabled`): keys, subscriptions, devices, counters. */
+  readonly webPush: WebPush | undefined;
   /** Escalation (docs/escalation.md), when `escalation.policies` names any policy. */
   readonly escalation: Escalation | undefined;
   /**
@@ -182,7 +185,12 @@ async function compose(opts: GatewayOptions, directory: Directory, demoKey: stri
   const caFile = config.relay.caFile === undefined ? undefined : resolve(baseDir, config.relay.caFile);
   // A configured CA file is read at start even when nothing uses it yet: a typo is a start-up error, not a later surprise.
   if (caFile !== undefined) (await import('@pushgate/relay')).readCaFile(caFile);
-  if (hasChannels || directory.mobilePush) {
+  // Web Push: its store and key first (a bad state directory or Redis fails the start), its channel in the outbox.
+  const webPush = config.webPush.enabled
+    ? await (await import('./webpush/open.js')).openWebPush(config, opts.stateDir, baseDir, logger)
+    : undefined;
+  if (webPush) teardown.add(() => webPush.close());
+  if (hasChannels || directory.mobilePush || webPush) {
     const { channelsFor, parseNotificationsConfig } = await import('@pushgate/relay');
     // Validated with the rest of the config; the outbox defaults of an absent section come from the schema.
     const notifications = config.notifications ?? parseNotificationsConfig({});
@@ -196,12 +204,38 @@ async function compose(opts: GatewayOptions, directory: Directory, demoKey: stri
       ...(directory.mobilePush ? { mobile: { directory, timeoutMs: config.relay.timeoutMs, ...(caFile !== undefined ? { caFile } : {}) } } : {}),
       // Deliveries replayed from the outbox's journal may settle before the pipeline exists: counted from then on.
       onSettled: (d, o) => settle?.(d, o),
+      ...(webPush ? { extraChannels: [webPush.channel] } : {}),
     });
     const o = outbox;
     teardown.add(() => o.close());
     if (directory.mobilePush) durable.push(new (await import('./targets/mobile-push.js')).MobilePushTarget(directory, o.outbox));
     for (const name of o.named) channelTargets.push(new ChannelTarget(name, o.outbox));
   }
+  const browserTarget = new BrowserTarget(registry, replay, bus);
+  if (webPush && outbox) {
+    const w = config.webPush;
+    durable.push(new (await import('./targets/web-push.js')).WebPushTarget({
+      subscriptions: webPush.subscriptions, outbox: outbox.outbox, when: w.when, stats: webPush.stats,
+      ttlMs: w.ttlSeconds * 1000,
+      urls: { host: w.clickUrl.host, service: w.clickUrl.service, fallback: w.appPath },
+      liveBrowser: (userId) => browserTarget.reaches({ kind: 'user', userId }),
+    }));
+  }
+
+  // With Web Push, device credentials authenticate a WebSocket too (the app shows its live connection).
+  const wp = webPush;
+  const authConfig: Config = wp === undefined ? config : Object.freeze({
+    ...config,
+    auth: Object.freeze({
+      ...config.auth,
+      devices: {
+        async userOf(credential: string): Promise<number | undefined> {
+          const d = await wp.devices.verify(credential);
+          return d !== undefined && d.owner.startsWith('user:') ? Number(d.owner.slice(5)) : undefined;
+        },
+      },
+    }),
+  });
 
   // Session binding reads its CA file here: a bad one stops the start before anything listens.
   // Loaded only when enabled: undici is among the slowest imports.
@@ -245,7 +279,7 @@ async function compose(opts: GatewayOptions, directory: Directory, demoKey: stri
   if (icinga) teardown.add(() => icinga.close());
 
   // The pipeline and its targets.
-  const targets: Target[] = [new BrowserTarget(registry, replay, bus)];
+  const targets: Target[] = [browserTarget];
   if (events) targets.push(new EventsTarget(events));
   if (icinga) targets.push(new IcingaSseTarget(icinga.hub, icinga.retryMs));
   targets.push(...durable);
@@ -276,7 +310,7 @@ async function compose(opts: GatewayOptions, directory: Directory, demoKey: stri
 
   // Transports and sources.
   const ws = new WsEndpoint({
-    config, directory, logger, stats, registry, replay, guard, bus, session, closing,
+    config: authConfig, directory, logger, stats, registry, replay, guard, bus, session, closing,
     onTest: (userId, title, icon) => {
       pipeline.accept(testNotification(userId, title, icon, bus.ids.next())).catch((err: unknown) => log.error({ err, user: userId }, 'test notification failed'));
     },
@@ -293,7 +327,7 @@ async function compose(opts: GatewayOptions, directory: Directory, demoKey: stri
     })
     : undefined;
   const metrics = config.metrics.enabled
-    ? new GatewayMetrics({ directory, registry, stats, bus, pipeline, journal, replay, outbox: outbox?.outbox, events, icinga, icingaChannel, legacy: ws.legacy, session, escalation })
+    ? new GatewayMetrics({ directory, registry, stats, bus, pipeline, journal, replay, outbox: outbox?.outbox, events, icinga, icingaChannel, legacy: ws.legacy, session, escalation, webPush: webPush?.stats })
     : undefined;
   const status = new StatusEndpoint({ registry, stats, bus, outbox: outbox?.outbox });
   const routes: HttpRoute[] = [
@@ -307,6 +341,20 @@ async function compose(opts: GatewayOptions, directory: Directory, demoKey: stri
   if (icingaChannel) routes.push({ path: ICINGA_CHANNEL_PATH, handler: icingaChannel.handler });
   // The demo page gets the key only on the embedded demo directory (transport/http/demo.ts), never in a configured deployment.
   if (config.demo.enabled) routes.push(...demoRoutes(demoKey === undefined ? {} : { demoApiKey: demoKey }));
+  if (webPush) {
+    const { webPushRoutes } = await import('./webpush/http.js');
+    const { dirname } = await import('node:path');
+    // The app is built beside the client bundle (packages/client/build-app.mjs), in the workspace and in the release tree.
+    const appDir = join(dirname((await import('./transport/http/demo.js')).defaultClientBundle()), 'app');
+    routes.push(...webPushRoutes({
+      appPath: config.webPush.appPath, appDir, vapidPublicKey: webPush.keys.publicKey,
+      devices: webPush.devices, subscriptions: webPush.subscriptions, directory, policy: config.auth, stats: webPush.stats, logger, session,
+      resolveContact: async (username) => icinga?.directory.contactId(username),
+      test: async (userId) => {
+        await pipeline.accept(testNotification(userId, 'pushgate test notification', '', bus.ids.next()));
+      },
+    }));
+  }
   routes.push(...opts.httpRoutes ?? []);
   const readiness: ReadinessCheck[] = [{ name: 'directory', health: () => directory.health() }];
   if (outbox) readiness.push({ name: 'outbox', health: () => outbox.health() });
@@ -376,6 +424,7 @@ async function compose(opts: GatewayOptions, directory: Directory, demoKey: stri
     exportStatus,
     legacy: ws.legacy,
     session,
+    webPush,
     escalation,
     close() {
       closed ??= shutdown();

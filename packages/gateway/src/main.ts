@@ -56,6 +56,8 @@ async function main(argv: string[], env: NodeJS.ProcessEnv): Promise<number> {
   switch (args.command) {
     case 'test-channel': return (await import('./cli/test-channel.js')).testChannelCommand(config, args.channel as string, args.configPath, stdout, stderr);
     case 'token': return (await import('./cli/token.js')).tokenCommand(config, args, stdout, stderr);
+    case 'vapid': case 'enroll': case 'devices': case 'revoke':
+      return (await import('./cli/devices.js')).webPushCommand(config, args, env, stdout, stderr);
     case 'serve': return (await import('./cli/serve.js')).serveCommand(config, args.configPath, args.workers ?? 1, { env, logger: rootLogger, err: stderr, stopSignal });
   }
 }

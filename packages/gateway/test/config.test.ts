@@ -54,6 +54,10 @@ t.test('a bad notification channel is reported like any other key: GW_ERR_CONFIG
     '  notifications.channels.mobile-push: the name is reserved for mobile push (relay section)',
   );
   t.match(
+    configError({ notifications: { channels: { 'web-push': { type: 'webhook', url: 'http://127.0.0.1:9/x' } } } }),
+    '  notifications.channels.web-push: the name is reserved for Web Push (webPush section)',
+  );
+  t.match(
     configError({ notifications: { channels: { m: { type: 'email', host: 'smtp.example.com', from: 'a@example.com', to: ['ops@example.com'], username: 'u' } } } }),
     '  notifications.channels.m.password: username and password go together',
   );
@@ -65,4 +69,15 @@ t.test('a valid notifications section comes out with its defaults, frozen; no se
   t.equal(c.notifications?.outbox.maxPending, 10_000);
   t.ok(Object.isFrozen(c.notifications?.channels.hook), 'frozen with the rest');
   t.equal(parseConfig({}).notifications, undefined);
+});
+
+t.test('webPush: enabled without a subject fails naming webPush.subject; the subject must be mailto: or https:; defaults', async (t) => {
+  t.match(configError({ webPush: { enabled: true } }), '  webPush.subject: webPush.enabled needs webPush.subject (mailto:you@example.com or an https: URL)');
+  t.match(configError({ webPush: { enabled: true, subject: 'http://example.com' } }), '  webPush.subject: expected a mailto: address or an https: URL');
+  t.match(configError({ webPush: { subject: 'ops@example.com' } }), '  webPush.subject: expected a mailto: address or an https: URL');
+  t.match(configError({ webPush: { appPath: '/app' } }), '  webPush.appPath: expected an absolute path ending in /, e.g. /app/');
+  t.match(configError({ webPush: { when: 'sometimes' } }), /^ {2}webPush\.when: /m);
+  const c = parseConfig({ webPush: { enabled: true, subject: 'https://example.com/contact' } }).webPush;
+  t.match(c, { when: 'no-live-browser', ttlSeconds: 86_400, appPath: '/app/', maxSubscriptionsPerUser: 10, enrolTtlMs: 600_000, allowHosts: [] });
+  t.equal(parseConfig({}).webPush.enabled, false, 'off by default');
 });

@@ -195,6 +195,8 @@ export interface ClientOptions {
   autoPong?: boolean;
   /** Also wait for and consume `ConnectionEstablished` (default true). */
   skipGreeting?: boolean;
+  /** Path of the WebSocket URL (default `/`). */
+  path?: string;
 }
 
 /** WebSocket URL of a gateway for a user and browser. */
@@ -204,7 +206,7 @@ export function wsUrl(gw: Pick<Gateway, 'url'>, userId: number | string, browser
 
 /** Open an authenticated client (user 1, browser `b1` by default) and wait for it to open. */
 export async function openClient(gw: Pick<Gateway, 'url'>, opts: ClientOptions = {}): Promise<TestClient> {
-  const ws = new WebSocket(wsUrl(gw, opts.userId ?? 1, opts.browserUuid ?? 'b1'), ['access_token', opts.apiKey ?? TEST_API_KEY], {
+  const ws = new WebSocket(wsUrl(gw, opts.userId ?? 1, opts.browserUuid ?? 'b1', opts.path), ['access_token', opts.apiKey ?? TEST_API_KEY], {
     autoPong: opts.autoPong ?? true,
   });
   const client = new TestClient(ws);

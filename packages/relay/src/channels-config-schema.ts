@@ -139,6 +139,9 @@ const channelList = z.array(channelName);
 /** Name of the built-in mobile push channel of the outbox: reserved, not configurable, not routable. */
 export const MOBILE_PUSH_CHANNEL = 'mobile-push';
 
+/** Name of the gateway's Web Push channel of the outbox (docs/web-push.md): reserved likewise. */
+export const WEB_PUSH_CHANNEL = 'web-push';
+
 /** The durable outbox every channel delivers through (docs/channels.md, "The outbox"). */
 export const OutboxSchema = z.strictObject({
   /** Journal directory; default `<state.dir>/outbox` (relative to the config file's directory when relative). */
@@ -191,6 +194,9 @@ export const NotificationsSchema = z
     };
     if (MOBILE_PUSH_CHANNEL in cfg.channels) {
       ctx.addIssue({ code: 'custom', message: 'the name is reserved for mobile push (relay section)', path: ['channels', MOBILE_PUSH_CHANNEL] });
+    }
+    if (WEB_PUSH_CHANNEL in cfg.channels) {
+      ctx.addIssue({ code: 'custom', message: 'the name is reserved for Web Push (webPush section)', path: ['channels', WEB_PUSH_CHANNEL] });
     }
     known(cfg.defaultChannels, ['defaultChannels']);
     for (const [host, h] of Object.entries(cfg.hosts)) known(h.channels, ['hosts', host, 'channels']);

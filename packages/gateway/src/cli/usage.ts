@@ -7,6 +7,20 @@ export const USAGE = `usage: pushgate serve [--config <file>] [--workers <n>]
                    --user 0 (intake: POST /message); ttl like 90s, 15m, 8h, 30d;
                    signed with the first of auth.secrets.
 
+       pushgate vapid [--rotate] [--config <file>]
+                   print the Web Push VAPID public key (created on first use);
+                   --rotate replaces the key pair: every browser subscription
+                   stops working until the browser subscribes again.
+       pushgate enroll (--user <id> | --contact <username>) [--config <file>]
+                   print a one-time link (webPush.enrolTtlMs) that enrols a
+                   browser or phone in the pushgate app for that user or
+                   Icinga contact, without the API key (and, at a terminal,
+                   its QR code).
+       pushgate devices (--user <id> | --contact <username>) [--config <file>]
+       pushgate revoke <device> [--config <file>]
+                   list enrolled devices; revoke one (its credential and its
+                   subscriptions stop at once).
+
        pushgate test-channel <name> [--config <file>]
        pushgate check --url <url> [--key <key> | --key-file <file>] [--user-id <n>] [--host-uuid <uuid>]
                    [--warning <ms>] [--critical <ms>] [--timeout <ms>]

@@ -318,6 +318,17 @@ export class IcingaDirectory {
   }
 
   /**
+   * The id of the non-deleted contact with this username (compared as the
+   * schema compares usernames), or undefined when there is none or two
+   * (ambiguous). Used by Web Push enrolment (`pushgate enroll --contact`).
+   * Rejects with `GW_ERR_DIRECTORY_UNAVAILABLE` when the database fails.
+   */
+  async contactId(username: string): Promise<number | undefined> {
+    const contacts = await this.query('contact', ICINGA_SQL.contact, [username]);
+    return contacts.length === 1 ? Number(contacts[0]!.id) : undefined;
+  }
+
+  /**
    * Which `incident_history` generation the database has (information_schema),
    * detected once and logged. Rejects with `GW_ERR_DIRECTORY_UNAVAILABLE`
    * when the database fails or has no incident_history table.

@@ -73,6 +73,8 @@ export interface MetricsSources {
   icingaChannel?: { readonly stats: { readonly answers: Readonly<Record<string, number>>; readonly duplicates: number } } | undefined;
   /** Escalation, when policies are configured. */
   escalation?: EscalationSource | undefined;
+  /** Web Push counters (webpush/stats.ts), when `webPush.enabled`. */
+  webPush?: WebPushStatsSource | undefined;
 }
 
 /** Escalation's counters (escalation/escalation.ts). */
@@ -87,6 +89,15 @@ export interface EscalationSource {
   };
   /** Pending steps with a timer on this node. */
   readonly pending: number;
+}
+
+/** What the Web Push metrics read (`WebPushStats`). */
+export interface WebPushStatsSource {
+  readonly pushes: Readonly<Record<string, number>>;
+  readonly subscriptions: Readonly<Record<string, number>>;
+  readonly skipped: Readonly<Record<string, number>>;
+  readonly enrolments: Readonly<Record<string, number>>;
+  readonly deviceAuth: Readonly<Record<string, number>>;
 }
 
 /**
@@ -362,6 +373,29 @@ export class GatewayMetrics {
       name: 'pushgate_replay_frames', help: 'Notifications kept in the WebSocket resume windows (?since=).', registers,
       collect() { this.set(sources.replay.frames); },
     });
+    const wp = sources.webPush;
+    if (wp) {
+      new Counter({
+        name: 'pushgate_webpush_pushes_total', help: 'Web Push attempts by result: sent, gone (404/410, deleted), too-large (413, a bug), rate-limited (429), server-error (5xx), config-error (400/403), refused, network, private-address, no-subscription, device-revoked.', labelNames: ['result'], registers,
+        collect() { this.reset(); fromRecord(this, 'result', wp.pushes); },
+      });
+      new Counter({
+        name: 'pushgate_webpush_subscriptions_total', help: 'Web Push subscription changes: added, updated, removed, expired, evicted (per-user bound), refused (endpoint not allowed).', labelNames: ['event'], registers,
+        collect() { this.reset(); fromRecord(this, 'event', wp.subscriptions); },
+      });
+      new Counter({
+        name: 'pushgate_webpush_skipped_total', help: 'Web Push deliveries not queued, by reason (live-browser: webPush.when no-live-browser and a tab is open).', labelNames: ['reason'], registers,
+        collect() { this.reset(); fromRecord(this, 'reason', wp.skipped); },
+      });
+      new Counter({
+        name: 'pushgate_webpush_enrolments_total', help: 'Enrolment links redeemed, by result: ok, unknown (used or never issued), expired, no-contact.', labelNames: ['result'], registers,
+        collect() { this.reset(); fromRecord(this, 'result', wp.enrolments); },
+      });
+      new Counter({
+        name: 'pushgate_webpush_device_auth_refused_total', help: 'Web Push API calls with a device credential that is unknown or revoked.', labelNames: ['reason'], registers,
+        collect() { this.reset(); fromRecord(this, 'reason', wp.deviceAuth); },
+      });
+    }
     new Gauge({
       name: 'pushgate_replay_bytes', help: 'Bytes of the notifications kept in the WebSocket resume windows.', registers,
       collect() { this.set(sources.replay.bytes); },

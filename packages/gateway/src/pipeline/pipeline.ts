@@ -273,10 +273,12 @@ export class Pipeline {
 
   /** The outbox finished a durable delivery (its `onSettled`): counted and journaled for the notification's trail. */
   settled(d: Delivery, o: Outcome): void {
-    const target = d.channel === 'mobile-push' ? 'mobile-push' : `channel:${d.channel}`;
+    const target = d.channel === 'mobile-push' || d.channel === 'web-push' ? d.channel : `channel:${d.channel}`;
     inc(this.stats.durable[target] ??= {}, o.kind);
     if (d.notificationId === undefined) return;
-    const to = typeof d.data?.user_id === 'number' ? recipientKey({ kind: 'user', userId: d.data.user_id }) : '';
+    // Mobile push journals the user id, Web Push its owner (`user:7`, `contact:3`): both are recipient keys.
+    const to = typeof d.data?.user_id === 'number' ? recipientKey({ kind: 'user', userId: d.data.user_id })
+      : typeof d.data?.owner === 'string' ? d.data.owner : '';
     this.#journal.note({
       t: 'd', at: Date.now(), nid: d.notificationId, target, to, outcome: o.kind, attempts: o.attempts,
       ...(o.kind === 'dead' ? { reason: o.reason } : {}),

@@ -19,7 +19,7 @@ export interface OpenOutbox {
   readonly outbox: Outbox;
   /** Every channel the outbox attempts through, by name (`mobile-push` included when mobile push is on). */
   readonly channels: ReadonlyMap<string, Channel>;
-  /** The configured named channels (not mobile push), in configuration order. */
+  /** The configured named channels (not mobile push, not Web Push), in configuration order. */
   readonly named: readonly string[];
   /**
    * For `/readyz`: not ok once closed, or while full (`maxPending`
@@ -47,6 +47,8 @@ export interface OpenOutboxOptions {
   mobile?: { directory: DeviceDirectory; caFile?: string; timeoutMs?: number };
   /** Told once per delivery when it is sent or dead-lettered (the pipeline's trail and counters). */
   onSettled?: (delivery: Delivery, outcome: Outcome) => void;
+  /** Channels of the gateway's own (Web Push), attempted and closed like the others. */
+  extraChannels?: readonly Channel[];
 }
 
 /**
@@ -76,6 +78,13 @@ export async function openOutbox(cfg: NotificationsConfig, opts: OpenOutboxOptio
     }
     const channel = new MobilePushChannel({ directory: mobile.directory, ...(ca !== undefined ? { ca } : {}), ...(mobile.timeoutMs !== undefined ? { timeoutMs: mobile.timeoutMs } : {}) });
     channels.set(channel.name, channel);
+  }
+  for (const extra of opts.extraChannels ?? []) {
+    if (channels.has(extra.name)) {
+      await closeChannels();
+      throw new RelayError('RELAY_ERR_CHANNEL_CONFIG', `channels.${extra.name}: the name is reserved for ${extra.type}`);
+    }
+    channels.set(extra.name, extra);
   }
   const o = cfg.outbox;
   const dir = o.dir === undefined ? join(opts.stateDir, 'outbox') : isAbsolute(o.dir) ? o.dir : resolve(opts.baseDir ?? '.', o.dir);

@@ -91,6 +91,15 @@ export const Refusals = {
   GW_REFUSE_ICINGA_CHANNEL_UNRESOLVED: { status: 422, text: 'Recipient not resolved: {detail}', when: '`/icinga/notifications` for an Icinga contact username that pushgate cannot turn into a contact: `icinga.enabled` is off, the request has no incident, or the Icinga database has no pending notification of the incident for that contact on a channel of that type' },
   GW_REFUSE_ICINGA_CHANNEL_DATABASE_UNAVAILABLE: { status: 503, text: 'Icinga database unavailable', when: '`/icinga/notifications` for a contact username while the Icinga database cannot answer' },
   GW_REFUSE_ICINGA_CHANNEL_NOT_ACCEPTED: { status: 503, text: 'Notification not accepted: {detail}', when: '`/icinga/notifications` when the outbox refused a delivery or the journal could not be written; the detail names the refusing part' },
+  // ---- The Web Push app and its API under webPush.appPath (docs/web-push.md) ----
+  GW_REFUSE_WEBPUSH_METHOD: { status: 405, text: 'Method Not Allowed\n', when: 'a Web Push app path with a method it does not take (the API: POST, DELETE for a subscription; files: GET, HEAD)' },
+  GW_REFUSE_WEBPUSH_NOT_FOUND: { status: 404, text: 'Not Found\n', when: 'a path under `webPush.appPath` that is neither an app file nor an API route' },
+  GW_REFUSE_WEBPUSH_UNAUTHORIZED: { status: 401, text: 'Unauthorized\n', headers: { 'WWW-Authenticate': 'Bearer' }, when: 'the Web Push API without `Authorization: Bearer <credential>` the gateway accepts: a device credential that is unknown or revoked, a token that is forged, expired or of the intake scope, a key `auth.mode` refuses, or the API key without a `userId` in the body' },
+  GW_REFUSE_WEBPUSH_INVALID: { status: 400, text: 'Bad Request: {detail}\n', when: 'a Web Push API body that is not JSON or misses a field; the detail names it (`keys.auth must be 16 bytes`)' },
+  GW_REFUSE_WEBPUSH_ENDPOINT: { status: 400, text: 'Bad Request: endpoint refused: {detail}\n', when: 'a subscription whose endpoint is not `https:`, not on the push-service allow-list (`webPush.allowHosts`), or resolves to a loopback, private or link-local address (logged; `pushgate_webpush_subscriptions_total{event="refused"}`)' },
+  GW_REFUSE_WEBPUSH_ENROL: { status: 403, text: 'Forbidden: {detail}\n', when: 'an enrolment link that was used already or never issued (`link unknown or used`), has expired (`link expired`), or names an Icinga contact the directory does not know (`no such contact`)' },
+  GW_REFUSE_WEBPUSH_TOO_LARGE: { status: 413, text: 'Payload Too Large\n', headers: { Connection: 'close' }, when: 'a Web Push API body over 8 KiB' },
+  GW_REFUSE_WEBPUSH_UNAVAILABLE: { status: 503, text: 'Service Unavailable: {detail}\n', headers: { 'Retry-After': '3' }, when: 'the Web Push API while the store (state directory, Redis) or the directory cannot answer' },
 
   // ---- WebSocket closes (after the handshake) ----
   GW_CLOSE_GOING_AWAY: { close: 1001, text: 'Server shutting down', when: 'the gateway is shutting down (SIGTERM/SIGINT)' },

@@ -71,7 +71,7 @@ export async function proxyRoundTrips(t: Test, proxy: ProxyUnderTest): Promise<v
   const mariadb = await mariadbSkip();
 
   // pushgate: the WebSocket endpoint and /events on the main listener.
-  const gw = await startTestGateway({ config: { events: { enabled: true, keepAliveFirstMs: 600_000 } } });
+  const gw = await startTestGateway({ config: { events: { enabled: true, keepAliveFirstMs: 600_000 }, webPush: { enabled: true, subject: 'mailto:ops@example.com' } } });
   t.teardown(() => gw.close());
   const sse = gw.events!;
 
@@ -134,6 +134,26 @@ export async function proxyRoundTrips(t: Test, proxy: ProxyUnderTest): Promise<v
     const res = await postMessage({ url }, hostMessage());
     t.same([res.status, res.body], [200, 'ok']);
     t.match(await client.nextJson(), { type: 'ProcessPushNotification', payload: { title: 'PROBLEM: web-01 is DOWN!' } });
+  });
+
+  t.test('the Web Push app and its API are served under /pushgate/app/', async (t) => {
+    const page = await httpRequest(`${url}/pushgate/app/`);
+    t.equal(page.status, 200);
+    t.match(page.body, /<link rel="manifest" href="manifest.webmanifest">/);
+    const sw = await httpRequest(`${url}/pushgate/app/sw.js`);
+    t.equal(sw.status, 200);
+    t.match(sw.headers['content-type'], /^text\/javascript/);
+    const config = await httpRequest(`${url}/pushgate/app/api/config`);
+    t.same(JSON.parse(config.body), { vapidPublicKey: gw.webPush!.keys.publicKey, appPath: '/app/' });
+    const body = JSON.stringify({ userId: 1, subscription: { endpoint: 'https://10.0.0.1/push', keys: { p256dh: Buffer.concat([Buffer.from([4]), Buffer.alloc(64, 1)]).toString('base64url'), auth: Buffer.alloc(16).toString('base64url') } } });
+    const refused = await httpRequest(`${url}/pushgate/app/api/subscription`, { method: 'POST', headers: { Authorization: `Bearer ${TEST_API_KEY}`, 'Content-Type': 'application/json' }, body });
+    t.equal(refused.status, 400, 'the API answers through the proxy (a private endpoint is refused)');
+    t.match(refused.body, /^Bad Request: endpoint refused: /);
+    // The app's live connection: a WebSocket at /pushgate/app/ws.
+    const client = await openRegisteredClient({ url }, { browserUuid: 'app-via-proxy', path: '/pushgate/app/ws' });
+    t.teardown(() => client.close());
+    t.equal((await postMessage({ url }, hostMessage())).status, 200);
+    t.match(await client.nextJson(), { type: 'ProcessPushNotification' });
   });
 
   t.test(`a ${proxy.eventsPath} stream receives the event while it stays open (not buffered)`, async (t) => {

@@ -32,8 +32,8 @@ export interface DemoOptions {
 // tree, relative to the bundle's folder; there is no node_modules to resolve it from.
 declare const __PUSHGATE_CLIENT_BUNDLE__: string | undefined;
 
-/** File of the client bundle: beside the release bundle, or `@pushgate/client`'s `dist/pushgate-client.js`. */
-function defaultClientBundle(): string {
+/** File of the client bundle: beside the release bundle, or `@pushgate/client`'s `dist/pushgate-client.js` (the Web Push app sits beside it in `app/`). */
+export function defaultClientBundle(): string {
   if (typeof __PUSHGATE_CLIENT_BUNDLE__ === 'string') return fileURLToPath(new URL(__PUSHGATE_CLIENT_BUNDLE__, import.meta.url));
   return createRequire(import.meta.url).resolve('@pushgate/client/dist/pushgate-client.js');
 }

@@ -22,7 +22,16 @@ export interface AuthPolicy {
   readonly mode: 'shared-key' | 'token' | 'both';
   /** Token secrets; every one verifies (rotation). */
   readonly secrets: readonly string[];
+  /**
+   * Web Push device credentials (`pgd1.…`, webpush/devices.ts), accepted
+   * whatever `mode` says when Web Push is on: the user id a credential is
+   * bound to, undefined when unknown or revoked (or bound to an Icinga contact).
+   */
+  readonly devices?: { userOf(credential: string): Promise<number | undefined> } | undefined;
 }
+
+/** Prefix of a Web Push device credential. */
+const DEVICE_PREFIX = 'pgd1.';
 
 /** The policy of a gateway without `auth` config: the openITCOCKPIT-compatible key only. */
 export const SHARED_KEY_ONLY: AuthPolicy = Object.freeze({ mode: 'shared-key', secrets: [] });
@@ -58,6 +67,12 @@ export type CredentialResult =
  * @param nowS current unix time in seconds (token expiry).
  */
 export async function checkCredential(credential: string, policy: AuthPolicy, directory: Directory, nowS: number): Promise<CredentialResult> {
+  if (policy.devices !== undefined && credential.startsWith(DEVICE_PREFIX)) {
+    const userId = await policy.devices.userOf(credential);
+    if (userId === undefined) return failure('GW_REFUSE_UNAUTHORIZED', 'device credential unknown or revoked');
+    // Bound to one user like a token, without expiry (revocation ends it: `pushgate revoke`).
+    return { ok: true, token: { userId, expiresAt: Number.MAX_SAFE_INTEGER } };
+  }
   if (policy.mode !== 'shared-key' && looksLikeToken(credential)) {
     const t = verifyToken(credential, policy.secrets, nowS);
     if (!t.ok) return failure('GW_REFUSE_UNAUTHORIZED', `token ${t.reason}`);
