@@ -9,8 +9,13 @@ import type { Notification } from './notification.js';
  * notification this node accepted or received from another node, with what
  * its live targets did, and every later outcome of its durable deliveries,
  * appended as JSON lines to segment files under `<state.dir>/journal/`.
- * Writes are group-committed: records arriving while an fsync runs share
- * the next one, so the cost per notification falls as the rate rises.
+ * Writes are grouped: records arriving while a write runs share the next
+ * one. A record counts as written once write(2) returned: the kernel's page
+ * cache then holds it, so `kill -9` of the process (or a crash of Node)
+ * loses nothing. The fsync that protects it from a power loss or a kernel
+ * crash runs at most every `syncIntervalMs` (so a power loss can lose up to
+ * that much); with `syncIntervalMs: 0` every batch is fsynced before its
+ * records resolve, and the fsync's cost is shared by the batch.
  *
  * At start the segments young enough for the resume windows are read back
  * (torn last lines after a crash are skipped), so the pipeline can refill
@@ -47,8 +52,13 @@ export interface JournalOptions {
   restoreAgeMs: number;
   /** The highest id issued or seen so far (the id clock's `highest`): each new segment's header. */
   lastId: () => number;
-  /** Extra wait before a write so more records share one fsync, ms. Default 0. */
+  /** Extra wait before a write so more records share one write, ms. Default 0. */
   flushDelayMs?: number;
+  /**
+   * Written records are fsynced at most this long after their write, ms;
+   * 0: each batch is fsynced before its records resolve. Default 1000.
+   */
+  syncIntervalMs?: number;
   /** Clock in ms. Default `Date.now`. */
   now?: () => number;
 }
@@ -73,7 +83,7 @@ export interface JournalStats {
   /** Records appended, by type (`n`, `d`). */
   records: { n: number; d: number };
   fsyncs: number;
-  /** Writes or fsyncs that failed (the records of that batch were refused). */
+  /** Writes or fsyncs that failed (a failed write refuses the records of its batch; a failed periodic fsync is logged). */
   writeErrors: number;
   /** Segments deleted by age or size. */
   compactions: number;
@@ -108,6 +118,7 @@ export class Journal {
   readonly #maxBytes: number;
   readonly #maxAgeMs: number;
   readonly #flushDelayMs: number;
+  readonly #syncIntervalMs: number;
   readonly #now: () => number;
   readonly #lastId: () => number;
   readonly #segments: Segment[];
@@ -115,6 +126,9 @@ export class Journal {
   #buf: string[] = [];
   #waiters: Waiter[] = [];
   #writing: Promise<void> | undefined;
+  /** Something was written to the open segment since its last fsync. */
+  #unsynced = false;
+  #syncTimer: NodeJS.Timeout | undefined;
   #closed = false;
   #lockPath: string | undefined;
 
@@ -125,6 +139,7 @@ export class Journal {
     this.#maxBytes = opts.maxBytes ?? 256 * 1024 * 1024;
     this.#maxAgeMs = opts.maxAgeMs ?? 86_400_000;
     this.#flushDelayMs = opts.flushDelayMs ?? 0;
+    this.#syncIntervalMs = opts.syncIntervalMs ?? 1000;
     this.#now = opts.now ?? Date.now;
     this.#lastId = opts.lastId;
     this.#segments = segments;
@@ -223,7 +238,11 @@ export class Journal {
     return { notifications, before, highestId: Math.max(highestId, before ?? 0) };
   }
 
-  /** Append a record; resolves once it is on disk (fsynced with its batch), rejects with `GW_ERR_STATE` when the write failed. */
+  /**
+   * Append a record; resolves once it is written (in the page cache: it survives `kill -9`; fsynced
+   * with its batch when `syncIntervalMs` is 0, else within that interval), rejects with `GW_ERR_STATE`
+   * when the write failed.
+   */
   append(rec: JournalRecord): Promise<void> {
     if (this.#closed) return Promise.reject(new GatewayError('GW_ERR_STATE', 'journal closed'));
     if (rec.t !== 'h') this.stats.records[rec.t]++;
@@ -250,8 +269,13 @@ export class Journal {
         try {
           const data = lines.join('');
           await this.#fh!.write(data);
-          await this.#fh!.datasync();
-          this.stats.fsyncs++;
+          if (this.#syncIntervalMs === 0) {
+            await this.#fh!.datasync();
+            this.stats.fsyncs++;
+          } else {
+            this.#unsynced = true;
+            this.#syncTimer ??= setTimeout(() => this.#periodicSync(), this.#syncIntervalMs).unref();
+          }
           const seg = this.#segments[this.#segments.length - 1]!;
           seg.bytes += Buffer.byteLength(data);
           seg.mtimeMs = this.#now();
@@ -270,7 +294,36 @@ export class Journal {
     });
   }
 
+  /** The interval's fsync: runs between writes (never concurrently with one, nor with a rotation). */
+  #periodicSync(): void {
+    this.#syncTimer = undefined;
+    if (this.#closed) return;
+    const run = async (): Promise<void> => {
+      while (this.#writing) await this.#writing;
+      if (this.#closed || this.#writing) return;
+      this.#writing = this.#sync().finally(() => {
+        this.#writing = undefined;
+        if (this.#buf.length > 0 && !this.#closed) this.#kick();
+      });
+    };
+    void run();
+  }
+
+  /** Fsync the open segment if anything was written since the last one; a failure is logged and counted. */
+  async #sync(): Promise<void> {
+    if (!this.#unsynced || this.#fh === undefined) return;
+    this.#unsynced = false;
+    try {
+      await this.#fh.datasync();
+      this.stats.fsyncs++;
+    } catch (cause) {
+      this.stats.writeErrors++;
+      this.#log.error({ err: cause }, 'journal: fsync failed; what was written since the last fsync would not survive a power loss');
+    }
+  }
+
   async #rotate(): Promise<void> {
+    await this.#sync();
     await this.#fh?.close();
     this.#fh = undefined;
     await this.#compact(this.#now());
@@ -321,7 +374,10 @@ export class Journal {
   async close(): Promise<void> {
     if (this.#closed) return;
     this.#closed = true;
+    clearTimeout(this.#syncTimer);
+    this.#syncTimer = undefined;
     while (this.#writing) await this.#writing;
+    await this.#sync();
     await this.#fh?.close();
     this.#fh = undefined;
     if (this.#lockPath !== undefined) await unlink(this.#lockPath).catch(() => undefined);

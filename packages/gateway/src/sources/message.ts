@@ -223,7 +223,7 @@ export class MessageSource {
       type: body.type, hostName, serviceName, state: body.state, notificationtype: body.notificationtype,
       output: body.output, ackauthor: body.ackauthor, ackcomment: body.ackcomment,
     });
-    const n: Notification = {
+    let n: Notification = {
       id: o.ids.next(),
       objectKey: naemonObjectKey(body.hostUuid, body.type === 'service' ? body.serviceUuid : ''),
       kind: body.notificationtype.toUpperCase(),
@@ -234,8 +234,6 @@ export class MessageSource {
       source: 'message',
       created: Date.now(),
       host: hostName,
-      // Same body, same delivery ids: a resend finds the first one's outbox deliveries still pending.
-      dedupe: JSON.stringify(body),
       oitc: {
         timestamp: body.timestamp,
         type: body.type,
@@ -249,9 +247,13 @@ export class MessageSource {
     };
     const plan = o.pipeline.plan(n);
     if (!reachable && plan.channels === 0) return this.#refuse(res, 'GW_REFUSE_NOT_REGISTERED');
+    // Same body, same delivery ids: a resend finds the first one's outbox deliveries still pending. Only
+    // durable deliveries have ids, so a browser-only notification skips serialising the body again.
+    if (plan.durable > 0) n = { ...n, dedupe: JSON.stringify(body) };
 
-    // Accepted means journaled: every durable delivery (channels, phones) and the notification itself
-    // are fsynced before the sender sees 200. A refusal (outbox full or closed) answers 503 and delivers
+    // Accepted means journaled: every durable delivery (channels, phones) is fsynced in the outbox and the
+    // notification itself is written to the pipeline journal (fsynced within state.journal.syncIntervalMs)
+    // before the sender sees 200. A refusal (outbox full or closed) answers 503 and delivers
     // nothing here; deliveries already journaled for other targets still go out, and a resend of the
     // same body has the same delivery ids, so those pending are not doubled.
     const accepted = await o.pipeline.accept(n, plan);
