@@ -1,6 +1,5 @@
 import { readFile } from 'node:fs/promises';
 import { NotificationsSchema } from '@pushgate/relay/config';
-import { parse as parseYaml, YAMLParseError } from 'yaml';
 import { z } from 'zod';
 import { GatewayError } from './errors.js';
 
@@ -463,6 +462,8 @@ export async function loadConfigFile(path: string): Promise<Config> {
   } catch (err) {
     throw new GatewayError('GW_ERR_CONFIG', `cannot read config file ${path}: ${(err as Error).message}`, { cause: err });
   }
+  // yaml is loaded only with a config file: the embedded default (no file) starts without it.
+  const { parse: parseYaml, YAMLParseError } = await import('yaml');
   let doc: unknown;
   try {
     doc = parseYaml(text);
