@@ -20,7 +20,7 @@ import { fileURLToPath } from 'node:url';
 const ROOT = fileURLToPath(new URL('../', import.meta.url));
 const SCENARIOS = join(ROOT, 'bench/scenarios');
 /** Order matters a little: the quick, quiet ones first; scale (60k sockets) last. */
-const ALL = ['micro', 'timer-wheel', 'start', 'idle', 'latency', 'saturate', 'broadcast', 'slow-reader', 'sender', 'scale'];
+const ALL = ['micro', 'timer-wheel', 'start', 'idle', 'latency', 'saturate', 'broadcast', 'slow-reader', 'sender', 'storm', 'scale'];
 
 const argv = process.argv.slice(2);
 const has = (f) => argv.includes(f);
