@@ -3,8 +3,9 @@
 // per user, 2,500 users) stay open on pushgate while 2,000 notifications for
 // users 1–500 are sent, each by starting one sender process, 8 at a time
 // (Naemon's worker processes each run one notification command at a time).
-// Per sender build (the bundle, the compiled binary when built) and for
-// `curl` posting the same JSON body: wall time from the first start until
+// Per sender build (the bundle, the compiled binary when built), for `curl`
+// posting the same JSON body and for curl posting it form-encoded
+// (`--data-urlencode`, docs/protocol/extensions.md): wall time from the first start until
 // the last browser has its notification, total CPU of the senders (their
 // rusage, reaped by this process) plus the gateway's, per notification, and
 // the notifications lost. The gateway runs in the usual bench server
@@ -54,6 +55,12 @@ function variants(keyFile) {
     {
       name: 'curl', file: undefined, build: 'apt-get install curl',
       argv: (b, url) => ['curl', '-sS', '-o', '/dev/null', '-w', '%{http_code}', '-H', 'Content-Type: application/json', '-H', `X-Api-Key: ${API_KEY}`, '--data-binary', JSON.stringify(b), url],
+    },
+    {
+      // The form-encoded /message (docs/protocol/extensions.md), as a Naemon command would post it.
+      name: 'curl-form', file: undefined, build: 'apt-get install curl',
+      argv: (b, url) => ['curl', '-sS', '-o', '/dev/null', '-w', '%{http_code}', '-H', `X-Api-Key: ${API_KEY}`,
+        ...Object.entries(b).flatMap(([k, v]) => ['--data-urlencode', `${k}=${v}`]), url],
     },
   ];
   const only = flag('only', undefined)?.split(',');
@@ -112,7 +119,7 @@ await withCleanup(async () => {
         sentAt.set(seq, at);
         const r = await run(v.argv(body(seq, 1 + (i % STORM_USERS), at), url));
         // The sender prints "Response status: 200 OK"; curl its -w code.
-        const ok = r.code === 0 && (v.name === 'curl' ? r.out.trim() === '200' : /Response status: 200/.test(r.out));
+        const ok = r.code === 0 && (v.name.startsWith('curl') ? r.out.trim() === '200' : /Response status: 200/.test(r.out));
         statuses.set(seq, ok ? 200 : 0);
         if (!ok) failures[r.out.slice(0, 80)] = (failures[r.out.slice(0, 80)] ?? 0) + 1;
       }

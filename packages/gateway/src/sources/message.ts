@@ -15,6 +15,7 @@ import { answerRefusal, refusalStatus, refusalText, type DetailArgs, type HttpRe
 import { naemonObjectKey, naemonSeverity, type Notification } from '../pipeline/notification.js';
 import type { Pipeline } from '../pipeline/pipeline.js';
 import { checkCredential } from '../transport/ws/handshake.js';
+import { formToBody, isFormEncoded } from './form-body.js';
 import { INTAKE_SCOPE_USER } from '../auth/token.js';
 
 
@@ -183,10 +184,17 @@ export class MessageSource {
       throw err;
     }
     let json: unknown;
-    try {
-      json = JSON.parse(raw.toString('utf8'));
-    } catch {
-      return this.#refuse(res, 'GW_REFUSE_INVALID_JSON');
+    if (isFormEncoded(req.headers['content-type'])) {
+      // pushgate: the same fields form-encoded (docs/protocol/extensions.md), for `curl --data-urlencode`.
+      const form = formToBody(raw.toString('utf8'));
+      if (!form.ok) return this.#refuse(res, 'GW_REFUSE_INVALID_FIELD', `Invalid ${form.field}: given more than once`);
+      json = form.body;
+    } else {
+      try {
+        json = JSON.parse(raw.toString('utf8'));
+      } catch {
+        return this.#refuse(res, 'GW_REFUSE_INVALID_JSON');
+      }
     }
     if (json === null || typeof json !== 'object' || Array.isArray(json)) return this.#refuse(res, 'GW_REFUSE_INVALID_JSON');
 
