@@ -61,9 +61,12 @@ async function cliStartRss(configYaml) {
     await settled(child.pid);
     const before = err.length;
     child.kill('SIGUSR2');
-    while (!err.slice(before).includes('gc-done')) await sleep(20);
+    while (!/gc-done .*\n/.test(err.slice(before))) await sleep(20);
+    const heap = JSON.parse(/gc-done (.*)\n/.exec(err.slice(before))[1]);
     await sleep(200);
-    return rssOf(child.pid);
+    const status = readFileSync(`/proc/${child.pid}/status`, 'utf8');
+    const kib = (name) => Number(new RegExp(`${name}:\\s+(\\d+)`).exec(status)[1]) * 1024;
+    return { rss: rssOf(child.pid), rssAnonBytes: kib('RssAnon'), rssFileBytes: kib('RssFile'), heapTotalBytes: heap.heapTotal, heapUsedBytes: heap.heapUsed, externalBytes: heap.external, heapSpaces: heap.spaces };
   } finally {
     child.kill('SIGTERM');
     const t = setTimeout(() => child.kill('SIGKILL'), 5000);
@@ -126,9 +129,9 @@ emit({ scenario: 'start', target: 'floor', rssBytes: floorRss });
 progress('start', `floor: ${(floorRss / MIB).toFixed(1)} MiB`);
 
 // The embedded default is `serve` without a config: the demo directory with its page (main.ts); here the same with port 0.
-const embedded = await cliStartRss(`${LISTEN}demo: { enabled: true }\n`);
-emit({ scenario: 'start', target: 'pushgate', directory: 'demo', rssBytes: embedded, floorRssBytes: floorRss, ratio: Math.round((embedded / floorRss) * 100) / 100 });
-progress('start', `pushgate, embedded default: ${(embedded / MIB).toFixed(1)} MiB`);
+const { rss: embedded, ...embeddedParts } = await cliStartRss(`${LISTEN}demo: { enabled: true }\n`);
+emit({ scenario: 'start', target: 'pushgate', directory: 'demo', rssBytes: embedded, floorRssBytes: floorRss, ratio: Math.round((embedded / floorRss) * 100) / 100, ...embeddedParts });
+progress('start', `pushgate, embedded default: ${(embedded / MIB).toFixed(1)} MiB (anonymous ${(embeddedParts.rssAnonBytes / MIB).toFixed(1)}, heap used ${(embeddedParts.heapUsedBytes / MIB).toFixed(1)} of ${(embeddedParts.heapTotalBytes / MIB).toFixed(1)})`);
 
 const db = await oitcDatabase();
 if (db.skip) {
@@ -136,9 +139,9 @@ if (db.skip) {
   progress('start', `openITCOCKPIT directory skipped: ${db.skip}`);
 } else {
   await withCleanup(async () => {
-    const rss = await cliStartRss(`${LISTEN}directory: { type: openitcockpit, mysqlCnf: ${db.cnf} }\n`);
-    emit({ scenario: 'start', target: 'pushgate', directory: 'openitcockpit', rssBytes: rss, floorRssBytes: floorRss, ratio: Math.round((rss / floorRss) * 100) / 100 });
-    progress('start', `pushgate, openITCOCKPIT directory: ${(rss / MIB).toFixed(1)} MiB`);
+    const { rss, ...parts } = await cliStartRss(`${LISTEN}directory: { type: openitcockpit, mysqlCnf: ${db.cnf} }\n`);
+    emit({ scenario: 'start', target: 'pushgate', directory: 'openitcockpit', rssBytes: rss, floorRssBytes: floorRss, ratio: Math.round((rss / floorRss) * 100) / 100, ...parts });
+    progress('start', `pushgate, openITCOCKPIT directory: ${(rss / MIB).toFixed(1)} MiB (anonymous ${(parts.rssAnonBytes / MIB).toFixed(1)}, heap used ${(parts.heapUsedBytes / MIB).toFixed(1)} of ${(parts.heapTotalBytes / MIB).toFixed(1)})`);
   }, () => db.drop());
 }
 
