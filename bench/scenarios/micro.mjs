@@ -13,12 +13,15 @@
 //   /events, mobile push) for one user vs filtering the same targets by kind;
 // - journal append: pipeline/journal.ts `Journal.append` in awaited batches
 //   (1, 10, 100 records) with the default syncIntervalMs and with 0 (fsync
-//   per batch) vs a FileHandle write (and datasync) of the same lines.
+//   per batch) vs a write(2) (and fdatasync) of the same lines, per record.
+// Times are CPU time of the whole process (process.cpuUsage: a thread-pool
+// hop counts, being preempted by other processes does not, so a loaded
+// machine skews them far less than wall time); wall time is given too.
 // Payload sizes: body of 64 B, 1 KiB and 8 KiB. One JSON line per function
-// and size: ns per op, the baseline's, and their ratio.
+// and size: CPU ns per op, the baseline's, their ratio, and the wall times.
 // `--smoke`: one round, few iterations.
 //   pnpm build && node bench/scenarios/micro.mjs
-import { mkdtempSync, rmSync } from 'node:fs';
+import { mkdtempSync, rmSync, writeSync } from 'node:fs';
 import { open } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -36,17 +39,20 @@ const ROUNDS = SMOKE ? 1 : 9;
 const SIZES = [64, 1024, 8192];
 const median = (xs) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)];
 
-/** ns per op of `fn(i)` run `n` times (sync), or awaited when it returns a promise. */
+/** CPU ns per op (process.cpuUsage: every thread of the process, so a thread-pool hop counts; preemption by other processes does not) and wall ns per op of `fn(i)` run `n` times, awaited when it returns a promise. */
 async function time(fn, n) {
+  const c = process.cpuUsage();
   const t = process.hrtime.bigint();
   for (let i = 0; i < n; i++) {
     const r = fn(i);
     if (r instanceof Promise) await r;
   }
-  return Number(process.hrtime.bigint() - t) / n;
+  const wall = Number(process.hrtime.bigint() - t) / n;
+  const u = process.cpuUsage(c);
+  return { cpu: ((u.user + u.system) * 1000) / n, wall };
 }
 
-/** Median ns/op of `subject` and `baseline`, alternating rounds after one warm-up each. */
+/** Median CPU (and wall) ns/op of `subject` and `baseline`, alternating rounds after one warm-up each; the ratio is of CPU. */
 async function compare(subject, baseline, n) {
   await time(subject, Math.max(1, n >> 2));
   await time(baseline, Math.max(1, n >> 2));
@@ -56,7 +62,12 @@ async function compare(subject, baseline, n) {
     s.push(await time(subject, n));
     b.push(await time(baseline, n));
   }
-  return { nsPerOp: round(median(s), 1), baselineNsPerOp: round(median(b), 1), ratio: round(median(s) / median(b), 2) };
+  const cpu = (xs) => median(xs.map((x) => x.cpu));
+  const wall = (xs) => median(xs.map((x) => x.wall));
+  return {
+    nsPerOp: round(cpu(s), 1), baselineNsPerOp: round(cpu(b), 1), ratio: round(cpu(s) / cpu(b), 2),
+    wallNsPerOp: round(wall(s), 1), baselineWallNsPerOp: round(wall(b), 1),
+  };
 }
 
 function notification(id, size) {
@@ -130,6 +141,7 @@ for (const syncIntervalMs of [1000, 0]) {
     const dir = mkdtempSync(join(tmpdir(), 'pushgate-bench-micro-'));
     const { journal } = await Journal.open({ dir: join(dir, 'journal'), logger, restoreAgeMs: 60_000, lastId: () => 0, syncIntervalMs, segmentBytes: 1 << 30, maxBytes: 1 << 30 });
     const fh = await open(join(dir, 'baseline.jsonl'), 'a');
+    const fd = fh.fd;
     const note = notification(1, 1024);
     const rec = { t: 'n', at: note.created, n: note, live: { ws: 1 } };
     const batches = SMOKE ? 5 : syncIntervalMs === 0 ? 100 : 2000;
@@ -139,11 +151,14 @@ for (const syncIntervalMs of [1000, 0]) {
         async () => {
           const lines = [];
           for (let i = 0; i < batch; i++) lines.push(JSON.stringify(rec) + '\n');
-          await fh.write(lines.join(''));
+          writeSync(fd, lines.join(''));
           if (syncIntervalMs === 0) await fh.datasync();
         }, batches);
       // Per record, not per batch.
-      line('journal append', 1024, { nsPerOp: round(r.nsPerOp / batch, 1), baselineNsPerOp: round(r.baselineNsPerOp / batch, 1), ratio: r.ratio }, { batch, syncIntervalMs });
+      line('journal append', 1024, {
+        nsPerOp: round(r.nsPerOp / batch, 1), baselineNsPerOp: round(r.baselineNsPerOp / batch, 1), ratio: r.ratio,
+        wallNsPerOp: round(r.wallNsPerOp / batch, 1), baselineWallNsPerOp: round(r.baselineWallNsPerOp / batch, 1),
+      }, { batch, syncIntervalMs });
     } finally {
       await journal.close();
       await fh.close();
