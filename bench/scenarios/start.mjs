@@ -87,7 +87,9 @@ function importRss(specs) {
       out.push(rss());
     }
     process.stdout.write(JSON.stringify(out));`;
-  const r = spawnSync(process.execPath, ['--expose-gc', '--input-type=module', '-e', code], { encoding: 'utf8', timeout: 60_000 });
+  // A 1 MiB young generation: V8 grows it (up to 16 MiB) while modules load and keeps it until an idle process's memory
+  // reducer runs, which would charge it to whichever module happened to be loading; a settled process does not keep it.
+  const r = spawnSync(process.execPath, ['--expose-gc', '--max-semi-space-size=1', '--input-type=module', '-e', code], { encoding: 'utf8', timeout: 60_000 });
   if (r.status !== 0) throw new Error(`import: ${r.stderr}`);
   return JSON.parse(r.stdout);
 }
