@@ -20,7 +20,7 @@ import { fileURLToPath } from 'node:url';
 const ROOT = fileURLToPath(new URL('../', import.meta.url));
 const SCENARIOS = join(ROOT, 'bench/scenarios');
 /** Order matters a little: the quick, quiet ones first; scale (60k sockets) last. */
-const ALL = ['timer-wheel', 'escalation', 'idle', 'latency', 'saturate', 'broadcast', 'slow-reader', 'sender', 'web-push', 'scale'];
+const ALL = ['micro', 'timer-wheel', 'escalation', 'start', 'idle', 'latency', 'saturate', 'broadcast', 'slow-reader', 'sender', 'storm', 'web-push', 'scale'];
 
 const argv = process.argv.slice(2);
 const has = (f) => argv.includes(f);

@@ -14,7 +14,7 @@ import { fileURLToPath } from 'node:url';
 import t from 'tap';
 
 const ROOT = fileURLToPath(new URL('..', import.meta.url));
-const SCENARIOS = ['timer-wheel', 'escalation', 'idle', 'latency', 'saturate', 'broadcast', 'slow-reader', 'sender', 'scale'];
+const SCENARIOS = ['micro', 'timer-wheel', 'escalation', 'start', 'idle', 'latency', 'saturate', 'broadcast', 'slow-reader', 'sender', 'storm', 'scale'];
 
 t.setTimeout(240_000);
 

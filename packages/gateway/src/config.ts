@@ -1,6 +1,5 @@
 import { readFile } from 'node:fs/promises';
 import { NotificationsSchema } from '@pushgate/relay/config';
-import { parse as parseYaml, YAMLParseError } from 'yaml';
 import { z } from 'zod';
 import { EngineSchema } from './engines/config.js';
 import { GatewayError } from './errors.js';
@@ -395,6 +394,12 @@ export const StateSchema = z.strictObject({
     maxAgeMs: ms.default(86_400_000),
     /** A journal segment is closed at this size and a new one begun. */
     segmentBytes: int().min(64 * 1024).default(8 * 1024 * 1024),
+    /**
+     * A notification is answered once its journal record is written (it survives `kill -9` of the process);
+     * the fsync that makes it survive a power loss follows within this many ms, so a power loss can lose up to
+     * this interval. 0: fsync before answering (slower at low rates, where each request pays a whole fsync).
+     */
+    syncIntervalMs: int().min(0).max(60_000).default(1000),
   }).prefault({}),
 });
 
@@ -695,6 +700,8 @@ export async function loadConfigFile(path: string): Promise<Config> {
   } catch (err) {
     throw new GatewayError('GW_ERR_CONFIG', `cannot read config file ${path}: ${(err as Error).message}`, { cause: err });
   }
+  // yaml is loaded only with a config file: the embedded default (no file) starts without it.
+  const { parse: parseYaml, YAMLParseError } = await import('yaml');
   let doc: unknown;
   try {
     doc = parseYaml(text);

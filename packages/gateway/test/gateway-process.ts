@@ -49,8 +49,9 @@ let configs = 0;
  * Start a gateway process with `config` merged over: port 0 on loopback,
  * the file directory of `dir`, info logs, short shutdown.
  * @param listening how many "pushgate listening" lines to wait for (workers).
+ * @param startMs bound for those lines (default WAIT_MS * 3); several processes starting on a loaded machine need more.
  */
-export async function startGatewayProcess(t: Test, dir: string, config: Record<string, unknown>, opts: { args?: string[]; listening?: number } = {}): Promise<GatewayProcess> {
+export async function startGatewayProcess(t: Test, dir: string, config: Record<string, unknown>, opts: { args?: string[]; listening?: number; startMs?: number } = {}): Promise<GatewayProcess> {
   const file = join(dir, `pushgate-${++configs}.yaml`);
   await writeFile(file, stringify({
     listen: { host: '127.0.0.1', port: 0 },
@@ -102,7 +103,7 @@ export async function startGatewayProcess(t: Test, dir: string, config: Record<s
     });
 
   const want = opts.listening ?? 1;
-  await waitLog(() => lines.filter((l) => l.msg === 'pushgate listening').length >= want);
+  await waitLog(() => lines.filter((l) => l.msg === 'pushgate listening').length >= want, opts.startMs);
   const port = lines.find((l) => l.msg === 'pushgate listening')!.port as number;
   return {
     child,

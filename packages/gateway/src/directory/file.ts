@@ -1,7 +1,6 @@
 import { randomBytes } from 'node:crypto';
 import { readFile, rename, writeFile } from 'node:fs/promises';
 import type { RelaySettings } from '@pushgate/relay';
-import { parse as parseYaml, stringify as stringifyYaml } from 'yaml';
 import { z } from 'zod';
 import { GatewayError } from '../errors.js';
 import type { Directory } from './directory.js';
@@ -57,6 +56,8 @@ export class FileDirectory implements Directory {
   static async load(path: string): Promise<FileDirectory> {
     let doc: unknown;
     try {
+      // Loaded here, not at import: the embedded demo directory (FileDirectory.demo) never reads YAML.
+      const { parse: parseYaml } = await import('yaml');
       doc = parseYaml(await readFile(path, 'utf8'));
     } catch (err) {
       throw new GatewayError('GW_ERR_DIRECTORY_CONFIG', `cannot read directory file ${path}: ${(err as Error).message}`, { cause: err });
@@ -133,6 +134,7 @@ export class FileDirectory implements Directory {
   #persist(path: string): Promise<void> {
     const next = this.#writing.then(async () => {
       const tmp = `${path}.${process.pid}.tmp`;
+      const { stringify: stringifyYaml } = await import('yaml');
       await writeFile(tmp, stringifyYaml(this.#data), { mode: 0o600 });
       await rename(tmp, path);
     });

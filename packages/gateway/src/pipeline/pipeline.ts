@@ -75,8 +75,9 @@ function inc(counts: Record<string, number>, key: string, by = 1): void {
  * notification is accepted only once every phone and channel delivery is on
  * disk; then the live targets write at once (a browser never waits for a
  * disk); then the notification itself is journaled, and `accept` resolves
- * once that is on disk too, so what the source answered 200 for survives
- * `kill -9` and is still in the resume windows after a restart.
+ * once that record is written (fsynced within `state.journal.syncIntervalMs`,
+ * or before resolving when that is 0), so what the source answered 200 for
+ * survives `kill -9` and is still in the resume windows after a restart.
  */
 export class Pipeline {
   readonly stats: PipelineStats = { accepted: {}, refused: {}, received: 0, live: {}, durable: {}, restored: 0 };

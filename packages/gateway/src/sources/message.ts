@@ -15,6 +15,7 @@ import { answerRefusal, refusalStatus, refusalText, type DetailArgs, type HttpRe
 import { naemonObjectKey, naemonSeverity, type Notification } from '../pipeline/notification.js';
 import type { Pipeline } from '../pipeline/pipeline.js';
 import { checkCredential } from '../transport/ws/handshake.js';
+import { formToBody, isFormEncoded } from './form-body.js';
 import { INTAKE_SCOPE_USER } from '../auth/token.js';
 import { BodyTooLarge, readBody } from '../transport/http/body.js';
 
@@ -156,10 +157,17 @@ export class MessageSource {
       throw err;
     }
     let json: unknown;
-    try {
-      json = JSON.parse(raw.toString('utf8'));
-    } catch {
-      return this.#refuse(res, 'GW_REFUSE_INVALID_JSON');
+    if (isFormEncoded(req.headers['content-type'])) {
+      // pushgate: the same fields form-encoded (docs/protocol/extensions.md), for `curl --data-urlencode`.
+      const form = formToBody(raw.toString('utf8'));
+      if (!form.ok) return this.#refuse(res, 'GW_REFUSE_INVALID_FIELD', `Invalid ${form.field}: given more than once`);
+      json = form.body;
+    } else {
+      try {
+        json = JSON.parse(raw.toString('utf8'));
+      } catch {
+        return this.#refuse(res, 'GW_REFUSE_INVALID_JSON');
+      }
     }
     if (json === null || typeof json !== 'object' || Array.isArray(json)) return this.#refuse(res, 'GW_REFUSE_INVALID_JSON');
 
@@ -196,7 +204,7 @@ export class MessageSource {
       type: body.type, hostName, serviceName, state: body.state, notificationtype: body.notificationtype,
       output: body.output, ackauthor: body.ackauthor, ackcomment: body.ackcomment,
     });
-    const n: Notification = {
+    let n: Notification = {
       id: o.ids.next(),
       objectKey: naemonObjectKey(body.hostUuid, body.type === 'service' ? body.serviceUuid : ''),
       kind: body.notificationtype.toUpperCase(),
@@ -207,8 +215,6 @@ export class MessageSource {
       source: 'message',
       created: Date.now(),
       host: hostName,
-      // Same body, same delivery ids: a resend finds the first one's outbox deliveries still pending.
-      dedupe: JSON.stringify(body),
       oitc: {
         timestamp: body.timestamp,
         type: body.type,
@@ -224,9 +230,13 @@ export class MessageSource {
     // pushgate: a PROBLEM that starts an escalation ladder is accepted too (a later step reaches the person),
     // and an ACKNOWLEDGEMENT or RECOVERY that may end one.
     if (!reachable && plan.channels === 0 && !o.pipeline.escalates(n)) return this.#refuse(res, 'GW_REFUSE_NOT_REGISTERED');
+    // Same body, same delivery ids: a resend finds the first one's outbox deliveries still pending. Only
+    // durable deliveries have ids, so a browser-only notification skips serialising the body again.
+    if (plan.durable > 0) n = { ...n, dedupe: JSON.stringify(body) };
 
-    // Accepted means journaled: every durable delivery (channels, phones) and the notification itself
-    // are fsynced before the sender sees 200. A refusal (outbox full or closed) answers 503 and delivers
+    // Accepted means journaled: every durable delivery (channels, phones) is fsynced in the outbox and the
+    // notification itself is written to the pipeline journal (fsynced within state.journal.syncIntervalMs)
+    // before the sender sees 200. A refusal (outbox full or closed) answers 503 and delivers
     // nothing here; deliveries already journaled for other targets still go out, and a resend of the
     // same body has the same delivery ids, so those pending are not doubled.
     const accepted = await o.pipeline.accept(n, plan);

@@ -3,6 +3,10 @@
  * a /message reaches users on either worker (through the Redis bus), a
  * crashed worker is restarted, SIGTERM stops them all and the primary exits
  * 0. Without the Redis bus N > 1 is refused with exit code 2.
+ *
+ * Nothing here races the processes: log lines and Redis writes are waited
+ * for (bounded by START_MS, generous, as several process starts on a loaded
+ * machine need), never read once and hoped to be there already.
  */
 import { spawn } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
@@ -11,9 +15,16 @@ import t from 'tap';
 import type { Gateway } from '../../src/gateway.js';
 import { clusterDir, startGatewayProcess } from '../gateway-process.js';
 import { redisSkip, redisUrl, testPrefix } from '../fixtures/redis.js';
-import { hostMessage, httpRequest, openRegisteredClient, postMessage, stateEnv, WAIT_MS } from '../helpers.js';
+import { hostMessage, httpRequest, openRegisteredClient, postMessage, stateEnv, WAIT_MS, waitFor } from '../helpers.js';
 
 const skip = await redisSkip();
+
+/**
+ * Bound for what needs a process start (the primary and its workers each load the whole gateway):
+ * on a loaded machine that takes many times WAIT_MS, and a bound only decides when a hung start
+ * counts as failed, never what passes.
+ */
+const START_MS = WAIT_MS * 12;
 
 /** A loopback port P with P + 1 free as well (checked by binding both, then releasing them). */
 async function twoFreePorts(): Promise<number> {
@@ -54,7 +65,7 @@ t.test('--workers 2: both serve on one port, /message reaches either, a crash re
   const metricsPort = await twoFreePorts();
   const primary = await startGatewayProcess(t, dir, {
     bus: { type: 'redis', url: redisUrl(), prefix }, log: { level: 'debug' }, metrics: { listen: { host: '127.0.0.1', port: metricsPort } },
-  }, { args: ['--workers', '2'], listening: 2 });
+  }, { args: ['--workers', '2'], listening: 2, startMs: START_MS });
   const listening = primary.logs().filter((l) => l.msg === 'pushgate listening');
   t.same(new Set(listening.map((l) => l.worker)), new Set([0, 1]), 'workers 0 and 1 listen');
   t.equal(new Set(listening.map((l) => l.port)).size, 1, 'on the same port');
@@ -70,19 +81,24 @@ t.test('--workers 2: both serve on one port, /message reaches either, a crash re
   // The primary hands connections to the workers in turn: four users land on both.
   const clients = [];
   for (let user = 1; user <= 4; user++) clients.push(await openRegisteredClient(gw, { userId: user, browserUuid: `b${user}` }));
-  const connected = primary.logs().filter((l) => l.msg === 'websocket connected');
-  t.same(new Set(connected.map((l) => l.worker)), new Set([0, 1]), 'clients are connected to both workers');
+  // A worker writes a registration to Redis fire and forget (cluster/redis/bus.ts), after the KeepAlive that
+  // openRegisteredClient waits for: the other worker can only count the user as reachable once it is there.
+  await waitFor(async () => (await Promise.all([1, 2, 3, 4].map((u) => redis.hexists(`${prefix}u:${u}`, 'r')))).every((r) => r === 1), START_MS, 'the registrations in Redis');
+  // The workers' log lines reach the primary's stdout on their own time: wait for them, do not race them.
+  const connectedOn = (): Set<unknown> => new Set(primary.logs().filter((l) => l.msg === 'websocket connected').map((l) => l.worker));
+  await primary.waitLog(() => connectedOn().size === 2, START_MS).catch(() => undefined);
+  t.same(connectedOn(), new Set([0, 1]), 'clients are connected to both workers');
   for (let user = 1; user <= 4; user++) {
     const res = await postMessage(gw, hostMessage({ userId: user, output: `for ${user}` }));
     t.equal(res.status, 200, `/message for user ${user} answers 200 whichever worker takes it`);
-    t.match(await clients[user - 1]!.nextJson(), { type: 'ProcessPushNotification', payload: { userId: user } }, `user ${user} gets it`);
+    t.match(await clients[user - 1]!.nextJson(START_MS), { type: 'ProcessPushNotification', payload: { userId: user } }, `user ${user} gets it`);
   }
 
   // A crashed worker is restarted (with a log line) and serves again.
   const victim = listening[0]!.pid as number;
   process.kill(victim, 'SIGKILL');
-  await primary.waitLog((l) => l.msg === 'worker died; restarting' && l.pid === victim);
-  await primary.waitLog((l) => l.msg === 'pushgate listening' && l.pid !== listening[0]!.pid && l.pid !== listening[1]!.pid, WAIT_MS * 4);
+  await primary.waitLog((l) => l.msg === 'worker died; restarting' && l.pid === victim, START_MS);
+  await primary.waitLog((l) => l.msg === 'pushgate listening' && l.pid !== listening[0]!.pid && l.pid !== listening[1]!.pid, START_MS);
   t.pass('the crashed worker was replaced');
 
   const closes = clients.map((c) => c.closed);

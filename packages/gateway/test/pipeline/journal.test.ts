@@ -4,7 +4,7 @@ import { join } from 'node:path';
 import t, { type Test } from 'tap';
 import { Journal, type JournalOptions } from '../../src/pipeline/journal.js';
 import type { Notification } from '../../src/pipeline/notification.js';
-import { silentLogger, tempDir } from '../helpers.js';
+import { silentLogger, tempDir, WAIT_MS, waitFor } from '../helpers.js';
 
 function dir(t: Test): string {
   const d = tempDir('pushgate-journal-');
@@ -105,4 +105,39 @@ t.test('an unwritable directory fails open with GW_ERR_STATE naming it', async (
   const d = dir(t);
   await writeFile(join(d, 'file'), '');
   await t.rejects(open(join(d, 'file', 'journal')), { code: 'GW_ERR_STATE', message: /journal directory .*file\/journal/ });
+});
+
+t.test('a record resolves once written; the fsync follows within syncIntervalMs, and close fsyncs what is left', async (t) => {
+  const d = dir(t);
+  const a = await open(d, { syncIntervalMs: 60_000 });
+  const now = Date.now();
+  for (const id of [1, 2, 3]) await a.journal.append({ t: 'n', at: now, n: note(id, now), live: {} });
+  const [segment] = (await readdir(d)).filter((f) => f.endsWith('.jsonl'));
+  const lines = (await readFile(join(d, segment!), 'utf8')).trim().split('\n').map((l) => JSON.parse(l) as { t: string; n?: { id: number } });
+  t.same(lines.filter((l) => l.t === 'n').map((l) => l.n!.id), [1, 2, 3], 'in the file (the page cache) when append resolved');
+  t.equal(a.journal.stats.fsyncs, 0, 'no fsync on the answer path');
+  await a.journal.close();
+  t.equal(a.journal.stats.fsyncs, 1, 'close fsyncs what was written since the last fsync');
+
+  const b = await open(dir(t), { syncIntervalMs: 20 });
+  t.teardown(() => b.journal.close());
+  await b.journal.append({ t: 'n', at: now, n: note(4, now), live: {} });
+  await b.journal.append({ t: 'n', at: now, n: note(5, now), live: {} });
+  await waitFor(() => b.journal.stats.fsyncs >= 1, WAIT_MS, 'the interval fsync');
+  t.equal(b.journal.stats.fsyncs, 1, 'one fsync for both records');
+  await b.journal.append({ t: 'n', at: now, n: note(6, now), live: {} });
+  await waitFor(() => b.journal.stats.fsyncs >= 2, WAIT_MS, 'the next interval fsync');
+});
+
+t.test('syncIntervalMs 0: every batch is fsynced before its records resolve', async (t) => {
+  const d = dir(t);
+  const a = await open(d, { syncIntervalMs: 0 });
+  t.teardown(() => a.journal.close());
+  const now = Date.now();
+  for (const id of [1, 2, 3]) {
+    await a.journal.append({ t: 'n', at: now, n: note(id, now), live: {} });
+    t.equal(a.journal.stats.fsyncs, id, `record ${id} resolved after its own fsync`);
+  }
+  await Promise.all([4, 5, 6, 7].map((id) => a.journal.append({ t: 'n', at: now, n: note(id, now), live: {} })));
+  t.ok(a.journal.stats.fsyncs <= 5, `records arriving during an fsync share the next one (${a.journal.stats.fsyncs} fsyncs for 7)`);
 });

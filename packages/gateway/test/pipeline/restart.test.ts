@@ -141,6 +141,31 @@ t.test('after kill -9 and a restart, a browser resuming with since gets what it 
   await second.stop();
 });
 
+for (const syncIntervalMs of [60_000, 0]) {
+  t.test(`kill -9 right after the 200 loses nothing (state.journal.syncIntervalMs ${syncIntervalMs})`, async (t) => {
+    // 60 s: the record was written but never fsynced when the process dies; the page cache keeps it.
+    const dir = await clusterDir(t);
+    const config = { state: { dir: 'state', journal: { syncIntervalMs } } };
+    const first = await startGatewayProcess(t, dir, config);
+    const keep = await openRegisteredClient(at(first.url), { browserUuid: 'b2' });
+    const before = await postMessage(at(first.url), hostMessage({ output: 'seen' }));
+    t.equal(before.status, 200);
+    const seen = ((await keep.nextJson()).payload as { id: number }).id;
+    const res = await postMessage(at(first.url), hostMessage({ output: 'just answered' }));
+    t.same([res.status, res.body], [200, 'ok']);
+    first.child.kill('SIGKILL');
+    await first.exited;
+    await keep.closed;
+
+    const second = await startGatewayProcess(t, dir, config);
+    const back = await resume(at(second.url), seen);
+    t.teardown(() => back.close());
+    t.same((await drain(back)).map((f) => [f.type, f.payload.message]), [['ProcessPushNotification', 'just answered']], 'in the resume window after the restart');
+    await back.close();
+    await second.stop();
+  });
+}
+
 t.test('a graceful restart on the same state directory keeps the resume window', async (t) => {
   const stateDir = tempDir();
   const first = await startTestGateway({ stateDir });

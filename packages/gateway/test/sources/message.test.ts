@@ -1,3 +1,4 @@
+import { execFile } from 'node:child_process';
 import { Agent, createServer, request } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import t from 'tap';
@@ -216,4 +217,58 @@ t.test('a keep-alive connection that authenticated once still needs the right ke
   t.same(await post(wrongSameLength), { status: 401, reused: true }, 'a different key of the same length is refused');
   t.same(await post('short-but-long-enough-key'), { status: 401, reused: true }, 'a different length too');
   t.same(await post(TEST_API_KEY), { status: 200, reused: true }, 'the right key still works after');
+});
+
+/** Run curl (the real binary, as a Naemon command would) and resolve with its stdout. */
+function curl(args: string[]): Promise<string> {
+  return new Promise((resolve, reject) => {
+    execFile('curl', ['-sS', ...args], (err, stdout, stderr) => (err ? reject(new Error(`curl: ${stderr || err.message}`)) : resolve(stdout)));
+  });
+}
+
+t.test('a form-encoded /message (curl --data-urlencode) is the JSON body\'s twin, whatever the macros hold', async (t) => {
+  const gw = await startTestGateway();
+  t.teardown(() => gw.close());
+  const client = await openRegisteredClient(gw);
+  t.teardown(() => client.close());
+  const ts = Math.floor(Date.now() / 1000);
+  const output = 'HTTP CRITICAL: "500" & <html>\nline 2 $ `x` 100% ü';
+  const code = await curl([
+    '-o', '/dev/null', '-w', '%{http_code}', '-H', `X-Api-Key: ${TEST_API_KEY}`,
+    '--data-urlencode', `timestamp=${ts}`, '--data-urlencode', 'userId=1', '--data-urlencode', 'type=service',
+    '--data-urlencode', `hostUuid=${HOST_UUID}`, '--data-urlencode', `serviceUuid=${SERVICE_UUID}`, '--data-urlencode', 'state=2',
+    '--data-urlencode', 'notificationtype=PROBLEM', '--data-urlencode', `output=${output}`,
+    `${gw.url}/message`,
+  ]);
+  t.equal(code, '200');
+  t.equal(await client.next(), JSON.stringify({
+    type: 'ProcessPushNotification',
+    message: output,
+    payload: {
+      timestamp: ts, userId: 1, title: 'PROBLEM: web-01/HTTP is CRITICAL!', message: output, type: 'service',
+      hostUuid: HOST_UUID, serviceUuid: SERVICE_UUID, icon: '/img/push_notifications/wh/ServicePushIconCRITICAL.png', id: gw.ids.lastId,
+    },
+  }), 'the same frame a JSON body gives, the output byte for byte');
+});
+
+t.test('a form-encoded /message is refused like JSON when a field is bad, and names a field given twice', async (t) => {
+  const gw = await startTestGateway();
+  t.teardown(() => gw.close());
+  const client = await openRegisteredClient(gw);
+  t.teardown(() => client.close());
+  const ts = Math.floor(Date.now() / 1000);
+  const form = (pairs: string): Promise<{ status: number; body: string }> => httpRequest(`${gw.url}/message`, {
+    method: 'POST', headers: { 'X-Api-Key': TEST_API_KEY, 'Content-Type': 'application/x-www-form-urlencoded; charset=utf-8' }, body: pairs,
+  });
+  for (const [name, pairs, status, text] of [
+    ['userId not a number', `timestamp=${ts}&userId=one&type=host&hostUuid=${HOST_UUID}`, 400, 'Invalid userId'],
+    ['userId missing', `timestamp=${ts}&type=host&hostUuid=${HOST_UUID}`, 400, 'Invalid userId'],
+    ['timestamp not a number', `timestamp=now&userId=1&type=host&hostUuid=${HOST_UUID}`, 400, 'timestamp must be a number (unix seconds)'],
+    ['state given twice', `timestamp=${ts}&userId=1&type=host&hostUuid=${HOST_UUID}&state=1&state=2`, 400, 'Invalid state: given more than once'],
+  ] as const) {
+    const res = await form(pairs);
+    t.same([res.status, res.body], [status, text], name);
+  }
+  t.equal((await form(`timestamp=${ts}&userId=1&type=host&hostUuid=${HOST_UUID}&state=1&output=a%2Bb+c&extra=ignored`)).status, 200, 'unknown fields are ignored, as unknown JSON keys are');
+  t.equal((JSON.parse(await client.next()) as { message: string }).message, 'a+b c');
 });

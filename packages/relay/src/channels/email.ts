@@ -1,7 +1,9 @@
 import { createHash } from 'node:crypto';
-import { createTransport } from 'nodemailer';
 import type { Channel, Delivery, SendResult } from './channel.js';
 import { DEFAULT_TIMEOUT_MS } from './channel.js';
+
+type Transport = ReturnType<(typeof import('nodemailer'))['createTransport']>;
+type TransportOptions = Parameters<(typeof import('nodemailer'))['createTransport']>[0];
 
 /** Settings of an {@link EmailChannel}. */
 export interface EmailOptions {
@@ -39,7 +41,8 @@ export interface EmailOptions {
  * delivery id, so a mail repeated after a crash is recognisable as the same
  * message (clients that de-duplicate by Message-ID show it once).
  * SMTP 5xx, authentication and TLS failures are not retried; 4xx and
- * network errors are.
+ * network errors are. nodemailer is loaded with the first mail, so a
+ * process that opens the relay for mobile push only does not carry it.
  */
 export class EmailChannel implements Channel {
   readonly type = 'email';
@@ -47,7 +50,8 @@ export class EmailChannel implements Channel {
   readonly concurrency: number;
   readonly minRetryDelayMs: number;
   readonly #opts: EmailOptions;
-  readonly #transport: ReturnType<typeof createTransport>;
+  readonly #transportOptions: TransportOptions;
+  #transport: Promise<Transport> | undefined;
   #closed = false;
 
   constructor(opts: EmailOptions) {
@@ -58,7 +62,7 @@ export class EmailChannel implements Channel {
     const port = opts.port ?? 587;
     const mode = opts.tls ?? (port === 465 ? 'implicit' : 'starttls');
     const timeout = opts.timeoutMs ?? DEFAULT_TIMEOUT_MS;
-    this.#transport = createTransport({
+    this.#transportOptions = {
       pool: true,
       maxConnections: this.concurrency,
       host: opts.host,
@@ -71,13 +75,14 @@ export class EmailChannel implements Channel {
       connectionTimeout: timeout,
       greetingTimeout: timeout,
       socketTimeout: timeout,
-    });
+    };
   }
 
   async send(d: Delivery): Promise<SendResult> {
     const text = d.url === undefined ? d.message : `${d.message}\n\n${d.url}`;
     try {
-      await this.#transport.sendMail({
+      this.#transport ??= import('nodemailer').then(({ createTransport }) => createTransport(this.#transportOptions));
+      await (await this.#transport).sendMail({
         from: this.#opts.from,
         to: this.#opts.to,
         subject: d.title,
@@ -94,7 +99,7 @@ export class EmailChannel implements Channel {
   async close(): Promise<void> {
     if (this.#closed) return;
     this.#closed = true;
-    this.#transport.close();
+    if (this.#transport !== undefined) (await this.#transport).close();
   }
 }
 

@@ -1,10 +1,15 @@
-import { createPool, type Pool, type PoolOptions, type RowDataPacket } from 'mysql2/promise';
+import type { Pool, PoolOptions, RowDataPacket } from 'mysql2/promise';
 import type { SqlClient, SqlClientOptions, SqlConnection, SqlFailure } from './client.js';
 
-/** {@link SqlClient} on a mysql2 pool (MySQL, MariaDB). */
+/**
+ * {@link SqlClient} on a mysql2 pool (MySQL, MariaDB). mysql2 is loaded on
+ * the first statement, like pg in pgsql.ts: a gateway that only links the
+ * Icinga endpoint's code (disabled) does not pay its ~6 MiB at start.
+ */
 export class MysqlClient implements SqlClient {
   readonly dialect = 'mysql';
-  private readonly pool: Pool;
+  private readonly options: PoolOptions;
+  private pool: Promise<Pool> | undefined;
   private readonly timeout: number;
 
   constructor(c: SqlConnection, o: SqlClientOptions) {
@@ -25,18 +30,27 @@ export class MysqlClient implements SqlClient {
       pool.host = c.host;
       pool.port = c.port;
     }
-    this.pool = createPool(pool);
-    // A pooled connection that dies while idle emits 'error' once for the pool (which drops it);
-    // a second emission would have no listener and crash the process.
-    this.pool.pool.on('connection', (conn) => {
-      conn.on('error', () => undefined);
-    });
+    this.options = pool;
     this.timeout = o.queryTimeoutMs;
   }
 
+  private open(): Promise<Pool> {
+    this.pool ??= import('mysql2/promise').then(({ createPool }) => {
+      const pool = createPool(this.options);
+      // A pooled connection that dies while idle emits 'error' once for the pool (which drops it);
+      // a second emission would have no listener and crash the process.
+      pool.pool.on('connection', (conn) => {
+        conn.on('error', () => undefined);
+      });
+      return pool;
+    });
+    return this.pool;
+  }
+
   async query(sql: string, values: readonly unknown[]): Promise<Record<string, unknown>[]> {
+    const pool = await this.open();
     // `query`, not `execute`: `IN (?)` expands an array parameter.
-    const [rows] = await this.pool.query<RowDataPacket[]>({ sql, values: values as unknown[], timeout: this.timeout });
+    const [rows] = await pool.query<RowDataPacket[]>({ sql, values: values as unknown[], timeout: this.timeout });
     return Array.isArray(rows) ? rows : [];
   }
 
@@ -52,6 +66,6 @@ export class MysqlClient implements SqlClient {
   }
 
   async close(): Promise<void> {
-    await this.pool.end();
+    if (this.pool) await (await this.pool).end();
   }
 }
