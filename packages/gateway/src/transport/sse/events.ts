@@ -5,6 +5,7 @@ import { GatewayError } from '../../errors.js';
 import { answerRefusal } from '../refusals.js';
 import { originAllowed, queryOf, tokenUserMismatch, type CredentialResult } from '../ws/handshake.js';
 import { frameEvent, parseLastEventId, SseHub } from './stream.js';
+import { credentialOf } from '../http/client-auth.js';
 
 /**
  * pushgate's own notifications over Server-Sent Events, for clients that
@@ -54,18 +55,6 @@ export interface PushSseOptions {
    * Tokens bind the user themselves.
    */
   session?: { check(cookie: string | undefined, userId: number): Promise<SessionVerdict> } | undefined;
-}
-
-/** The API key of a request: `Authorization: Bearer <key>`, else `X-Api-Key`; `undefined` when absent. */
-function apiKeyOf(req: IncomingMessage): string | undefined {
-  const auth = req.headers.authorization;
-  if (auth !== undefined) {
-    const m = /^Bearer\s+(\S+)\s*$/i.exec(auth);
-    return m ? m[1] : undefined;
-  }
-  const x = req.headers['x-api-key'];
-  const v = (Array.isArray(x) ? x[0] : x)?.trim();
-  return v ? v : undefined;
 }
 
 /** The SSE endpoint for pushgate's own notifications and its hub. */
@@ -138,7 +127,7 @@ export class PushSse {
     if (userId <= 0) return answerRefusal(res, 'GW_REFUSE_EVENTS_USER_ID');
     const browserUuid = query.get('browserUuid') ?? '';
     if (browserUuid === '') return answerRefusal(res, 'GW_REFUSE_EVENTS_BROWSER_UUID');
-    const key = apiKeyOf(req);
+    const key = credentialOf(req);
     if (key === undefined) return answerRefusal(res, 'GW_REFUSE_EVENTS_UNAUTHORIZED');
     let byToken = false;
     if (this.o.authenticate) {
